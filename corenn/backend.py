@@ -1,0 +1,60 @@
+"""Array module from argument types, device transfer and the dtype policy.
+
+The array module (numpy or cupy) is never chosen by a global switch: it follows the arrays.
+Floating data defaults to float32; float64 is supported end to end.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from kernels import array_module
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def get_array_module(*args: Any) -> ModuleType:
+    """Return numpy or cupy from the arrays (or Tensors) among ``args``."""
+    return array_module(*(getattr(a, "data", a) for a in args))
+
+
+def as_array(data: Any, dtype: Any = None) -> Any:
+    """Convert ``data`` to an array of its own module.
+
+    Python scalars and lists of floats become float32 (the default dtype) unless ``dtype`` is
+    given; numpy/cupy arrays keep their dtype unless ``dtype`` is given.
+    """
+    xp = get_array_module(data)
+    if isinstance(data, np.generic):  # numpy scalars (e.g. results of full reductions)
+        data = xp.asarray(data)
+    if isinstance(data, xp.ndarray):
+        return data if dtype is None or data.dtype == dtype else data.astype(dtype)
+    arr = xp.asarray(data)
+    if dtype is not None:
+        return arr.astype(dtype, copy=False)
+    if arr.dtype.kind == "f" and arr.dtype != DEFAULT_DTYPE:
+        return arr.astype(DEFAULT_DTYPE)
+    return arr
+
+
+def check_float_dtype(dtype: Any) -> np.dtype:
+    """Return ``dtype`` as a numpy dtype if it is float32 or float64, else raise TypeError."""
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def to_device(array: Any, device: str) -> Any:
+    """Move an array to ``"cpu"`` (numpy) or ``"gpu"`` (cupy)."""
+    if device == "cpu":
+        return array.get() if hasattr(array, "get") else np.asarray(array)
+    if device == "gpu":
+        import cupy
+
+        return cupy.asarray(array)
+    raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'gpu'")

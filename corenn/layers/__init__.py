@@ -1,0 +1,1 @@
+"""Layers: Module and its subclasses."""

@@ -1,0 +1,1 @@
+"""Differentiable operations: one Function class per op plus its lower-case function."""

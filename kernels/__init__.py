@@ -1,0 +1,11 @@
+"""Pure compute on raw arrays; imports nothing of ours.
+
+Every hot loop has a plain-numpy reference in :mod:`kernels.reference` that defines what it
+computes; :mod:`kernels.cpu` holds Numba twins and :mod:`kernels.gpu` CuPy twins. Callers ask
+:func:`get` for an implementation by name; the choice follows the type of the arrays.
+"""
+
+from kernels.dispatch import array_module, get, set_backend_override
+from kernels.threads import get_num_threads, set_num_threads
+
+__all__ = ["array_module", "get", "set_backend_override", "get_num_threads", "set_num_threads"]

@@ -1,0 +1,57 @@
+"""Pick a kernel implementation from the type of the arrays it is called on.
+
+``numpy`` arrays go to :mod:`kernels.cpu` (Numba), ``cupy`` arrays to :mod:`kernels.gpu`
+(imported lazily, so cupy is only needed when a GPU array shows up). When the backend has no
+kernel of that name, the plain-numpy twin in :mod:`kernels.reference` is the fallback on CPU.
+``set_backend_override("reference")`` forces the reference twins (used by tests and debugging).
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+from typing import Any, Callable
+
+import numpy as np
+
+_override: str | None = None
+
+
+def array_module(*arrays: Any) -> ModuleType:
+    """Return ``cupy`` if any argument is a cupy array, else ``numpy``."""
+    for a in arrays:
+        if type(a).__module__.startswith("cupy"):
+            return importlib.import_module("cupy")
+    return np
+
+
+def set_backend_override(name: str | None) -> None:
+    """Force ``"reference"`` (or ``"cpu"``) kernels for numpy arrays; ``None`` restores the default."""
+    global _override
+    if name not in (None, "reference", "cpu"):
+        raise ValueError(f"unknown kernel backend {name!r}; expected 'reference', 'cpu' or None")
+    _override = name
+
+
+def get(name: str, *arrays: Any) -> Callable[..., Any]:
+    """Return the implementation of kernel ``name`` for the device of ``arrays``.
+
+    Raises
+    ------
+    KeyError
+        If no backend, reference included, defines ``name``.
+    """
+    if array_module(*arrays) is not np:
+        mod = importlib.import_module("kernels.gpu")
+        fn = getattr(mod, name, None)
+        if fn is None:
+            raise KeyError(f"no GPU kernel named {name!r}")
+        return fn
+    if _override != "reference":
+        fn = getattr(importlib.import_module("kernels.cpu"), name, None)
+        if fn is not None:
+            return fn
+    fn = getattr(importlib.import_module("kernels.reference"), name, None)
+    if fn is None:
+        raise KeyError(f"no kernel named {name!r}")
+    return fn
