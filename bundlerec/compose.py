@@ -1,0 +1,173 @@
+"""Bundle composition: a beam search for sets of items that are relevant and go together.
+
+A bundle B of ``size`` items is scored
+
+    score(B) = sum_{i in B} relevance_i + coherence(B),
+
+where ``relevance_i`` is the item's log fused probability for the shopper and ``coherence(B)`` the
+co-purchase network's ``log P(all of B bought | cart items, shopper attributes)``. The search keeps
+the ``beam_width`` best partial bundles, extends each with every candidate that keeps the
+constraints (total price <= budget, at most ``max_per_category`` items of a category, allowed
+items only), and finally picks ``k`` bundles greedily, each penalised by ``overlap_penalty`` per item
+it shares with the bundles already picked, so the k bundles differ.
+
+Letters: I items, C candidates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Bundle", "compose_bundles"]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """One composed bundle.
+
+    Attributes
+    ----------
+    items : tuple of int
+        Item codes, in the order the search added them.
+    total_price : float
+    score : float
+        Relevance plus coherence (before the overlap penalty).
+    log_probability : float
+        ``coherence(items)``: log-probability that all items are bought together.
+    """
+
+    items: tuple[int, ...]
+    total_price: float
+    score: float
+    log_probability: float
+
+    @property
+    def probability(self) -> float:
+        return float(np.exp(self.log_probability))
+
+
+def _check(relevance, prices, categories, allowed, size, k, budget, max_per_category):
+    n = relevance.shape[0]
+    for name, arr in (("prices", prices), ("categories", categories), ("allowed", allowed)):
+        if arr.shape != (n,):
+            raise ValueError(f"{name} has shape {arr.shape}, expected ({n},) like relevance")
+    if size < 1:
+        raise ValueError(f"bundle size must be >= 1, got {size}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if max_per_category < 1:
+        raise ValueError(f"max_per_category must be >= 1, got {max_per_category}")
+    if budget is not None and not budget > 0:
+        raise ValueError(f"budget must be positive, got {budget}")
+
+
+def compose_bundles(
+    relevance: np.ndarray,
+    prices: np.ndarray,
+    categories: np.ndarray,
+    allowed: np.ndarray,
+    coherence: Callable[[tuple[int, ...]], float],
+    *,
+    k: int = 5,
+    size: int = 3,
+    budget: float | None = None,
+    max_per_category: int = 1,
+    n_candidates: int = 15,
+    beam_width: int | None = None,
+    overlap_penalty: float = 2.0,
+) -> list[Bundle]:
+    """Compose up to ``k`` bundles of exactly ``size`` items under the constraints.
+
+    Parameters
+    ----------
+    relevance : ndarray, shape (I,), float
+        Per-item relevance (log fused probability); higher is better.
+    prices : ndarray, shape (I,), float
+    categories : ndarray, shape (I,), int
+    allowed : ndarray, shape (I,), bool
+        Items that may appear (not bought, not excluded, not an anchor).
+    coherence : callable
+        ``coherence(items) -> float``, the log-probability that the items are bought together
+        given the evidence; called on sorted tuples and memoised here.
+    k, size, budget, max_per_category
+        Number of bundles, items per bundle, price cap on the bundle's total, category cap.
+    n_candidates : int
+        The search considers the ``n_candidates`` most relevant allowed items that fit the budget.
+    beam_width : int, optional
+        Partial bundles kept per step (default ``3 * k``).
+    overlap_penalty : float
+        Subtracted from a bundle's score per item shared with an already chosen bundle.
+
+    Returns
+    -------
+    list of Bundle
+        At most ``k`` (fewer when the constraints admit fewer), best first. Every bundle has
+        ``size`` distinct allowed items, total price <= budget and <= max_per_category per
+        category.
+    """
+    relevance = np.asarray(relevance, dtype=np.float64)
+    prices = np.asarray(prices, dtype=np.float64)
+    categories = np.asarray(categories)
+    allowed = np.asarray(allowed, dtype=bool)
+    _check(relevance, prices, categories, allowed, size, k, budget, max_per_category)
+    beam_width = beam_width or 3 * k
+    ok = allowed & np.isfinite(relevance)
+    if budget is not None:
+        ok &= prices <= budget  # also drops items of unknown (NaN) price
+    pool = np.nonzero(ok)[0]
+    pool = pool[np.lexsort((pool, -relevance[pool]))][: max(n_candidates, size)]
+    cache: dict[tuple[int, ...], float] = {}
+
+    def coh(items: tuple[int, ...]) -> float:
+        key = tuple(sorted(items))
+        if key not in cache:
+            cache[key] = float(coherence(key))
+        return cache[key]
+
+    beam: list[tuple[int, ...]] = [()]
+    for _ in range(size):
+        extended: dict[tuple[int, ...], tuple[int, ...]] = {}
+        for partial in beam:
+            spent = float(prices[list(partial)].sum()) if partial else 0.0
+            cats = categories[list(partial)] if partial else categories[:0]
+            for j in pool:
+                j = int(j)
+                if j in partial:
+                    continue
+                if budget is not None and spent + prices[j] > budget:
+                    continue
+                if (cats == categories[j]).sum() >= max_per_category:
+                    continue
+                items = partial + (j,)
+                extended.setdefault(tuple(sorted(items)), items)
+        if not extended:
+            return []
+        ranked = sorted(
+            extended.values(),
+            key=lambda it: (-(relevance[list(it)].sum() + coh(it)), tuple(sorted(it))),
+        )
+        beam = ranked[:beam_width]
+
+    finals = [
+        Bundle(
+            items=items,
+            total_price=float(prices[list(items)].sum()),
+            score=float(relevance[list(items)].sum() + coh(items)),
+            log_probability=coh(items),
+        )
+        for items in beam
+    ]
+    chosen: list[Bundle] = []
+    while finals and len(chosen) < k:
+        used = [set(b.items) for b in chosen]
+
+        def penalised(b: Bundle) -> float:
+            return b.score - overlap_penalty * sum(len(u & set(b.items)) for u in used)
+
+        best = max(finals, key=lambda b: (penalised(b), tuple(-i for i in sorted(b.items))))
+        chosen.append(best)
+        finals.remove(best)
+    return chosen

@@ -1,0 +1,94 @@
+"""Bundle composition: every bundle respects size, budget, categories and exclusions."""
+
+from itertools import combinations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bundlerec.compose import compose_bundles
+
+
+def _problem(seed: int, n: int):
+    rng = np.random.default_rng(seed)
+    relevance = rng.normal(size=n)
+    prices = rng.uniform(1, 50, size=n).round(2)
+    categories = rng.integers(0, max(2, n // 3), size=n)
+    allowed = rng.random(n) > 0.2
+    pair = rng.normal(size=(n, n))
+    pair = (pair + pair.T) / 2
+
+    def coherence(items):
+        return float(sum(pair[a, b] for a, b in combinations(items, 2))) - 0.1 * len(items)
+
+    return relevance, prices, categories, allowed, coherence
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(3, 25),
+    size=st.integers(1, 4),
+    k=st.integers(1, 6),
+    budget=st.one_of(st.none(), st.floats(5, 150)),
+    per_cat=st.integers(1, 2),
+)
+def test_bundles_respect_every_constraint(seed, n, size, k, budget, per_cat):
+    relevance, prices, categories, allowed, coherence = _problem(seed, n)
+    bundles = compose_bundles(
+        relevance, prices, categories, allowed, coherence,
+        k=k, size=size, budget=budget, max_per_category=per_cat,
+    )
+    assert len(bundles) <= k
+    seen = set()
+    for b in bundles:
+        assert len(b.items) == size and len(set(b.items)) == size
+        assert all(allowed[j] for j in b.items), "an excluded item was bundled"
+        if budget is not None:
+            assert b.total_price <= budget + 1e-9
+        assert b.total_price == pytest.approx(prices[list(b.items)].sum())
+        _, counts = np.unique(categories[list(b.items)], return_counts=True)
+        assert counts.max() <= per_cat
+        assert b.log_probability == pytest.approx(coherence(tuple(sorted(b.items))))
+        key = frozenset(b.items)
+        assert key not in seen, "the same bundle was returned twice"
+        seen.add(key)
+
+
+def test_exhaustive_optimum_on_a_small_problem():
+    """With a beam as wide as all pairs, the best bundle is the brute-force best."""
+    relevance, prices, categories, allowed, coherence = _problem(3, 8)
+    categories = np.arange(8)
+    best = max(
+        (c for c in combinations(np.nonzero(allowed)[0].tolist(), 2)),
+        key=lambda c: relevance[list(c)].sum() + coherence(c),
+    )
+    bundles = compose_bundles(relevance, prices, categories, allowed, coherence, k=1, size=2,
+                              n_candidates=8, beam_width=64)
+    assert set(bundles[0].items) == set(best)
+
+
+def test_infeasible_constraints_give_no_bundle():
+    relevance, prices, categories, allowed, coherence = _problem(1, 6)
+    assert compose_bundles(relevance, prices, categories, allowed, coherence,
+                           size=2, budget=0.5) == []
+    one_category = np.zeros(6, dtype=int)
+    assert compose_bundles(relevance, prices, one_category, allowed, coherence, size=2) == []
+
+
+def test_bundles_differ_from_each_other():
+    relevance, prices, categories, allowed, coherence = _problem(5, 20)
+    bundles = compose_bundles(relevance, prices, np.arange(20), np.ones(20, bool), coherence,
+                              k=4, size=3, overlap_penalty=100.0)
+    for a, b in combinations(bundles, 2):
+        assert len(set(a.items) & set(b.items)) < 3
+
+
+def test_bad_arguments_are_named():
+    relevance, prices, categories, allowed, coherence = _problem(0, 5)
+    with pytest.raises(ValueError, match="prices"):
+        compose_bundles(relevance, prices[:3], categories, allowed, coherence)
+    with pytest.raises(ValueError, match="size"):
+        compose_bundles(relevance, prices, categories, allowed, coherence, size=0)
+    with pytest.raises(ValueError, match="budget"):
+        compose_bundles(relevance, prices, categories, allowed, coherence, budget=-1)
