@@ -1,0 +1,52 @@
+"""Probabilistic graphical models: factors, Bayesian and Markov networks, exact inference."""
+
+from pgm.elimination import Plan, VariableElimination
+from pgm.errors import (
+    BIFParseError,
+    CPDError,
+    CycleError,
+    InferenceError,
+    ModelError,
+    PGMError,
+    TableSizeError,
+    UnknownStateError,
+    UnknownVariableError,
+    ZeroProbabilityError,
+)
+from pgm.factor import Factor, assert_factors_close
+from pgm.io import read_bif, write_bif
+from pgm.learning import (
+    chow_liu_tree,
+    estimate_parameters,
+    hill_climb,
+    structure_score,
+    update_parameters,
+)
+from pgm.models import BayesianNetwork, MarkovNetwork, TabularCPD
+
+__all__ = [
+    "chow_liu_tree",
+    "estimate_parameters",
+    "hill_climb",
+    "read_bif",
+    "structure_score",
+    "update_parameters",
+    "write_bif",
+    "BIFParseError",
+    "BayesianNetwork",
+    "CPDError",
+    "CycleError",
+    "Factor",
+    "InferenceError",
+    "MarkovNetwork",
+    "ModelError",
+    "PGMError",
+    "Plan",
+    "TableSizeError",
+    "TabularCPD",
+    "UnknownStateError",
+    "UnknownVariableError",
+    "VariableElimination",
+    "ZeroProbabilityError",
+    "assert_factors_close",
+]
