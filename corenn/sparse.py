@@ -26,6 +26,7 @@ class RowSparse:
     """
 
     __slots__ = ("indices", "values", "shape")
+    __array_ufunc__ = None  # ``dense + RowSparse`` defers to __radd__ instead of broadcasting
 
     def __init__(self, indices: Any, values: Any, shape: tuple[int, ...]):
         self.indices = indices

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from corenn.autograd import Function, unbroadcast
 from corenn.backend import get_array_module
 
@@ -138,10 +140,9 @@ class MatMul(Function):
         x, y = self.saved
         x2 = x.reshape(1, -1) if x.ndim == 1 else x
         y2 = y.reshape(-1, 1) if y.ndim == 1 else y
-        if x.ndim == 1:
-            g = g[..., None, :]
-        if y.ndim == 1:
-            g = g[..., None]
+        # g in the shape of the promoted product (also right when both operands are 1-D)
+        batch = np.broadcast_shapes(x2.shape[:-2], y2.shape[:-2])
+        g = g.reshape(batch + (x2.shape[-2], y2.shape[-1]))
         gx = gy = None
         if self.needs_input_grad[0]:
             gx = unbroadcast(g @ y2.swapaxes(-1, -2), x2.shape).reshape(x.shape)

@@ -7,7 +7,23 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["scatter_rows_sum"]
+__all__ = ["embedding_fwd", "scatter_rows_sum"]
+
+
+def embedding_fwd(weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Gather rows: ``out[n] = weight[ids[n]]``.
+
+    Parameters
+    ----------
+    weight : ndarray, shape (V, D), float
+    ids : ndarray, shape (N,), int64
+        Row indices in ``[0, V)`` (the caller checks the range).
+
+    Returns
+    -------
+    ndarray, shape (N, D), dtype of ``weight``
+    """
+    return np.take(weight, ids, axis=0)
 
 
 def scatter_rows_sum(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
