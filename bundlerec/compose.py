@@ -8,16 +8,16 @@ where ``relevance_i`` is the item's log fused probability for the shopper and ``
 co-purchase network's ``log P(all of B bought | cart items, shopper attributes)``. The search keeps
 the ``beam_width`` best partial bundles, extends each with every candidate that keeps the
 constraints (total price <= budget, at most ``max_per_category`` items of a category, allowed
-items only), and finally picks ``k`` bundles greedily, each penalised by ``overlap_penalty`` per item
-it shares with the bundles already picked, so the k bundles differ.
+items only), and finally picks ``k`` bundles greedily, each penalised by ``overlap_penalty`` per
+item it shares with the bundles already picked, so the k bundles differ.
 
 Letters: I items, C candidates.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -163,11 +163,13 @@ def compose_bundles(
     chosen: list[Bundle] = []
     while finals and len(chosen) < k:
         used = [set(b.items) for b in chosen]
-
-        def penalised(b: Bundle) -> float:
-            return b.score - overlap_penalty * sum(len(u & set(b.items)) for u in used)
-
-        best = max(finals, key=lambda b: (penalised(b), tuple(-i for i in sorted(b.items))))
+        best = max(
+            finals,
+            key=lambda b, used=used: (
+                b.score - overlap_penalty * sum(len(u & set(b.items)) for u in used),
+                tuple(-i for i in sorted(b.items)),
+            ),
+        )
         chosen.append(best)
         finals.remove(best)
     return chosen

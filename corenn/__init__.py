@@ -38,7 +38,8 @@ def __getattr__(name):
     return getattr(importlib.import_module(_LAZY[name]), name)
 
 
-__all__ = [*_LAZY,
+__all__ = [
+    *_LAZY,
     "Tensor",
     "Parameter",
     "tensor",

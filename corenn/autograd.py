@@ -91,7 +91,9 @@ class Function:
         from corenn.tensor import Tensor
 
         fn = cls()
-        tensors = tuple(x if isinstance(x, Tensor) else Tensor._constant(x, inputs) for x in inputs)
+        tensors = tuple(
+            x if isinstance(x, Tensor) else Tensor._constant(x, inputs) for x in inputs
+        )
         fn.needs_input_grad = tuple(t.requires_grad for t in tensors)
         raw = fn.forward(*(t.data for t in tensors), **kwargs)
         record = is_grad_enabled() and any(fn.needs_input_grad)

@@ -8,7 +8,8 @@ directions (large inputs, as Chainer's directional check). Run in float64.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 

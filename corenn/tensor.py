@@ -45,7 +45,7 @@ class Tensor:
 
     @staticmethod
     def _constant(value: Any, peers: tuple[Any, ...]) -> Tensor:
-        """Wrap a non-Tensor operand on the peers' device; Python scalars take a float peer's dtype."""
+        """Wrap a non-Tensor operand on the peers' device; Python scalars take a peer's dtype."""
         from corenn.backend import get_array_module
 
         xp = get_array_module(*peers)
@@ -85,7 +85,7 @@ class Tensor:
 
     # -- autograd ---------------------------------------------------------------------------
     def backward(self, grad: Any = None) -> None:
-        """Accumulate d(self)/d(leaf) into every leaf's ``.grad`` (see :func:`autograd.backward`)."""
+        """Accumulate d(self)/d(leaf) into each leaf's ``.grad`` (:func:`autograd.backward`)."""
         autograd.backward(self, grad)
 
     def detach(self) -> Tensor:

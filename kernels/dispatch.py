@@ -9,8 +9,9 @@ kernel of that name, the plain-numpy twin in :mod:`kernels.reference` is the fal
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -26,7 +27,7 @@ def array_module(*arrays: Any) -> ModuleType:
 
 
 def set_backend_override(name: str | None) -> None:
-    """Force ``"reference"`` (or ``"cpu"``) kernels for numpy arrays; ``None`` restores the default."""
+    """Force ``"reference"`` (or ``"cpu"``) kernels for numpy arrays; ``None`` restores default."""
     global _override
     if name not in (None, "reference", "cpu"):
         raise ValueError(f"unknown kernel backend {name!r}; expected 'reference', 'cpu' or None")

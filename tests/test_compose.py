@@ -36,8 +36,15 @@ def _problem(seed: int, n: int):
 def test_bundles_respect_every_constraint(seed, n, size, k, budget, per_cat):
     relevance, prices, categories, allowed, coherence = _problem(seed, n)
     bundles = compose_bundles(
-        relevance, prices, categories, allowed, coherence,
-        k=k, size=size, budget=budget, max_per_category=per_cat,
+        relevance,
+        prices,
+        categories,
+        allowed,
+        coherence,
+        k=k,
+        size=size,
+        budget=budget,
+        max_per_category=per_cat,
     )
     assert len(bundles) <= k
     seen = set()
@@ -63,23 +70,42 @@ def test_exhaustive_optimum_on_a_small_problem():
         (c for c in combinations(np.nonzero(allowed)[0].tolist(), 2)),
         key=lambda c: relevance[list(c)].sum() + coherence(c),
     )
-    bundles = compose_bundles(relevance, prices, categories, allowed, coherence, k=1, size=2,
-                              n_candidates=8, beam_width=64)
+    bundles = compose_bundles(
+        relevance,
+        prices,
+        categories,
+        allowed,
+        coherence,
+        k=1,
+        size=2,
+        n_candidates=8,
+        beam_width=64,
+    )
     assert set(bundles[0].items) == set(best)
 
 
 def test_infeasible_constraints_give_no_bundle():
     relevance, prices, categories, allowed, coherence = _problem(1, 6)
-    assert compose_bundles(relevance, prices, categories, allowed, coherence,
-                           size=2, budget=0.5) == []
+    assert (
+        compose_bundles(relevance, prices, categories, allowed, coherence, size=2, budget=0.5)
+        == []
+    )
     one_category = np.zeros(6, dtype=int)
     assert compose_bundles(relevance, prices, one_category, allowed, coherence, size=2) == []
 
 
 def test_bundles_differ_from_each_other():
     relevance, prices, categories, allowed, coherence = _problem(5, 20)
-    bundles = compose_bundles(relevance, prices, np.arange(20), np.ones(20, bool), coherence,
-                              k=4, size=3, overlap_penalty=100.0)
+    bundles = compose_bundles(
+        relevance,
+        prices,
+        np.arange(20),
+        np.ones(20, bool),
+        coherence,
+        k=4,
+        size=3,
+        overlap_penalty=100.0,
+    )
     for a, b in combinations(bundles, 2):
         assert len(set(a.items) & set(b.items)) < 3
 

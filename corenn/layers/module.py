@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -111,15 +112,15 @@ class Module:
         """Copy arrays from ``state`` into the parameters and buffers.
 
         Everything is validated before anything is written: a missing or unexpected key (with
-        ``strict``), or a shape that differs, raises :class:`StateDictError` naming the key, and the
-        module is left unchanged. Arrays are cast to each parameter's dtype.
+        ``strict``), or a shape that differs, raises :class:`StateDictError` naming the key, and
+        the module is left unchanged. Arrays are cast to each parameter's dtype.
         """
-        targets: dict[str, tuple[Module, str, Any]] = {}
+        targets: dict[str, Any] = {}
         for mod_name, m in self.named_modules():
             for store in (m._parameters, m._buffers):
                 for name, value in store.items():
                     key = f"{mod_name}.{name}" if mod_name else name
-                    targets[key] = (m, name, value)
+                    targets[key] = value
         missing = [k for k in targets if k not in state]
         unexpected = [k for k in state if k not in targets]
         if strict and (missing or unexpected):
@@ -127,7 +128,7 @@ class Module:
                 f"state dict does not match {type(self).__name__}: missing keys {missing}, "
                 f"unexpected keys {unexpected}"
             )
-        for key, (_, _, value) in targets.items():
+        for key, value in targets.items():
             if key in state:
                 new = state[key]
                 data = value.data if isinstance(value, Tensor) else value
@@ -138,7 +139,7 @@ class Module:
                     )
                 if not np.all(np.isfinite(np.asarray(new))) and data.dtype.kind == "f":
                     raise StateDictError(f"state dict key {key!r} holds NaN or inf")
-        for key, (m, name, value) in targets.items():
+        for key, value in targets.items():
             if key not in state:
                 continue
             data = value.data if isinstance(value, Tensor) else value
