@@ -74,7 +74,9 @@ def _distinct_ints(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if hi - lo > 4 * values.size + 1024:
         uniques, codes = np.unique(values, return_inverse=True)
         return codes, uniques
-    shifted = values.astype(np.int64) - lo
+    shifted = values - lo if lo else values
+    if hi - lo <= 1:  # min and max are present: the shifted values are the codes (0/1 data)
+        return shifted, np.arange(lo, hi + 1)
     present = np.bincount(shifted, minlength=hi - lo + 1) > 0
     lookup = np.cumsum(present) - 1
     return lookup[shifted], np.flatnonzero(present) + lo
@@ -479,16 +481,17 @@ def _pair_counts(enc: _Data, chunk: int = 8192) -> np.ndarray:
     """
     cards = enc.cards
     d, n = enc.codes.shape
-    nf_off = np.concatenate([[1], 1 + np.cumsum(cards - 1)])  # column of state 1 of each var
+    nf_off = np.concatenate([[1], 1 + np.cumsum(cards - 1)])  # row of state 1 of each var
     width = int(nf_off[-1])
+    var_of = np.repeat(np.arange(d), cards - 1)  # variable and state of indicator rows 1..
+    state_of = np.concatenate([np.arange(1, c) for c in cards])[:, None]
     gram = np.zeros((width, width))
     for start in range(0, n, chunk):
-        codes = enc.codes[:, start : start + chunk].astype(np.int64)
-        x = np.zeros((codes.shape[1], width), dtype=np.float32)  # exact: counts < 2**24
-        x[:, 0] = 1.0
-        var, row = np.nonzero(codes > 0)
-        x[row, nf_off[var] + codes[var, row] - 1] = 1.0
-        gram += x.T @ x
+        block = enc.codes[:, start : start + chunk]
+        xt = np.empty((width, block.shape[1]), dtype=np.float32)  # exact: counts < 2**24
+        xt[0] = 1.0
+        xt[1:] = block[var_of] == state_of
+        gram += xt @ xt.T
     full_off = np.concatenate([[0], np.cumsum(cards)])
     t = np.zeros((width, int(full_off[-1])))
     for i in range(d):

@@ -181,7 +181,7 @@ BAD = {
         "probability ( A ) { table 0.5, 0.5; }\n"
         "probability ( B | A ) {\n (a) 0.5, 0.5;\n}\n",
         4,
-        "parent configuration 1",
+        "parent configuration (b)",
     ),
     "duplicate row": (
         "variable A { type discrete [ 2 ] { a, b }; }\n"

@@ -43,6 +43,7 @@ _NAME = re.compile(r'[^\s{}()\[\];,|"]+|"(?:[^"\\\n]|\\.)*"')
 _NUMBERS = re.compile(r'[^;{}()"]*')
 _PROPERTY_REST = re.compile(r'(?:[^;"{}]|"(?:[^"\\]|\\.)*")*;')
 _BARE_NAME = re.compile(r'[^\s{}()\[\];,|"/*]+')
+_CONFIG = re.compile(r'\(([^()"/]*)\)')
 _ESCAPE = re.compile(r"\\(.)", re.S)
 
 
@@ -149,6 +150,19 @@ class _Parser:
         while self.at(","):
             self.pos += 1
             names.append(self.name(what))
+        return names
+
+    def configuration(self) -> list[str]:
+        """The names of a ``( s_1, ..., s_k )`` row head (bare names in one regex match)."""
+        m = _CONFIG.match(self.text, self.pos)
+        if m is not None:
+            names = [name.strip() for name in m.group(1).split(",")]
+            if all(_NAME.fullmatch(name) for name in names):
+                self.pos = m.end()
+                return names
+        self.pos += 1
+        names = self.name_list(")", "a parent state")
+        self.expect(")")
         return names
 
     def numbers(self) -> tuple[list[str], int]:
@@ -264,16 +278,13 @@ class _Parser:
             raise self.fail("distinct parents different from the variable", parents_pos)
         index = [{s: i for i, s in enumerate(states)} for states in parent_states]
         cards = [len(s) for s in parent_states]
-        n_cols = int(np.prod(cards, dtype=np.int64))
         self.expect("{")
 
         entries: list[tuple[str, int, list[str], int]] = []  # kind, column, items, offset
         while not self.at("}"):
             entry_pos = self.pos
             if self.at("("):
-                self.pos += 1
-                config = self.name_list(")", "a parent state")
-                self.expect(")")
+                config = self.configuration()
                 if len(config) != len(parents):
                     raise self.fail(f"{len(parents)} parent states, got {len(config)}", entry_pos)
                 col = 0
@@ -292,14 +303,14 @@ class _Parser:
             else:
                 raise self.fail("'(', 'table', 'default', 'property' or '}'")
         self.pos += 1
-        values = self.assemble(var, len(var_states), n_cols, entries, start)
+        values = self.assemble(var, len(var_states), parent_states, entries, start)
         self.net.blocks[var] = BIFBlock(var, parents, values, self.line_at(start))
 
     # -- numbers ---------------------------------------------------------------------------
-    def to_floats(self, entries: list[tuple[str, int, list[str], int]]) -> list[np.ndarray]:
-        flat = [item for entry in entries for item in entry[2]]
+    def to_floats(self, entries: list[tuple[str, int, list[str], int]]) -> np.ndarray:
+        """All number items of a block as one float64 array (an error names the bad item)."""
         try:
-            allv = np.array(flat, dtype=np.float64)
+            return np.array([item for entry in entries for item in entry[2]], dtype=np.float64)
         except ValueError:
             for _, _, items, offset in entries:
                 for item in items:
@@ -309,32 +320,49 @@ class _Parser:
                         where = self.text.find(item.strip() or ";", offset)
                         raise self.fail("a number", where) from None
             raise
-        bounds = np.cumsum([len(e[2]) for e in entries])[:-1]
-        return np.split(allv, bounds)
 
-    def assemble(self, var, card, n_cols, entries, start) -> np.ndarray:
+    def assemble(self, var, card, parent_states, entries, start) -> np.ndarray:
+        """The ``(card, q)`` table of a block from its entries, checked and column-normalised."""
+        cards = [len(s) for s in parent_states]
+        n_cols = int(np.prod(cards, dtype=np.int64))
+        flat = self.to_floats(entries)
+        kinds = np.array([e[0] for e in entries], dtype=object)
+        lengths = np.array([len(e[2]) for e in entries], dtype=np.int64)
+        want = np.where(kinds == "table", card * n_cols, card)
+        bad = np.flatnonzero(lengths != want)
+        if bad.size:
+            i = int(bad[0])
+            raise self.fail(
+                f"{want[i]} probabilities for {var!r}, got {lengths[i]}", entries[i][3]
+            )
+        bad_value = ~np.isfinite(flat) | (flat < 0)
+        if bad_value.any():
+            i = int(np.searchsorted(np.cumsum(lengths), np.flatnonzero(bad_value)[0], "right"))
+            raise self.fail(f"finite non-negative probabilities for {var!r}", entries[i][3])
         values = np.full((card, n_cols), np.nan)
-        default = None
-        for (kind, col, _, offset), arr in zip(entries, self.to_floats(entries), strict=True):
-            want = card * n_cols if kind == "table" else card
-            if arr.size != want:
-                raise self.fail(f"{want} probabilities for {var!r}, got {arr.size}", offset)
-            if not np.all(np.isfinite(arr)) or np.any(arr < 0):
-                raise self.fail(f"finite non-negative probabilities for {var!r}", offset)
-            if kind == "table":
-                values = arr.reshape(card, n_cols).copy()
-            elif kind == "default":
-                default = arr
+        is_row = kinds == "row"
+        cols = np.array([e[1] for e in entries], dtype=np.int64)[is_row]
+        seen = np.zeros(n_cols, dtype=bool)
+        for i in np.flatnonzero(kinds != "row"):  # at most a table and a default
+            begin = int(lengths[:i].sum())
+            block = flat[begin : begin + lengths[i]]
+            if kinds[i] == "table":
+                values = block.reshape(card, n_cols).copy()
+                seen[:] = True
             else:
-                if not np.isnan(values[0, col]):
-                    raise self.fail(f"each parent configuration of {var!r} once", offset)
-                values[:, col] = arr
-        missing = np.isnan(values[0])
-        if missing.any():
-            if default is None:
-                col = int(np.flatnonzero(missing)[0])
-                raise self.fail(f"a row for parent configuration {col} of {var!r}", start)
-            values[:, missing] = default[:, None]
+                values[:, ~seen] = block[:, None]
+        if cols.size:
+            if np.unique(cols).size != cols.size:
+                again = [k for k, c in enumerate(cols.tolist()) if c in cols[:k]][0]
+                offset = [e for e in entries if e[0] == "row"][again][3]
+                raise self.fail(f"each parent configuration of {var!r} once", offset)
+            rows = flat[np.repeat(is_row, lengths)].reshape(-1, card)
+            values[:, cols] = rows.T
+        missing = np.flatnonzero(np.isnan(values[0]))
+        if missing.size:
+            config = np.unravel_index(int(missing[0]), cards)
+            names = ", ".join(states[k] for states, k in zip(parent_states, config, strict=True))
+            raise self.fail(f"a row for the parent configuration ({names}) of {var!r}", start)
         sums = values.sum(axis=0)
         bad = np.abs(sums - 1.0) > self.tolerance
         if bad.any():
