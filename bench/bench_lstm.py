@@ -1,0 +1,70 @@
+"""LSTM forward and forward+backward, float32, batch first: ours against torch ``nn.LSTM``.
+
+Run: ``BENCH_THREADS=2 pytest bench/bench_lstm.py --benchmark-group-by=param:shape,param:mode``.
+Both sides use the same thread count (``threads`` fixture); compilation and first-call costs are
+excluded by a warm-up call. Forward runs without gradient recording on both sides.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import corenn
+from corenn import Tensor
+
+SHAPES = [(256, 50, 64, 128), (512, 20, 32, 64), (64, 200, 128, 256), (1024, 10, 16, 32)]
+IDS = ["x".join(map(str, s)) for s in SHAPES]
+
+
+def _ours(shape, mode):
+    n, steps, inputs, hidden = shape
+    rng = np.random.default_rng(0)
+    lstm = corenn.LSTM(inputs, hidden, rng=rng)
+    x = Tensor(rng.standard_normal((n, steps, inputs)).astype(np.float32), requires_grad=True)
+    ones = np.ones((n, steps, hidden), np.float32)
+
+    def forward():
+        with corenn.no_grad():
+            lstm(x)
+
+    def forward_backward():
+        y, _ = lstm(x)
+        y.backward(ones)
+
+    return forward if mode == "fwd" else forward_backward
+
+
+def _torch(torch, shape, mode):
+    n, steps, inputs, hidden = shape
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(inputs, hidden, batch_first=True)
+    x = torch.randn(n, steps, inputs, requires_grad=True)
+
+    def forward():
+        with torch.no_grad():
+            lstm(x)
+
+    def forward_backward():
+        y, _ = lstm(x)
+        y.backward(torch.ones_like(y))
+
+    return forward if mode == "fwd" else forward_backward
+
+
+@pytest.mark.parametrize("mode", ["fwd", "fwd+bwd"])
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def test_ours(benchmark, threads, shape, mode):
+    fn = _ours(shape, mode)
+    fn()  # warm-up: Numba compilation
+    benchmark.extra_info["threads"] = threads
+    benchmark.pedantic(fn, rounds=5, iterations=1, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("mode", ["fwd", "fwd+bwd"])
+@pytest.mark.parametrize("shape", SHAPES, ids=IDS)
+def test_torch(benchmark, torch, threads, shape, mode):
+    fn = _torch(torch, shape, mode)
+    fn()
+    benchmark.extra_info["threads"] = threads
+    benchmark.pedantic(fn, rounds=5, iterations=1, warmup_rounds=1)

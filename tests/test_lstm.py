@@ -1,0 +1,233 @@
+"""LSTM: Numba kernels against the reference, gradient checks, masking, errors, torch oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import corenn
+import kernels
+import kernels.cpu.lstm as cpu
+import kernels.reference.lstm as ref
+from corenn import LSTM, Tensor
+
+TOL = {np.float32: 2e-6, np.float64: 1e-12}
+
+
+def _assert_close(name, got, want, atol):
+    err = np.max(np.abs(got - want), initial=0.0)
+    assert err <= atol, f"{name}: max |numba - reference| = {err:.3g} > {atol:.1g}"
+
+
+@st.composite
+def cell_case(draw):
+    n, hidden, steps = draw(st.integers(0, 5)), draw(st.integers(1, 9)), draw(st.integers(1, 4))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    lengths = np.array(draw(st.lists(st.integers(1, steps), min_size=n, max_size=n)), np.int64)
+    return n, hidden, steps, draw(st.integers(0, steps - 1)), lengths, dtype, draw(st.integers())
+
+
+@given(cell_case())
+def test_cell_kernels_match_reference(case):
+    n, hidden, steps, t, lengths, dtype, seed = case
+    r = np.random.default_rng(abs(seed))
+
+    def arr(*shape, scale=3.0):
+        return (scale * r.standard_normal(shape)).astype(dtype)
+
+    xg, hg, bias = arr(n, 4 * hidden), arr(n, 4 * hidden), arr(4 * hidden)
+    c_prev, h_prev = arr(n, hidden), arr(n, hidden)
+    results = []
+    for impl in (cpu, ref):
+        outs = [hg.copy(), *(np.empty((n, hidden), dtype) for _ in range(3))]
+        y = np.full((n, steps, hidden), 7, dtype)
+        impl.lstm_cell_fwd(xg, outs[0], bias, c_prev, h_prev, lengths, t, *outs[1:], y)
+        results.append([*outs, y])
+    for name, got, want in zip(("act", "c", "h", "tanh_c", "y"), *results):
+        _assert_close(f"lstm_cell_fwd {name}", got, want, TOL[dtype])
+    act, tanh_c = results[1][0], results[1][3]
+    dy, dh_rec, dh_n, dc = arr(n, steps, hidden), arr(n, hidden), arr(n, hidden), arr(n, hidden)
+    grads = []
+    for impl in (cpu, ref):
+        dgates, dc_io = np.empty((n, 4 * hidden), dtype), dc.copy()
+        impl.lstm_cell_bwd(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc_io, lengths, t, dgates)
+        grads.append((dgates, dc_io))
+    for name, got, want in zip(("dgates", "dc"), *grads):
+        _assert_close(f"lstm_cell_bwd {name}", got, want, 10 * TOL[dtype])
+
+
+def test_float32_tanh_is_accurate_over_its_range():
+    x = np.linspace(-12, 12, 200_001, dtype=np.float32)
+    n = x.size
+    xg = np.zeros((1, 4 * n), np.float32)
+    xg[0, 2 * n : 3 * n] = x  # the g gate is tanh of its preactivation
+    hg, state = np.zeros_like(xg), [np.zeros((1, n), np.float32) for _ in range(5)]
+    y = np.empty((1, 1, n), np.float32)
+    cpu.lstm_cell_fwd(xg, hg, xg[0] * 0, *state[:2], np.ones(1, np.int64), 0, *state[2:], y)
+    err = np.max(np.abs(hg[0, 2 * n : 3 * n] - np.tanh(x.astype(np.float64))))
+    assert err < 3e-7, f"float32 tanh: max abs error {err:.3g} over [-12, 12]"
+
+
+@st.composite
+def lstm_case(draw):
+    n, steps = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    lengths = draw(st.lists(st.integers(1, steps), min_size=n, max_size=n))
+    if draw(st.booleans()):  # make sure both extremes occur
+        lengths[0], lengths[-1] = 1, steps
+    return dict(
+        n=n,
+        steps=steps,
+        inputs=draw(st.integers(1, 3)),
+        hidden=draw(st.integers(1, 3)),
+        layers=draw(st.integers(1, 2)),
+        lengths=np.array(lengths),
+        with_state=draw(st.booleans()),
+        seed=draw(st.integers(0, 2**31)),
+    )
+
+
+@settings(max_examples=10)
+@given(lstm_case())
+def test_gradcheck_inputs_state_and_all_weights(case):
+    r = np.random.default_rng(case["seed"])
+    layers, n, hidden = case["layers"], case["n"], case["hidden"]
+    lstm = LSTM(case["inputs"], hidden, num_layers=layers, dtype=np.float64, rng=r)
+    x = Tensor(r.standard_normal((n, case["steps"], case["inputs"])), requires_grad=True)
+    h0 = Tensor(r.standard_normal((layers, n, hidden)), requires_grad=case["with_state"])
+    c0 = Tensor(r.standard_normal((layers, n, hidden)), requires_grad=case["with_state"])
+    params = list(lstm.parameters())
+
+    def fn(x, h0, c0, *_):
+        y, (h_n, c_n) = lstm(x, lengths=case["lengths"], state=(h0, c0))
+        return y, h_n, c_n
+
+    corenn.gradcheck(fn, [x, h0, c0, *params], eps=1e-6, atol=1e-7, rtol=1e-5, rng=r)
+
+
+def _run(lstm, x, **kw):
+    x = Tensor(x, requires_grad=True)
+    for p in lstm.parameters():
+        p.grad = None
+    y, (h, c) = lstm(x, **kw)
+    r = np.random.default_rng(0)
+    loss = [(t * Tensor(r.standard_normal(t.shape).astype(t.dtype))).sum() for t in (y, h, c)]
+    (loss[0] + loss[1] + loss[2]).backward()
+    return y.data, h.data, c.data, x.grad, [p.grad.copy() for p in lstm.parameters()]
+
+
+def test_masking_semantics(rng):
+    n, steps, inputs, hidden = 4, 6, 3, 5
+    lstm = LSTM(inputs, hidden, num_layers=2, dtype=np.float64, rng=rng)
+    lengths = np.array([6, 1, 3, 4])
+    x = rng.standard_normal((n, steps, inputs))
+    y, h, c, gx, gw = _run(lstm, x, lengths=lengths)
+    pad = np.arange(steps)[None, :] >= lengths[:, None]
+    assert np.all(y[pad] == 0), "outputs at padded steps must be 0"
+    assert np.all(gx[pad] == 0), "padded inputs must receive no gradient"
+    x2 = x.copy()
+    x2[pad] = rng.standard_normal(x2[pad].shape) * 100
+    y2, h2, c2, gx2, gw2 = _run(lstm, x2, lengths=lengths)
+    for name, a, b in (("y", y, y2), ("h_n", h, h2), ("c_n", c, c2), ("dx", gx, gx2)):
+        np.testing.assert_allclose(b, a, atol=1e-12, err_msg=f"{name} changed with padding")
+    for a, b in zip(gw, gw2):
+        np.testing.assert_allclose(b, a, atol=1e-12, err_msg="weight gradient changed")
+    mask = ~pad
+    for a, b in zip(_run(lstm, x, mask=mask)[:4], (y, h, c, gx)):
+        np.testing.assert_allclose(a, b, atol=1e-12, err_msg="mask and lengths disagree")
+    # The final state of each sequence equals a run over that sequence alone, unpadded.
+    for b in range(n):
+        _, (hb, cb) = lstm(x[b : b + 1, : lengths[b]])
+        np.testing.assert_allclose(hb.data[:, 0], h[:, b], atol=1e-12, err_msg=f"h_n[{b}]")
+        np.testing.assert_allclose(cb.data[:, 0], c[:, b], atol=1e-12, err_msg=f"c_n[{b}]")
+
+
+def test_numba_and_reference_layers_agree_in_float32(rng):
+    lstm = LSTM(4, 6, num_layers=2, rng=rng)
+    x = rng.standard_normal((5, 7, 4)).astype(np.float32)
+    lengths = np.array([7, 2, 1, 5, 7])
+    try:
+        kernels.set_backend_override("reference")
+        want = _run(lstm, x, lengths=lengths)
+    finally:
+        kernels.set_backend_override(None)
+    got = _run(lstm, x, lengths=lengths)
+    for name, a, b in zip(("y", "h_n", "c_n", "dx"), got[:4], want[:4]):
+        assert a.dtype == np.float32, f"{name} dtype {a.dtype}"
+        _assert_close(name, a, b, 2e-6)
+    for a, b in zip(got[4], want[4]):
+        _assert_close("weight grad", a, b, 2e-5)
+
+
+def test_errors_name_the_problem(rng):
+    lstm = LSTM(3, 4, rng=rng)
+    x = np.zeros((2, 5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"LSTM\(3, 4.*\(2, 5, 2\).*\(B, T, 3\)"):
+        lstm(np.zeros((2, 5, 2), np.float32))
+    with pytest.raises(ValueError, match="length 0 of sequence 1"):
+        lstm(x, lengths=[5, 0])
+    with pytest.raises(ValueError, match="length 6 of sequence 0"):
+        lstm(x, lengths=[6, 2])
+    with pytest.raises(ValueError, match="not right-padded"):
+        lstm(x, mask=np.array([[True, False, True, False, False]] * 2))
+    with pytest.raises(ValueError, match="either lengths or mask"):
+        lstm(x, lengths=[1, 1], mask=np.ones((2, 5), bool))
+    with pytest.raises(ValueError, match=r"h0 of shape \(2, 4\)"):
+        lstm(x, state=(np.zeros((2, 4), np.float32), np.zeros((1, 2, 4), np.float32)))
+    with pytest.raises(TypeError, match="float64"):
+        lstm(x.astype(np.float64))
+
+
+def test_init_options(rng):
+    hidden = 6
+    lstm = LSTM(3, hidden, num_layers=2, rng=rng, forget_bias=1.0, recurrent_init="orthogonal")
+    for k in range(2):
+        b_ih, b_hh = (getattr(lstm, f"bias_{s}_l{k}").data for s in ("ih", "hh"))
+        np.testing.assert_array_equal(b_ih[hidden : 2 * hidden] + b_hh[hidden : 2 * hidden], 1)
+        w = getattr(lstm, f"weight_hh_l{k}").data.reshape(4, hidden, hidden)
+        for blk in w:
+            np.testing.assert_allclose(blk @ blk.T, np.eye(hidden), atol=1e-5)
+    bound = 1 / np.sqrt(hidden)
+    plain = LSTM(3, hidden, rng=rng)
+    for name, p in plain.named_parameters():
+        assert np.abs(p.data).max() <= bound, f"{name} exceeds U(-1/sqrt(H), 1/sqrt(H))"
+
+
+def test_dropout_only_between_layers_in_training(rng):
+    lstm = LSTM(3, 4, num_layers=2, dropout=0.5, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((2, 3, 3))
+    a, b = lstm(x)[0].data, lstm(x)[0].data
+    assert not np.allclose(a, b), "dropout in training mode should draw fresh masks"
+    lstm.eval()
+    np.testing.assert_array_equal(lstm(x)[0].data, lstm(x)[0].data)
+
+
+def test_matches_torch_on_variable_lengths(rng):
+    torch = pytest.importorskip("torch", reason="torch is not installed: torch oracle skipped")
+    n, steps, inputs, hidden, layers = 4, 6, 3, 5, 2
+    ours = LSTM(inputs, hidden, num_layers=layers, dtype=np.float64, rng=rng)
+    theirs = torch.nn.LSTM(inputs, hidden, num_layers=layers, batch_first=True).double()
+    assert set(ours.state_dict()) == set(theirs.state_dict()), "parameter names differ"
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    lengths = np.array([6, 2, 1, 4])
+    x = rng.standard_normal((n, steps, inputs))
+    h0, c0 = rng.standard_normal((2, layers, n, hidden))
+    y, h, c, gx, gw = _run(ours, x, lengths=lengths, state=(h0, c0))
+
+    xt = torch.tensor(x, requires_grad=True)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        xt, torch.tensor(lengths), batch_first=True, enforce_sorted=False
+    )
+    out, (ht, ct) = theirs(packed, (torch.tensor(h0), torch.tensor(c0)))
+    yt, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=steps)
+    r = np.random.default_rng(0)
+    loss = sum((t * torch.tensor(r.standard_normal(t.shape))).sum() for t in (yt, ht, ct))
+    loss.backward()
+    names = [name for name, _ in ours.named_parameters()]
+    torch_params = dict(theirs.named_parameters())
+    pairs = [("y", y, yt), ("h_n", h, ht), ("c_n", c, ct), ("dx", gx, xt.grad)]
+    pairs += [(f"d{nm}", g, torch_params[nm].grad) for nm, g in zip(names, gw)]
+    for name, a, b in pairs:
+        err = np.max(np.abs(a - b.detach().numpy()))
+        assert err < 1e-10, f"{name} differs from torch by {err:.3g}"
