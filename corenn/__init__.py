@@ -1,45 +1,24 @@
 """corenn: tensors, reverse-mode autograd, layers, losses and optimizers on ``kernels``.
 
-The public names below are the contract; see docs/corenn.md.
+The public names below are the contract; see docs/architecture.md.
 """
 
-from kernels import get_num_threads, set_num_threads
-
+from corenn import functional, init, optim
 from corenn.autograd import enable_grad, is_grad_enabled, no_grad
 from corenn.gradcheck import GradcheckError, gradcheck
+from corenn.io import ModelFileError, load, save
+from corenn.layers.dense import Dense
+from corenn.layers.embedding import Embedding
+from corenn.layers.lstm import LSTM
 from corenn.layers.module import Module, Sequential, StateDictError
+from corenn.optim.clip import clip_grad_norm
 from corenn.sparse import RowSparse
 from corenn.tensor import Parameter, Tensor, tensor
+from kernels import get_num_threads, set_num_threads
 
-# Public names defined in modules that import corenn's core themselves; resolved on first use.
-_LAZY = {
-    "Dense": "corenn.layers.dense",
-    "Embedding": "corenn.layers.embedding",
-    "LSTM": "corenn.layers.lstm",
-    "functional": "corenn",
-    "F": "corenn",
-    "optim": "corenn",
-    "init": "corenn",
-    "clip_grad_norm": "corenn.optim.clip",
-    "save": "corenn.io",
-    "load": "corenn.io",
-}
-
-
-def __getattr__(name):
-    import importlib
-
-    if name not in _LAZY:
-        raise AttributeError(f"module 'corenn' has no attribute {name!r}")
-    if name in ("functional", "F"):
-        return importlib.import_module("corenn.functional")
-    if name in ("optim", "init"):
-        return importlib.import_module(f"corenn.{name}")
-    return getattr(importlib.import_module(_LAZY[name]), name)
-
+F = functional
 
 __all__ = [
-    *_LAZY,
     "Tensor",
     "Parameter",
     "tensor",
@@ -49,7 +28,18 @@ __all__ = [
     "Module",
     "Sequential",
     "StateDictError",
+    "Dense",
+    "Embedding",
+    "LSTM",
     "RowSparse",
+    "functional",
+    "F",
+    "optim",
+    "init",
+    "clip_grad_norm",
+    "save",
+    "load",
+    "ModelFileError",
     "gradcheck",
     "GradcheckError",
     "set_num_threads",
