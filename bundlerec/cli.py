@@ -1,0 +1,195 @@
+"""Command line: ``bundlerec demo | train | evaluate | recommend``.
+
+``bundlerec demo`` trains on the built-in synthetic shop and prints the evaluation table and five
+example bundles; ``train`` and ``evaluate`` work on a shop's own files (docs/data.md);
+``recommend`` prints bundles for one shopper from a saved model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+def _print_bundles(result: dict[str, Any], out=sys.stdout) -> None:
+    print(f"bundles for shopper {result['user']}:", file=out)
+    for n, b in enumerate(result["bundles"], 1):
+        price = "n/a" if b["total_price"] is None else f"{b['total_price']:.2f}"
+        print(
+            f"  {n}. total {price}  P(bought together) = {b['probability']:.4f}  "
+            f"score {b['score']:.3f}",
+            file=out,
+        )
+        for item, why in zip(b["items"], b["explanation"]):
+            p = "n/a" if item["price"] is None else f"{item['price']:.2f}"
+            reason = (
+                f"because {why['because']} (x{why['ratio']:.2f})"
+                if why.get("because")
+                else why.get("note", "")
+            )
+            print(
+                f"     - {item['item_id']:<12} {item['category']:<16} {p:>8}  {reason}", file=out
+            )
+    for note in result["notes"]:
+        print(f"  note: {note}", file=out)
+
+
+def _report(report, fmt: str, k: int) -> None:
+    if fmt == "json":
+        print(json.dumps(report.to_json()))
+    else:
+        print(report.to_table(k=k))
+
+
+def _evaluate(model, cases, protocol: str):
+    from bundlerec.evaluation import evaluate
+
+    names = model.scorers()
+    if protocol != "next-item":
+        names.pop("transition")
+    return evaluate(names, cases, ks=(5, 10, 20), protocol=protocol)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bundlerec.datasets import synthetic_shop
+    from bundlerec.prep import split_leave_last_out
+    from bundlerec.recommender import Recommender
+
+    t0 = time.perf_counter()
+    events, items, users = synthetic_shop(seed=args.seed)
+    print(
+        f"synthetic shop: {len(events)} events, {events['user_id'].nunique()} shoppers, "
+        f"{len(items)} items in {items['category'].nunique()} categories (seed {args.seed})"
+    )
+    train, test = split_leave_last_out(events)
+    model = Recommender(task="next-item", seed=args.seed, verbose=not args.quiet)
+    model.fit(train, items, users)
+    report = _evaluate(model, model.cases(test, "next-item"), "next-item")
+    print()
+    _report(report, "table", 10)
+    print()
+    rng = np.random.default_rng(args.seed)
+    shoppers = rng.choice(np.asarray(model.users.classes_, dtype=object), size=5, replace=False)
+    for user in shoppers:
+        _print_bundles(model.recommend_bundles(user, k=1, size=3, budget=args.budget))
+    if args.out:
+        model.save(args.out)
+        print(f"\nmodel saved to {args.out}")
+    print(f"\ndemo finished in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from bundlerec.recommender import Recommender
+
+    model = Recommender(
+        task=args.task,
+        seed=args.seed,
+        verbose=not args.quiet,
+        sequence={"epochs": args.epochs} if args.epochs else None,
+        network={"n_top": args.n_top},
+    )
+    model.fit(args.events, args.items, args.users)
+    model.save(args.out)
+    print(f"model saved to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from bundlerec.recommender import Recommender
+
+    model = Recommender.load(args.model)
+    cases = model.cases(args.events, args.protocol, seed=args.seed)
+    _report(_evaluate(model, cases, args.protocol), args.format, args.k)
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from bundlerec.recommender import Recommender
+
+    model = Recommender.load(args.model)
+    result = model.recommend_bundles(
+        args.user,
+        k=args.k,
+        size=args.size,
+        anchor=args.anchor or None,
+        budget=args.budget,
+        max_per_category=args.max_per_category,
+    )
+    if args.format == "json":
+        print(json.dumps(result))
+    else:
+        _print_bundles(result)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bundlerec", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="train and evaluate on the built-in synthetic shop")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--out", type=Path, help="also save the trained model here")
+    demo.add_argument("--budget", type=float, default=60.0, help="budget of the example bundles")
+    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.set_defaults(func=cmd_demo)
+
+    train = sub.add_parser("train", help="train on a shop's events and save a model directory")
+    train.add_argument("--events", required=True, help="events CSV/Parquet (docs/data.md)")
+    train.add_argument("--items", help="items CSV/Parquet")
+    train.add_argument("--users", help="users CSV/Parquet")
+    train.add_argument("--out", required=True, type=Path, help="model directory to write")
+    train.add_argument("--task", choices=("next-item", "basket-completion"), default="next-item")
+    train.add_argument(
+        "--epochs", type=int, help="sequence-model epochs (default: early stopping)"
+    )
+    train.add_argument("--n-top", type=int, default=150, help="items in the co-purchase network")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--quiet", action="store_true")
+    train.set_defaults(func=cmd_train)
+
+    ev = sub.add_parser("evaluate", help="rank held-out events against the baselines")
+    ev.add_argument("--model", required=True, type=Path)
+    ev.add_argument("--events", required=True, help="held-out events CSV/Parquet")
+    ev.add_argument("--protocol", choices=("next-item", "basket-completion"), required=True)
+    ev.add_argument("--k", type=int, default=10, help="cut-off shown in the table")
+    ev.add_argument("--format", choices=("table", "json"), default="table")
+    ev.add_argument("--seed", type=int, default=0, help="which basket item is hidden")
+    ev.set_defaults(func=cmd_evaluate)
+
+    rec = sub.add_parser("recommend", help="bundles for one shopper from a saved model")
+    rec.add_argument("--model", required=True, type=Path)
+    rec.add_argument("--user", required=True)
+    rec.add_argument("--anchor", action="append", help="an item in the cart (repeatable)")
+    rec.add_argument("--k", type=int, default=5)
+    rec.add_argument("--size", type=int, default=3)
+    rec.add_argument("--budget", type=float)
+    rec.add_argument("--max-per-category", type=int, default=1)
+    rec.add_argument("--format", choices=("table", "json"), default="table")
+    rec.set_defaults(func=cmd_recommend)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            return args.func(args)
+    except (KeyError, ValueError, FileNotFoundError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"bundlerec {args.command}: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,274 @@
+"""The co-purchase network: a Bayesian network of which items are bought together.
+
+One binary node per item among the ``n_top`` most frequent in baskets (``i<code>``, states
+"0"/"1"), plus optional user-attribute nodes (``u:<name>``, states = the attribute's codes). The
+structure is a Chow-Liu tree or a hill-climbed DAG (:mod:`pgm.learning`), the CPTs are BDeu
+posteriors.
+
+Scoring asks the network, for every case and every network item j,
+``P(X_j = 1 | the case's items, the shopper's attributes)``, where the case's context items are
+observed 1 and the other network items 0 (the basket is known except for the item to add), with
+one :meth:`pgm.VariableElimination.batch_query` per item over all cases at once. Items outside the
+network score their smoothed basket frequency, below every network item.
+
+Coherence for bundles is the joint ``log P(X_a = 1, X_b = 1, ... | cart items = 1, attributes)``
+(cart items observed, nothing else).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+import pgm
+
+if TYPE_CHECKING:
+    from bundlerec.cases import Cases
+    from bundlerec.prep import Interactions
+
+__all__ = ["CoPurchaseNetwork"]
+
+ON = "1"
+
+
+def item_node(code: int) -> str:
+    """Network variable name of item ``code``."""
+    return f"i{int(code)}"
+
+
+def user_node(name: str) -> str:
+    """Network variable name of user attribute ``name``."""
+    return f"u:{name}"
+
+
+def basket_matrix(train: Interactions) -> sp.csr_matrix:
+    """(n_baskets, n_items) binary CSR of which items each basket holds (any event type)."""
+    n_baskets = int(train.basket.max()) + 1 if train.basket.size else 0
+    m = sp.csr_matrix(
+        (np.ones(train.item.size), (train.basket, train.item)), shape=(n_baskets, train.n_items)
+    )
+    m.sum_duplicates()
+    m.data[:] = 1.0
+    return m
+
+
+class CoPurchaseNetwork:
+    """Binary Bayesian network over the most frequent items; scores P(item | basket, shopper).
+
+    Parameters
+    ----------
+    n_top : int
+        Number of item nodes (the most frequent items by basket count).
+    structure : {"chow-liu", "hill-climb"}
+        Structure learner.
+    equivalent_sample_size : float
+        BDeu prior strength.
+    max_indegree : int
+        Parent limit for hill climbing.
+    use_user_attributes : bool
+        Add one node per user attribute given to :meth:`fit`.
+    """
+
+    def __init__(
+        self,
+        n_top: int = 150,
+        structure: str = "chow-liu",
+        equivalent_sample_size: float = 1.0,
+        max_indegree: int = 2,
+        use_user_attributes: bool = True,
+    ) -> None:
+        if structure not in ("chow-liu", "hill-climb"):
+            raise ValueError(f"structure must be 'chow-liu' or 'hill-climb', got {structure!r}")
+        if n_top < 2:
+            raise ValueError(f"n_top must be >= 2, got {n_top}")
+        self.n_top = int(n_top)
+        self.structure = structure
+        self.equivalent_sample_size = float(equivalent_sample_size)
+        self.max_indegree = int(max_indegree)
+        self.use_user_attributes = bool(use_user_attributes)
+        self.model: pgm.BayesianNetwork | None = None
+        self.n_rows = 0
+
+    # -- fitting ----------------------------------------------------------------------------
+    def _table(
+        self, train: Interactions, user_features: dict[str, np.ndarray] | None
+    ) -> pd.DataFrame:
+        """One row per basket: 0/1 per network item, then the basket owner's attribute codes."""
+        baskets = basket_matrix(train)
+        dense = baskets[:, self.items].toarray().astype(np.int64)
+        cols = {item_node(j): dense[:, k] for k, j in enumerate(self.items)}
+        if self.attributes:
+            owner = np.zeros(baskets.shape[0], dtype=np.int64)
+            owner[train.basket] = train.user
+            for name in self.attributes:
+                cols[user_node(name)] = np.asarray(user_features[name])[owner].astype(np.int64)
+        return pd.DataFrame(cols)
+
+    def fit(
+        self, train: Interactions, user_features: dict[str, np.ndarray] | None = None
+    ) -> CoPurchaseNetwork:
+        """Learn structure and BDeu CPTs from the training baskets.
+
+        Parameters
+        ----------
+        train : Interactions
+        user_features : dict of str to ndarray (n_users,) int64, optional
+            Categorical user attributes (codes from 0).
+        """
+        if train.item.size == 0:
+            raise ValueError("cannot fit the co-purchase network on no events")
+        counts = np.asarray(basket_matrix(train).sum(axis=0)).ravel()
+        self.n_items = train.n_items
+        order = np.lexsort((np.arange(counts.size), -counts))
+        self.items = np.sort(order[: min(self.n_top, int((counts > 0).sum()))])
+        if self.items.size < 2:
+            raise ValueError("the co-purchase network needs at least 2 items that were bought")
+        self.attributes = (
+            sorted(user_features) if (self.use_user_attributes and user_features) else []
+        )
+        self.attribute_states: dict[str, list[str]] = {}
+        for name in self.attributes:
+            codes = np.asarray(user_features[name])
+            if codes.shape != (train.n_users,):
+                raise ValueError(
+                    f"user feature {name!r} has shape {codes.shape}, expected ({train.n_users},)"
+                )
+            self.attribute_states[name] = [str(s) for s in range(int(codes.max()) + 1)]
+        self.user_features = {n: np.asarray(user_features[n]) for n in self.attributes}
+        self.prior = np.log((counts + 1.0) / (counts.sum() + counts.size))
+        table = self._table(train, user_features)
+        self.n_rows = len(table)
+        state_names = {c: ["0", "1"] for c in table.columns if c.startswith("i")}
+        for name in self.attributes:
+            state_names[user_node(name)] = self.attribute_states[name]
+        data = table.astype(str)
+        if self.structure == "chow-liu":
+            dag = pgm.chow_liu_tree(data)
+        else:
+            dag = pgm.hill_climb(data, score="bdeu", max_indegree=self.max_indegree)
+        self.model = pgm.estimate_parameters(
+            dag,
+            data,
+            prior="bdeu",
+            equivalent_sample_size=self.equivalent_sample_size,
+            state_names=state_names,
+        )
+        self.engine = pgm.VariableElimination(self.model)
+        self.index = {int(j): k for k, j in enumerate(self.items)}
+        return self
+
+    def update(self, new: Interactions) -> None:
+        """Dirichlet count update of the CPTs with the baskets of ``new`` (structure kept).
+
+        ``new`` uses the same item and user codes as the training data.
+        """
+        self._check_fitted()
+        if new.item.size == 0:
+            return
+        table = self._table(new, self.user_features)
+        self.model = pgm.update_parameters(
+            self.model, table.astype(str), prior_strength=self.n_rows
+        )
+        self.n_rows += len(table)
+        self.engine = pgm.VariableElimination(self.model)
+
+    # -- scoring ----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self.model is None:
+            raise ValueError("CoPurchaseNetwork is not fitted: call fit() first")
+
+    def _attribute_evidence(self, users: np.ndarray) -> dict[str, np.ndarray]:
+        if not self.attributes or (users < 0).any():
+            return {}
+        return {user_node(n): self.user_features[n][users] for n in self.attributes}
+
+    def context_presence(self, cases: Cases) -> np.ndarray:
+        """(n, n_top) int64: 1 where the network item is among the case's context items."""
+        n, width = cases.context.shape
+        valid = np.arange(width)[None, :] < cases.lengths[:, None]
+        lookup = np.full(self.n_items + 1, -1, dtype=np.int64)
+        lookup[self.items] = np.arange(self.items.size)
+        pos = lookup[np.where(valid, cases.context, self.n_items)]
+        out = np.zeros((n, self.items.size), dtype=np.int64)
+        rows, cols = np.nonzero(pos >= 0)
+        out[rows, pos[rows, cols]] = 1
+        return out
+
+    def score(self, cases: Cases) -> np.ndarray:
+        """(n, n_items) float32: log P(item in basket | case); non-network items get the prior.
+
+        Cases of unknown users (``users == -1``) are scored without attribute evidence.
+        """
+        self._check_fitted()
+        n = cases.users.shape[0]
+        out = np.empty((n, self.n_items), dtype=np.float32)
+        out[:] = self.prior[None, :] - 1e3  # below every network item
+        if n == 0:
+            return out
+        presence = self.context_presence(cases)
+        known = cases.users >= 0
+        for rows in (np.nonzero(known)[0], np.nonzero(~known)[0]):
+            if rows.size == 0:
+                continue
+            attrs = self._attribute_evidence(cases.users[rows])
+            evidence_items = {item_node(j): presence[rows, k] for k, j in enumerate(self.items)}
+            for j in self.items:
+                node = item_node(j)
+                evidence = {v: a for v, a in evidence_items.items() if v != node}
+                evidence.update(attrs)
+                post = self.engine.batch_query([node], evidence)[node]
+                out[rows, j] = np.log(np.maximum(post[:, 1], 1e-300))
+        return out
+
+    def evidence(self, cart: list[int] = (), user: int = -1) -> dict[str, str]:
+        """Network evidence: cart items (inside the network) bought, the shopper's attributes."""
+        self._check_fitted()
+        ev = {item_node(j): ON for j in cart if int(j) in self.index}
+        if user >= 0:
+            for name in self.attributes:
+                ev[user_node(name)] = str(int(self.user_features[name][user]))
+        return ev
+
+    def coherence(self, bundle: list[int], evidence: dict[str, str] | None = None) -> float:
+        """log P(every bundle item bought | evidence) with one joint query.
+
+        ``evidence`` maps network variables to states (see :meth:`evidence`). Bundle items outside
+        the network contribute their log basket frequency (taken as independent).
+        """
+        self._check_fitted()
+        inside = [j for j in bundle if int(j) in self.index]
+        logp = float(sum(self.prior[j] for j in bundle if int(j) not in self.index))
+        if not inside:
+            return logp
+        nodes = [item_node(j) for j in inside]
+        joint = self.engine.query(nodes, evidence=evidence or None)
+        return logp + float(np.log(max(joint.get_value(**{v: ON for v in nodes}), 1e-300)))
+
+    @classmethod
+    def from_state(
+        cls,
+        model: pgm.BayesianNetwork,
+        arrays: dict[str, np.ndarray],
+        meta: dict[str, Any],
+        n_items: int,
+        user_features: dict[str, np.ndarray],
+    ) -> CoPurchaseNetwork:
+        """Rebuild a fitted network from its saved parts (the BIF model, arrays, metadata)."""
+        self = cls(**meta["config"])
+        model.check_model()
+        self.model = model
+        self.items = np.asarray(arrays["items"], dtype=np.int64)
+        self.prior = np.asarray(arrays["prior"], dtype=np.float64)
+        self.n_items = int(n_items)
+        self.n_rows = int(meta["n_rows"])
+        self.attributes = list(meta["attributes"])
+        self.user_features = {n: np.asarray(user_features[n]) for n in self.attributes}
+        self.index = {int(j): k for k, j in enumerate(self.items)}
+        missing = [item_node(j) for j in self.items if item_node(j) not in model.nodes()]
+        if missing or self.prior.shape != (self.n_items,):
+            raise ValueError(f"saved network does not match its items (missing {missing[:3]})")
+        self.engine = pgm.VariableElimination(model)
+        return self

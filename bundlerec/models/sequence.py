@@ -1,0 +1,736 @@
+"""The two-tower sequence model: an LSTM user tower over recent items, an attribute item tower.
+
+Letters: S merged steps, W training windows, B sequences in a batch, T time steps, P scored
+positions, K negatives per position, n cases, V items, D tower width, H LSTM width.
+The towers themselves are in :mod:`bundlerec.models.towers`.
+
+Sequences
+    A user's events are merged into *steps*: consecutive events of one user on one item (a view,
+    a cart and a purchase of it) form one step whose event type is the strongest of them; a
+    case's context is merged the same way. A user's steps are cut, from the most recent end,
+    into windows of at most ``max_len`` steps; a window ``s_1 .. s_l`` is fed as
+    ``[start, s_1 .. s_{l-1}]`` and predicts ``[s_1 .. s_l]``, so one LSTM pass over a (B, T)
+    batch trains every prefix at once, padding masked. The first step of a window is predicted
+    from the start step alone: an empty history, which is how a case without context scores.
+    Windows are batched with windows of similar length.
+Event types
+    Cases carry items only, so scoring feeds every context step with the "unknown event" row;
+    training replaces a step's event type with "unknown" with probability 1/2 (event dropout)
+    so that the model serves both.
+Losses
+    ``"bce"``: binary cross-entropy of each positive against ``n_negatives`` items drawn per
+    window and shared by its positions (a negative that is a position's positive does not count
+    there); sharing them turns the negatives' logits into one (T, D) @ (D, K) product per window.
+    ``"sampled_softmax"``: softmax over the positive and ``32 * n_negatives`` items drawn once
+    per batch and shared by all positions, with the logQ correction ``logit - log q(item)`` and
+    accidental hits removed. Negatives come from ``sampler``: ``"uniform"``, or
+    ``"popularity"`` (step counts ** 0.75).
+Early stopping
+    On the hit rate at 10 over the whole catalogue (context items excluded) of validation cases:
+    with ``valid`` events, each valid user's first valid item after the user's training steps;
+    otherwise each user's *last training step* (users with at least two steps), which is then
+    held out of training. Training stops after ``patience`` epochs without improvement and the
+    best weights are restored; ``patience=None`` trains ``epochs`` epochs on every step.
+
+Everything random comes from numpy Generators seeded by ``seed``: the same seed, data and thread
+count give identical scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from tqdm import tqdm
+
+import corenn
+from bundlerec.models.towers import EVENT_START, EVENT_UNKNOWN, ItemTower, UserTower, make_head
+from corenn import F
+
+if TYPE_CHECKING:
+    from bundlerec.cases import Cases
+    from bundlerec.prep import Interactions
+
+__all__ = ["SequenceModel"]
+
+_FORMAT = "bundlerec.SequenceModel/1"
+_N_EVENT_TYPES = 4
+_EVENT_DROPOUT = 0.5
+_CLIP_NORM = 5.0
+_VALID_K = 10
+_SOFTMAX_POOL = 32
+_CASE_CHUNK = 2048
+_MLP_CELLS = 1 << 22
+
+
+# -- sequences ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Steps:
+    """Merged steps grouped by user in time order; every array (S,) int64 (item codes)."""
+
+    user: np.ndarray
+    item: np.ndarray
+    event: np.ndarray
+
+    def bounds(self, n_users: int) -> tuple[np.ndarray, np.ndarray]:
+        """(U,) index of each user's first step and one past the last."""
+        stop = np.cumsum(np.bincount(self.user, minlength=n_users))
+        return stop - np.bincount(self.user, minlength=n_users), stop
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """Sequences as the user tower reads them: ``[start, step rows...]`` right-padded.
+
+    items, events: (B, T) int64 item rows (0 = start or padding) and event rows; lengths: (B,)
+    valid steps, the start step included; users: (B,) user rows (0 = unknown).
+    """
+
+    items: np.ndarray
+    events: np.ndarray
+    lengths: np.ndarray
+    users: np.ndarray
+
+    def __getitem__(self, rows: slice) -> _Inputs:
+        """The sequences ``rows``, cropped to their longest length."""
+        width = int(self.lengths[rows].max(initial=1))
+        items, events = self.items[rows, :width], self.events[rows, :width]
+        return _Inputs(items, events, self.lengths[rows], self.users[rows])
+
+
+def _merge(user: np.ndarray, item: np.ndarray, event: np.ndarray) -> _Steps:
+    """Merge consecutive events of one user on one item; a step keeps its strongest event."""
+    new = np.r_[True, (user[1:] != user[:-1]) | (item[1:] != item[:-1])][: len(user)]
+    first = np.flatnonzero(new)
+    strongest = np.maximum.reduceat(event.astype(np.int64), first) if first.size else first
+    return _Steps(user[first].astype(np.int64), item[first].astype(np.int64), strongest)
+
+
+def _padded(values: np.ndarray, start: np.ndarray, stop: np.ndarray, width: int) -> np.ndarray:
+    """(n, width) int64: the last ``width`` of ``values[start[i]:stop[i]]``, right-padded -1."""
+    count = np.minimum(stop - start, width)
+    t = np.arange(width)
+    valid = t < count[:, None]
+    index = np.where(valid, (stop - count)[:, None] + t, 0)
+    return np.where(valid, values[index], -1) if values.size else np.full(valid.shape, -1)
+
+
+def _context_inputs(context: np.ndarray, users: np.ndarray) -> _Inputs:
+    """Tower inputs of right-padded item-code contexts (n, L) whose events are unknown."""
+    n = context.shape[0]
+    items = np.concatenate([np.zeros((n, 1), dtype=np.int64), context + 1], axis=1)
+    events = np.full(items.shape, EVENT_UNKNOWN, dtype=np.int64)
+    events[:, 0] = EVENT_START
+    return _Inputs(items, events, 1 + (context >= 0).sum(axis=1), users + 1)
+
+
+def _windows(steps: _Steps, n_users: int, max_len: int) -> tuple[np.ndarray, np.ndarray]:
+    """(W,) start and stop step of every training window, cut from each sequence's end."""
+    first, stop = steps.bounds(n_users)
+    count = -(-(stop - first) // max_len)
+    user = np.repeat(np.arange(n_users), count)
+    rank = np.arange(user.size) - np.repeat(np.cumsum(count) - count, count)
+    end = stop[user] - rank * max_len
+    return np.maximum(first[user], end - max_len), end
+
+
+def _window_batch(
+    steps: _Steps, start: np.ndarray, stop: np.ndarray, rng: np.random.Generator
+) -> tuple[_Inputs, np.ndarray]:
+    """Tower inputs (event dropout applied) and (B, T) target codes (-1 padded) of windows."""
+    width = int((stop - start).max())
+    targets = _padded(steps.item, start, stop, width)
+    seen = _padded(steps.event, start, stop, width)[:, :-1]
+    dropped = (seen < 0) | (rng.random(seen.shape) < _EVENT_DROPOUT)
+    events = np.concatenate(
+        [np.full((len(start), 1), EVENT_START), np.where(dropped, EVENT_UNKNOWN, seen)], axis=1
+    )
+    items = np.concatenate([np.zeros((len(start), 1), dtype=np.int64), targets[:, :-1] + 1], 1)
+    return _Inputs(items, events, stop - start, steps.user[start] + 1), targets
+
+
+def _batches(lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Window indices in batches of ``size`` with similar lengths, in random order."""
+    order = np.lexsort((rng.random(lengths.size), lengths))
+    chunks = [order[i : i + size] for i in range(0, order.size, size)]
+    return [chunks[i] for i in rng.permutation(len(chunks))]
+
+
+@dataclass(frozen=True)
+class _Validation:
+    """Validation cases: tower inputs, context item codes (n, L) and one target code each."""
+
+    inputs: _Inputs
+    context: np.ndarray
+    target: np.ndarray
+
+
+def _validation(steps: _Steps, users, stop, target, n_users: int, max_len: int) -> _Validation:
+    """Cases whose context is each user's steps before ``stop`` (the last ``max_len - 1``)."""
+    first, _ = steps.bounds(n_users)
+    context = _padded(steps.item, first[users], stop, max_len - 1)
+    return _Validation(_context_inputs(context, users), context, target)
+
+
+def _hold_out_last(steps: _Steps, n_users: int, max_len: int) -> tuple[_Steps, _Validation]:
+    """Each user's last step (users with >= 2 steps) as a validation case, removed from steps."""
+    first, stop = steps.bounds(n_users)
+    users = np.flatnonzero(stop - first >= 2)
+    val = _validation(steps, users, stop[users] - 1, steps.item[stop[users] - 1], n_users, max_len)
+    keep = np.ones(steps.item.size, dtype=bool)
+    keep[stop[users] - 1] = False
+    return _Steps(steps.user[keep], steps.item[keep], steps.event[keep]), val
+
+
+# -- sampling -------------------------------------------------------------------------------------
+class _Sampler:
+    """Negative item rows drawn from ``q``: uniform, or proportional to step counts ** 0.75.
+
+    ``log_q`` is indexed by item row (row 0, "none", holds 0).
+    """
+
+    def __init__(self, kind: str, items: np.ndarray, n_items: int, dtype: np.dtype) -> None:
+        if kind == "uniform":
+            weight = np.ones(n_items)
+        else:
+            weight = np.bincount(items, minlength=n_items) ** 0.75
+        self.cdf = np.cumsum(weight)
+        with np.errstate(divide="ignore"):
+            self.log_q = np.log(np.r_[self.cdf[-1], weight] / self.cdf[-1]).astype(dtype)
+
+    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+        """Item rows of ``shape``, drawn independently from ``q``."""
+        u = rng.random(shape) * self.cdf[-1]
+        return 1 + np.minimum(np.searchsorted(self.cdf, u, side="right"), self.cdf.size - 1)
+
+
+# -- the network ----------------------------------------------------------------------------------
+class _Net(corenn.Module):
+    """Item tower, user tower and head; see :mod:`bundlerec.models.towers`."""
+
+    def __init__(self, items: ItemTower, users: UserTower, head: corenn.Module) -> None:
+        super().__init__()
+        self.items = items
+        self.users = users
+        self.head = head
+
+    def encode(self, inputs: _Inputs, every: bool) -> corenn.Tensor:
+        """User vectors at every step (B, T, D), or after each sequence's last step (B, D)."""
+        steps = self.items(inputs.items)
+        return self.users(steps, inputs.events, inputs.lengths, inputs.users, every)
+
+
+# -- validation of arguments ----------------------------------------------------------------------
+def _positive_int(name: str, value: Any, low: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+    return value
+
+
+def _codes(name: str, values: Any, n: int, what: str) -> np.ndarray:
+    """``values`` as (n,) non-negative int64 codes, or raise naming ``name``."""
+    arr = np.asarray(values)
+    if arr.ndim != 1 or arr.shape[0] != n:
+        raise ValueError(f"{name} has shape {arr.shape}, expected ({n},): one code per {what}")
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integer codes, got dtype {arr.dtype}")
+    if arr.size and arr.min() < 0:
+        raise ValueError(f"{name} holds a negative code ({arr.min()}); codes start at 0")
+    return arr.astype(np.int64)
+
+
+def _feature_rows(
+    features: Mapping[str, Any] | None, n: int, arg: str, what: str
+) -> dict[str, np.ndarray]:
+    """Validated attribute codes: name -> (n,) int64."""
+    if features is None:
+        return {}
+    if not isinstance(features, Mapping):
+        raise TypeError(f"{arg} must be a dict of name -> codes, got {type(features).__name__}")
+    return {str(k): _codes(f"{arg}[{k!r}]", v, n, what) for k, v in features.items()}
+
+
+def _table(features: dict[str, np.ndarray], n: int) -> tuple[np.ndarray, list[int]]:
+    """(n + 1, F) attribute rows (row 0 zero, code c -> row c + 1) and table sizes."""
+    rows = np.zeros((n + 1, len(features)), dtype=np.int64)
+    for j, codes in enumerate(features.values()):
+        rows[1:, j] = codes + 1
+    return rows, [int(c.max(initial=-1)) + 2 for c in features.values()]
+
+
+def _check_events(events: Interactions, arg: str, n_items: int, n_users: int | None) -> None:
+    """Raise naming ``arg`` if item, user or event codes fall outside the model's ranges."""
+    for name, high in (("item", n_items), ("user", n_users), ("event", _N_EVENT_TYPES)):
+        codes = np.asarray(getattr(events, name))
+        if codes.shape != np.shape(events.item):
+            raise ValueError(
+                f"{arg}.{name} has shape {codes.shape}, {arg}.item has {np.shape(events.item)}"
+            )
+        if high is not None and codes.size and (codes.min() < 0 or codes.max() >= high):
+            bad = codes.min() if codes.min() < 0 else codes.max()
+            raise ValueError(f"{arg}.{name} holds code {bad} outside [0, {high})")
+
+
+# -- the model ------------------------------------------------------------------------------------
+class SequenceModel:
+    """Two-tower next-item model: an LSTM over the user's recent steps against item vectors.
+
+    ``score = u . v + b`` (``head="dot"``, a catalogue ranks with one (n, D) @ (D, V) product)
+    or ``mlp([u ; v]) + b`` (``head="mlp"``, ranked in batches of (case, item) pairs: slower).
+    See the module docstring for sequences, losses, sampling and early stopping.
+
+    Parameters
+    ----------
+    dim : int
+        D, the width of both towers and of every embedding.
+    hidden : int
+        H, the LSTM width (and the MLP head's width).
+    max_len : int
+        Longest sequence fed to the LSTM, the start step included (>= 2).
+    loss : {"bce", "sampled_softmax"}
+    n_negatives : int
+        K negatives per position ("bce"); the shared pool is ``32 K`` ("sampled_softmax").
+    epochs, batch_size : int
+        Most epochs; windows per batch.
+    lr : float
+        Adam learning rate.
+    patience : int or None
+        Epochs without validation improvement before stopping; None: no validation.
+    head : {"dot", "mlp"}
+    seed : int
+        Seeds every random choice (initial weights, batches, negatives, event dropout).
+    verbose : bool
+        Show a tqdm progress bar with the running loss.
+    dtype : {"float32", "float64"}
+    sampler : {"uniform", "popularity"}
+        Distribution of negatives.
+
+    Attributes
+    ----------
+    n_items_, n_users_ : int
+        Vocabulary sizes after :meth:`fit` (and :meth:`grow_items`, :meth:`fine_tune`).
+    history_ : list of dict
+        Per epoch of the last fit / fine-tune: ``epoch``, ``loss`` (mean over batches) and
+        ``valid_hit@10`` (when validating).
+    """
+
+    def __init__(
+        self,
+        dim: int = 64,
+        hidden: int = 64,
+        max_len: int = 50,
+        loss: str = "bce",
+        n_negatives: int = 4,
+        epochs: int = 20,
+        batch_size: int = 256,
+        lr: float = 3e-3,
+        patience: int | None = 3,
+        head: str = "dot",
+        seed: int = 0,
+        verbose: bool = True,
+        dtype: str = "float32",
+        sampler: str = "uniform",
+    ) -> None:
+        self.dim = _positive_int("dim", dim)
+        self.hidden = _positive_int("hidden", hidden)
+        self.max_len = _positive_int("max_len", max_len, low=2)
+        self.loss = _choice("loss", loss, ("bce", "sampled_softmax"))
+        self.n_negatives = _positive_int("n_negatives", n_negatives)
+        self.epochs = _positive_int("epochs", epochs)
+        self.batch_size = _positive_int("batch_size", batch_size)
+        if not (isinstance(lr, (int, float)) and np.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a positive number, got {lr!r}")
+        self.lr = float(lr)
+        self.patience = None if patience is None else _positive_int("patience", patience)
+        self.head = _choice("head", head, ("dot", "mlp"))
+        self.seed = _positive_int("seed", seed, low=0)
+        self.verbose = bool(verbose)
+        self.dtype = _choice("dtype", str(np.dtype(dtype)), ("float32", "float64"))
+        self.sampler = _choice("sampler", sampler, ("uniform", "popularity"))
+        self._net: _Net | None = None
+        self.history_: list[dict[str, float]] = []
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor arguments (JSON-able)."""
+        names = ("dim", "hidden", "max_len", "loss", "n_negatives", "epochs", "batch_size", "lr")
+        more = ("patience", "head", "seed", "verbose", "dtype", "sampler")
+        return {name: getattr(self, name) for name in names + more}
+
+    # -- fitting ----------------------------------------------------------------------------------
+    def fit(
+        self,
+        train: Interactions,
+        item_features: dict[str, np.ndarray] | None = None,
+        user_features: dict[str, np.ndarray] | None = None,
+        valid: Interactions | None = None,
+    ) -> SequenceModel:
+        """Train from scratch on ``train``'s event sequences.
+
+        Parameters
+        ----------
+        train : Interactions
+            Events sorted by (user, timestamp).
+        item_features : dict of str to ndarray (n_items,) int64, optional
+            Item attribute codes (category, brand, price bucket, ...), contiguous from 0.
+        user_features : dict of str to ndarray (n_users,) int64, optional
+            User attribute codes, contiguous from 0.
+        valid : Interactions, optional
+            Later events of (some of) the users for early stopping (same vocabularies); default:
+            each user's last training step.
+
+        Returns
+        -------
+        SequenceModel
+            ``self``.
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the argument: codes out of range, features of the wrong length or dtype.
+        """
+        n_items, n_users = int(train.n_items), int(train.n_users)
+        _check_events(train, "train", n_items, n_users)
+        items = _feature_rows(item_features, n_items, "item_features", "item")
+        users = _feature_rows(user_features, n_users, "user_features", "user")
+        steps = _merge(train.user, train.item, train.event)
+        if steps.item.size == 0:
+            raise ValueError("train holds no events")
+        init, run = (np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(2))
+        self._build(_table(items, n_items), _table(users, n_users), init)
+        self._item_names, self._user_names = list(items), list(users)
+        self.n_items_, self.n_users_, self._tunes = n_items, n_users, 0
+        self._run(steps, valid, self.epochs, self.lr, run)
+        return self
+
+    def fine_tune(
+        self,
+        train: Interactions,
+        epochs: int = 2,
+        lr: float | None = None,
+        user_features: dict[str, np.ndarray] | None = None,
+        valid: Interactions | None = None,
+    ) -> SequenceModel:
+        """Continue training from the current weights on (new) events, with a fresh optimizer.
+
+        Parameters
+        ----------
+        train : Interactions
+            Item codes must be known (call :meth:`grow_items` for new items first); new users
+            (codes >= ``n_users_``) are welcome.
+        epochs : int
+        lr : float, optional
+            Default: the constructor's ``lr``.
+        user_features : dict of str to ndarray (train.n_users,) int64, optional
+            Attribute codes of every user, the fitted names and code ranges; default: the fitted
+            codes, unknown attributes for new users.
+        valid : Interactions, optional
+            As in :meth:`fit` (early stopping follows ``patience``).
+        """
+        net = self._fitted()
+        epochs = _positive_int("epochs", epochs)
+        n_users = int(train.n_users)
+        if train.n_items > self.n_items_:
+            raise ValueError(
+                f"train has n_items={train.n_items} but the model knows {self.n_items_} items: "
+                "call grow_items() for the new items first"
+            )
+        _check_events(train, "train", self.n_items_, n_users)
+        if user_features is not None:
+            rows = self._known_codes(user_features, n_users, net.users.sizes, self._user_names)
+        else:
+            rows = np.zeros((max(n_users, self.n_users_) + 1, len(self._user_names)), np.int64)
+            rows[: self.n_users_ + 1] = net.users.codes
+        net.users.register_buffer("codes", rows)
+        self.n_users_ = rows.shape[0] - 1
+        self._tunes += 1
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, self._tunes]))
+        lr = self.lr if lr is None else lr
+        self._run(_merge(train.user, train.item, train.event), valid, epochs, lr, rng)
+        return self
+
+    def grow_items(
+        self, n_new: int, item_features_new: dict[str, np.ndarray] | None = None
+    ) -> SequenceModel:
+        """Append ``n_new`` items (codes ``n_items_ ..``) that no event has shown yet.
+
+        Their vectors come from their attributes alone (zero id embedding) and their bias is the
+        mean bias of the known items; new attribute codes get zero embeddings.
+
+        Parameters
+        ----------
+        n_new : int
+        item_features_new : dict of str to ndarray (n_new,) int64
+            Codes of exactly the fitted item attributes.
+        """
+        net = self._fitted()
+        n_new = _positive_int("n_new", n_new)
+        new = _feature_rows(item_features_new, n_new, "item_features_new", "new item")
+        if list(new) != self._item_names:
+            raise KeyError(
+                f"item_features_new has attributes {list(new)}, the model was fitted with "
+                f"{self._item_names}"
+            )
+        rows, sizes = _table(new, n_new)
+        sizes = [max(a, b) for a, b in zip(sizes, net.items.sizes, strict=True)]
+        net.items = net.items.grown(rows[1:], sizes, np.random.default_rng(self.seed))
+        self.n_items_ += n_new
+        return self
+
+    # -- scoring ----------------------------------------------------------------------------------
+    def score(self, cases: Cases) -> np.ndarray:
+        """(n, n_items_) float32 scores of every item for every case (higher is better)."""
+        return self._scores(self._case_inputs(cases))
+
+    def user_vectors(self, cases: Cases) -> np.ndarray:
+        """(n, D + 1) float32 ``[u, 1]``: with ``head="dot"``, ``score = U @ item_vectors().T``."""
+        u = self._users(self._case_inputs(cases))
+        return np.concatenate([u, np.ones((u.shape[0], 1), u.dtype)], axis=1)
+
+    def item_vectors(self) -> np.ndarray:
+        """(n_items_, D + 1) float32 ``[v, b]``: item vectors with the item bias appended."""
+        v, b = self._items()
+        return np.concatenate([v, b[:, None]], axis=1)
+
+    # -- state ------------------------------------------------------------------------------------
+    def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """The weights (name -> array) and a JSON-able config; see :meth:`from_state`."""
+        net = self._fitted()
+        config = {
+            "format": _FORMAT,
+            "params": self.get_params(),
+            "n_items": self.n_items_,
+            "n_users": self.n_users_,
+            "item_features": dict(zip(self._item_names, net.items.sizes, strict=True)),
+            "user_features": dict(zip(self._user_names, net.users.sizes, strict=True)),
+            "fine_tunes": self._tunes,
+        }
+        return dict(net.state_dict()), config
+
+    @classmethod
+    def from_state(cls, arrays: dict[str, np.ndarray], config: dict[str, Any]) -> SequenceModel:
+        """Rebuild a fitted model from :meth:`get_state`'s output.
+
+        Raises
+        ------
+        ValueError
+            If ``config`` is not a SequenceModel config.
+        corenn.StateDictError
+            If ``arrays`` lacks a weight, has an unexpected one or a wrong shape (named).
+        """
+        if not isinstance(config, Mapping) or config.get("format") != _FORMAT:
+            raise ValueError(f"config is not a {_FORMAT} config")
+        model = cls(**config["params"])
+        items, users = config["item_features"], config["user_features"]
+        n_items, n_users = int(config["n_items"]), int(config["n_users"])
+        model._build(
+            (np.zeros((n_items + 1, len(items)), np.int64), list(items.values())),
+            (np.zeros((n_users + 1, len(users)), np.int64), list(users.values())),
+            np.random.default_rng(model.seed),
+        )
+        model._net.load_state_dict(arrays)
+        model._item_names, model._user_names = list(items), list(users)
+        model.n_items_, model.n_users_ = n_items, n_users
+        model._tunes = int(config["fine_tunes"])
+        return model
+
+    # -- internals --------------------------------------------------------------------------------
+    def _build(self, items: tuple, users: tuple, rng: np.random.Generator) -> None:
+        d, h, dt = self.dim, self.hidden, self.dtype
+        self._net = _Net(
+            ItemTower(*items, d, dt, rng),
+            UserTower(*users, d, h, dt, rng),
+            make_head(self.head, d, h, dt, rng),
+        )
+
+    def _fitted(self) -> _Net:
+        if self._net is None:
+            raise ValueError("SequenceModel is not fitted: call fit() first")
+        return self._net
+
+    def _known_codes(self, features, n: int, sizes: list[int], names: list[str]) -> np.ndarray:
+        """(n + 1, G) rows of user attributes that must match the fitted names and ranges."""
+        checked = _feature_rows(features, n, "user_features", "user")
+        if list(checked) != names:
+            raise KeyError(f"user_features has {list(checked)}, the model was fitted with {names}")
+        rows, new_sizes = _table(checked, n)
+        for name, new, old in zip(names, new_sizes, sizes, strict=True):
+            if new > old:
+                raise ValueError(
+                    f"user_features[{name!r}] holds code {new - 2}, the model knows 0..{old - 2}"
+                )
+        return rows
+
+    def _case_inputs(self, cases: Cases) -> _Inputs:
+        """Validated, merged tower inputs of ``cases`` (the last ``max_len - 1`` context steps)."""
+        self._fitted()
+        context, lengths = np.asarray(cases.context), np.asarray(cases.lengths)
+        users = np.asarray(cases.users)
+        n = users.shape[0]
+        if context.ndim != 2 or context.shape[0] != n or lengths.shape != (n,):
+            raise ValueError(
+                f"cases need context (n, L) and lengths (n,) for n={n} users, got "
+                f"{context.shape} and {lengths.shape}"
+            )
+        if n and (users.min() < -1 or users.max() >= self.n_users_):
+            bad = users.min() if users.min() < -1 else users.max()
+            raise ValueError(f"cases.users holds code {bad} outside [-1, {self.n_users_})")
+        valid = np.arange(context.shape[1]) < lengths[:, None]
+        items = context[valid]
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            bad = items.min() if items.min() < 0 else items.max()
+            raise ValueError(
+                f"cases.context holds item code {bad} outside [0, n_items={self.n_items_})"
+            )
+        case = np.nonzero(valid)[0]
+        steps = _merge(case, items, np.zeros_like(items))
+        stop = np.cumsum(np.bincount(steps.user, minlength=n))
+        start = stop - np.bincount(steps.user, minlength=n)
+        context = _padded(steps.item, start, stop, self.max_len - 1)
+        return _context_inputs(context, users.astype(np.int64))
+
+    def _users(self, inputs: _Inputs) -> np.ndarray:
+        """(n, D) user vectors, in chunks of cases."""
+        net = self._fitted()
+        out = np.zeros((inputs.lengths.size, self.dim), dtype=np.float32)
+        with corenn.no_grad():
+            for i in range(0, inputs.lengths.size, _CASE_CHUNK):
+                part = slice(i, i + _CASE_CHUNK)
+                out[part] = net.encode(inputs[part], every=False).numpy()
+        return out
+
+    def _items(self) -> tuple[np.ndarray, np.ndarray]:
+        """(V, D) item vectors and (V,) biases, float32."""
+        net = self._fitted()
+        rows = np.arange(1, self.n_items_ + 1)
+        with corenn.no_grad():
+            v, b = net.items(rows), net.items.biases(rows)
+        return v.numpy().astype(np.float32), b.numpy().astype(np.float32)
+
+    def _scores(self, inputs: _Inputs) -> np.ndarray:
+        """(n, V) float32 scores: one product (dot head), or MLP chunks of cases."""
+        u = self._users(inputs)
+        v, b = self._items()
+        if self.head == "dot":
+            return u @ v.T + b
+        out = np.empty((u.shape[0], v.shape[0]), dtype=np.float32)
+        chunk = max(1, _MLP_CELLS // max(v.shape[0] * self.hidden, 1))
+        head, dt = self._net.head, np.dtype(self.dtype)
+        items = corenn.tensor(v[None], dt)
+        with corenn.no_grad():
+            for i in range(0, u.shape[0], chunk):
+                logits = head.cross(corenn.tensor(u[None, i : i + chunk], dt), items)
+                out[i : i + chunk] = logits.numpy()[0] + b
+        return out
+
+    def _hit_rate(self, val: _Validation) -> float:
+        """Hit rate at 10 of the validation targets, context items excluded."""
+        hits = 0
+        for i in range(0, val.target.size, _CASE_CHUNK):
+            part = slice(i, i + _CASE_CHUNK)
+            s = self._scores(val.inputs[part])
+            ctx = val.context[part]
+            rows, cols = np.nonzero(ctx >= 0)
+            s[rows, ctx[rows, cols]] = -np.inf
+            own = s[np.arange(s.shape[0]), val.target[part]]
+            hits += int(((s > own[:, None]).sum(axis=1) < _VALID_K).sum())
+        return hits / max(val.target.size, 1)
+
+    def _valid_cases(self, steps: _Steps, valid: Interactions) -> _Validation:
+        """Cases of ``valid`` events: each user's first valid item after their training steps."""
+        _check_events(valid, "valid", self.n_items_, self.n_users_)
+        user = np.asarray(valid.user)
+        first = np.flatnonzero(np.r_[True, user[1:] != user[:-1]][: user.size])
+        users = user[first].astype(np.int64)
+        _, stop = steps.bounds(self.n_users_)
+        target = np.asarray(valid.item)[first].astype(np.int64)
+        return _validation(steps, users, stop[users], target, self.n_users_, self.max_len)
+
+    def _run(self, steps, valid, epochs: int, lr: float, rng: np.random.Generator) -> None:
+        """Train for up to ``epochs`` epochs with early stopping; restore the best weights."""
+        net = self._fitted()
+        val = None
+        if self.patience is not None and valid is not None:
+            val = self._valid_cases(steps, valid)
+        elif self.patience is not None:
+            steps, val = _hold_out_last(steps, self.n_users_, self.max_len)
+        if val is not None and val.target.size == 0:
+            val = None
+        start, stop = _windows(steps, self.n_users_, self.max_len)
+        sampler = _Sampler(self.sampler, steps.item, self.n_items_, np.dtype(self.dtype))
+        params = list(net.parameters())
+        optimizer = corenn.optim.Adam(params, lr=lr)
+        best, best_state, waited = -np.inf, None, 0
+        self.history_ = []
+        for epoch in range(epochs):
+            batches = _batches(stop - start, self.batch_size, rng)
+            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not self.verbose)
+            total = 0.0
+            for i, idx in enumerate(bar):
+                inputs, targets = _window_batch(steps, start[idx], stop[idx], rng)
+                loss = self._loss(inputs, targets, sampler, rng)
+                net.zero_grad()
+                loss.backward()
+                corenn.clip_grad_norm(params, _CLIP_NORM)
+                optimizer.step()
+                total += float(loss.item())
+                bar.set_postfix(loss=f"{total / (i + 1):.4f}")
+            record = {"epoch": epoch + 1, "loss": total / max(len(batches), 1)}
+            self.history_.append(record)
+            if val is None:
+                continue
+            record["valid_hit@10"] = self._hit_rate(val)
+            if self.verbose:
+                bar.write(f"epoch {epoch + 1}: valid hit@10 {record['valid_hit@10']:.4f}")
+            if record["valid_hit@10"] > best:
+                best, best_state, waited = record["valid_hit@10"], net.state_dict(), 0
+            else:
+                waited += 1
+                if waited >= self.patience:
+                    break
+        if best_state is not None:
+            net.load_state_dict(best_state)
+
+    def _loss(self, inputs: _Inputs, targets: np.ndarray, sampler: _Sampler, rng) -> Any:
+        """Mean loss over the valid positions of a batch (see the module docstring).
+
+        Every (B, T) position is scored, padding included (batches of similar lengths make it
+        rare); padding and negatives that hit the positive are masked out of the loss.
+        """
+        net = self._net
+        u = net.encode(inputs, every=True)
+        batch, time, dim = u.shape
+        valid = targets >= 0
+        rows = targets + 1
+        own = net.head.pair(u, net.items(rows)) + net.items.biases(rows)
+        if self.loss == "bce":
+            neg = sampler.draw(rng, (batch, self.n_negatives))
+            other = net.head.cross(u, net.items(neg)) + net.items.biases(neg).reshape(batch, 1, -1)
+            logits = F.concat([own.reshape(batch, time, 1), other], axis=2)
+            labels = np.zeros(logits.shape, dtype=self.dtype)
+            labels[..., 0] = 1
+            hit = np.concatenate(
+                [np.zeros(own.shape + (1,), bool), neg[:, None] == rows[..., None]], 2
+            )
+            counted = ~hit & valid[..., None]
+            weight = counted.astype(self.dtype)
+            total = F.binary_cross_entropy_with_logits(logits, labels, weight, reduction="sum")
+            return total * (1.0 / max(int(counted.sum()), 1))
+        pool = sampler.draw(rng, (_SOFTMAX_POOL * self.n_negatives,))
+        flat = u.reshape(1, batch * time, dim)
+        other = net.head.cross(flat, net.items(pool).reshape(1, pool.size, dim))
+        other = other.reshape(batch * time, pool.size) + net.items.biases(pool)
+        logits = F.concat([own.reshape(-1, 1), other], axis=1)
+        target = rows.reshape(-1)
+        correction = np.empty(logits.shape, dtype=self.dtype)
+        correction[:, 0] = -sampler.log_q[target]
+        correction[:, 1:] = np.where(pool == target[:, None], -1e9, -sampler.log_q[pool])
+        labels = np.where(valid.reshape(-1), 0, -1)
+        return F.cross_entropy(logits + correction, labels, ignore_index=-1)

@@ -1,0 +1,289 @@
+"""The two towers of :class:`~bundlerec.models.sequence.SequenceModel` and its scoring heads.
+
+Letters: B sequences, T time steps, G groups of P users scored against C candidate items each,
+V item rows (item codes + 1), D tower width, H LSTM width.
+
+Rows, not codes: inside the towers every item and user is shifted by one so that row 0 means
+"none" (the start step of a sequence, padding, an unknown user). Row 0 of the item, item-attribute
+and user-attribute tables is a zero ``padding_idx`` row that never trains, so "none" adds
+nothing; the event table has one row per event type, "unknown" and "start" included.
+
+Item tower (one vector and one bias per item)::
+
+    v_i = E_id[i] + sum_f E_f[c_f(i)]              (D,)
+    b_i = E_bias[i]                                 ()
+
+User tower (an LSTM over the steps of a sequence, then one Dense layer per position)::
+
+    x_t = v_{item_t} + E_event[e_t]                 (D,)
+    h_1 .. h_T = LSTM(x_1 .. x_T)                   (H,) each
+    a = sum_g A_g[k_g(user)]                        (D,)   zero for an unknown user
+    u_t = W [h_t ; a] + w = W_h h_t + W_a a + w     (D,)
+
+Heads turn a user vector ``u`` and an item vector ``v`` into a logit (the item bias is added by
+the caller), for matched pairs (``pair``) or for every user against a group of candidates
+(``cross``): ``dot`` is ``u . v`` (a catalogue ranks with one matrix product);
+``mlp`` is ``w2 . relu(Wu u + Wv v + b1) + b2`` (the first layer splits over the concatenation
+``[u ; v]``, so ranking needs ``relu`` over every (user, item) pair: batched and slower).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import corenn
+from corenn import F, Module, Tensor
+
+__all__ = ["EVENT_UNKNOWN", "EVENT_START", "N_EVENT_ROWS", "ItemTower", "UserTower", "make_head"]
+
+EVENT_UNKNOWN = 4
+"""Event row of a step whose event type is not known (scoring; event dropout in training)."""
+EVENT_START = 5
+"""Event row of the start step that opens every sequence (its item row is 0)."""
+N_EVENT_ROWS = 6
+"""view, click, cart, purchase (the shared event codes 0..3), unknown, start."""
+
+
+def _table(rows: int, dim: int, scale: float, dtype, rng, padding_idx: int | None = 0) -> Module:
+    """An Embedding (rows, dim) with entries ``U(-scale, scale)`` (the padding row zero)."""
+    emb = corenn.Embedding(rows, dim, padding_idx=padding_idx, dtype=dtype, rng=rng)
+    emb.weight.data[...] = corenn.init.uniform((rows, dim), scale, rng=rng, dtype=dtype)
+    if padding_idx is not None:
+        emb.weight.data[padding_idx] = 0
+    return emb
+
+
+def _attributes(tower: Module) -> list[Module]:
+    """The attribute tables ``attr0, attr1, ...`` of a tower."""
+    return [getattr(tower, f"attr{j}") for j in range(len(tower.sizes))]
+
+
+def _lookup_sum(tables: list[Module], ids: list[np.ndarray]) -> Tensor:
+    """``sum_j tables[j](ids[j])`` (at least one table)."""
+    total = tables[0](ids[0])
+    for table, rows in zip(tables[1:], ids[1:], strict=True):
+        total = total + table(rows)
+    return total
+
+
+def _unit_scale(dim: int, terms: int) -> float:
+    """Bound ``a`` of ``U(-a, a)`` such that a sum of ``terms`` rows has expected norm ~1."""
+    return math.sqrt(3.0 / (dim * terms))
+
+
+class ItemTower(Module):
+    """Item vectors from an id embedding plus attribute embeddings, and an item bias.
+
+    Parameters
+    ----------
+    codes : ndarray, shape (V, F), int64
+        Attribute rows of every item row (row 0 all zero; attribute code ``k`` is row ``k + 1``).
+    sizes : sequence of int, length F
+        Rows of each attribute table (attribute codes + 1).
+    dim : int
+        D.
+    dtype : {"float32", "float64"}
+    rng : numpy.random.Generator
+        Initial weights.
+    """
+
+    def __init__(self, codes: np.ndarray, sizes: list[int], dim: int, dtype, rng) -> None:
+        super().__init__()
+        self.register_buffer("codes", np.asarray(codes, dtype=np.int64))
+        scale = _unit_scale(dim, 1 + len(sizes))
+        self.ids = _table(codes.shape[0], dim, scale, dtype, rng)
+        self.bias = _table(codes.shape[0], 1, 0.0, dtype, rng)
+        for j, size in enumerate(sizes):
+            setattr(self, f"attr{j}", _table(size, dim, scale, dtype, rng))
+        self.sizes = [int(s) for s in sizes]
+
+    def forward(self, rows: np.ndarray) -> Tensor:
+        """Vectors of item ``rows``.
+
+        Parameters
+        ----------
+        rows : ndarray, any shape S, int64
+            Item rows in ``[0, V)``.
+
+        Returns
+        -------
+        Tensor, shape S + (D,)
+        """
+        flat = rows.reshape(-1)
+        codes = [self.codes[flat, j] for j in range(len(self.sizes))]
+        vec = _lookup_sum([self.ids, *_attributes(self)], [flat, *codes])
+        return vec.reshape(*rows.shape, vec.shape[-1])
+
+    def biases(self, rows: np.ndarray) -> Tensor:
+        """Biases of item ``rows`` (any shape S), a Tensor of shape S."""
+        return self.bias(rows.reshape(-1)).reshape(rows.shape)
+
+    def grown(self, new_codes: np.ndarray, sizes: list[int], rng) -> ItemTower:
+        """A copy with extra items appended (cold start).
+
+        New items get a zero id row, so their vectors come from their attributes alone, and the
+        mean bias of the old items; attribute tables grow to ``sizes`` with zero rows for new
+        attribute codes.
+
+        Parameters
+        ----------
+        new_codes : ndarray, shape (n_new, F), int64
+            Attribute rows of the new items.
+        sizes : list of int, length F
+            New table sizes (each at least the old one).
+        rng : numpy.random.Generator
+            Only used to build the new tables before their rows are copied or zeroed.
+        """
+        old_rows = self.codes.shape[0]
+        dim = self.ids.weight.shape[1]
+        dtype = self.ids.weight.dtype
+        grown = ItemTower(np.concatenate([self.codes, new_codes]), sizes, dim, dtype, rng)
+        for old, new in zip(
+            [self.ids, *_attributes(self)], [grown.ids, *_attributes(grown)], strict=True
+        ):
+            new.weight.data[...] = 0
+            new.weight.data[: old.weight.shape[0]] = old.weight.data
+        known = self.bias.weight.data[1:old_rows]
+        grown.bias.weight.data[:old_rows] = self.bias.weight.data
+        grown.bias.weight.data[old_rows:] = known.mean() if known.size else 0
+        return grown
+
+
+class UserTower(Module):
+    """An LSTM over the steps of a sequence, combined with user attributes by one Dense layer.
+
+    Parameters
+    ----------
+    user_codes : ndarray, shape (n_users + 1, G), int64
+        Attribute rows per user row (row 0, the unknown user, all zero).
+    sizes : sequence of int, length G
+        Rows of each user attribute table (attribute codes + 1).
+    dim, hidden : int
+        D and H.
+    dtype : {"float32", "float64"}
+    rng : numpy.random.Generator
+    """
+
+    def __init__(
+        self, user_codes: np.ndarray, sizes: list[int], dim: int, hidden: int, dtype, rng
+    ) -> None:
+        super().__init__()
+        self.register_buffer("codes", np.asarray(user_codes, dtype=np.int64))
+        self.events = _table(N_EVENT_ROWS, dim, _unit_scale(dim, 1), dtype, rng, None)
+        self.lstm = corenn.LSTM(dim, hidden, num_layers=1, dropout=0.0, dtype=dtype, rng=rng)
+        scale = _unit_scale(dim, max(len(sizes), 1))
+        for j, size in enumerate(sizes):
+            setattr(self, f"attr{j}", _table(size, dim, scale, dtype, rng))
+        self.sizes = [int(s) for s in sizes]
+        self.out = corenn.Dense(hidden, dim, activation=None, bias=True, dtype=dtype, rng=rng)
+        if sizes:
+            self.attr_out = corenn.Dense(
+                dim, dim, activation=None, bias=False, dtype=dtype, rng=rng
+            )
+
+    def forward(
+        self,
+        steps: Tensor,
+        events: np.ndarray,
+        lengths: np.ndarray,
+        users: np.ndarray,
+        every: bool,
+    ) -> Tensor:
+        """User vectors ``u_t = W [h_t ; a] + w`` at every step, or after each last step.
+
+        Parameters
+        ----------
+        steps : Tensor, shape (B, T, D)
+            Item vectors of the steps (zero for the start step and padding).
+        events : ndarray, shape (B, T), int64
+            Event rows of the steps.
+        lengths : ndarray, shape (B,), int64
+            Valid steps per sequence (>= 1); later steps are padding.
+        users : ndarray, shape (B,), int64
+            User rows (0 for unknown).
+        every : bool
+            Return every step's vector (training) or only the last valid step's (scoring).
+
+        Returns
+        -------
+        Tensor, shape (B, T, D) if ``every`` else (B, D)
+            ``W [h ; a]`` is computed as ``W_h h + W_a a``, the same affine map.
+        """
+        batch, time, dim = steps.shape
+        out, (h_n, _) = self.lstm(steps + self.events(events), lengths)
+        hidden = out.shape[2]
+        u = _affine(self.out, out) if every else self.out(h_n.reshape(batch, hidden))
+        if not self.sizes:
+            return u
+        codes = self.codes[users]
+        ids = [codes[:, j] for j in range(len(self.sizes))]
+        attr = self.attr_out(_lookup_sum(_attributes(self), ids))
+        return u + (attr.reshape(batch, 1, dim) if every else attr)
+
+
+def _affine(layer: Module, x: Tensor) -> Tensor:
+    """A Dense layer applied to the last axis of ``x`` of any rank (as one 2-D product)."""
+    out = layer(x.reshape(-1, x.shape[-1]))
+    return out.reshape(*x.shape[:-1], out.shape[-1])
+
+
+class DotHead(Module):
+    """``logit = u . v``: a catalogue ranks with one matrix product."""
+
+    def pair(self, u: Tensor, v: Tensor) -> Tensor:
+        """Logits of matched pairs: ``u``, ``v`` of shape S + (D,) give shape S."""
+        return (u * v).sum(axis=-1)
+
+    def cross(self, u: Tensor, v: Tensor) -> Tensor:
+        """Logits of every user against every candidate of its group.
+
+        Parameters
+        ----------
+        u : Tensor, shape (G, P, D)
+        v : Tensor, shape (G, C, D)
+
+        Returns
+        -------
+        Tensor, shape (G, P, C)
+        """
+        return u @ v.transpose(0, 2, 1)
+
+
+class MLPHead(Module):
+    """``logit = w2 . relu(Wu u + Wv v + b1) + b2``, the MLP over ``[u ; v]``.
+
+    Parameters
+    ----------
+    dim, hidden : int
+        D and the MLP width.
+    dtype : {"float32", "float64"}
+    rng : numpy.random.Generator
+    """
+
+    def __init__(self, dim: int, hidden: int, dtype, rng) -> None:
+        super().__init__()
+        self.user = corenn.Dense(dim, hidden, activation=None, bias=True, dtype=dtype, rng=rng)
+        self.item = corenn.Dense(dim, hidden, activation=None, bias=False, dtype=dtype, rng=rng)
+        self.out = corenn.Dense(hidden, 1, activation=None, bias=True, dtype=dtype, rng=rng)
+
+    def _logit(self, z: Tensor) -> Tensor:
+        return _affine(self.out, F.relu(z)).reshape(z.shape[:-1])
+
+    def pair(self, u: Tensor, v: Tensor) -> Tensor:
+        """Same contract as :meth:`DotHead.pair`."""
+        return self._logit(_affine(self.user, u) + _affine(self.item, v))
+
+    def cross(self, u: Tensor, v: Tensor) -> Tensor:
+        """Same contract as :meth:`DotHead.cross`; builds a (G, P, C, hidden) array."""
+        a, b = _affine(self.user, u), _affine(self.item, v)
+        (g, p, width), c = a.shape, b.shape[1]
+        return self._logit(a.reshape(g, p, 1, width) + b.reshape(g, 1, c, width))
+
+
+def make_head(kind: str, dim: int, hidden: int, dtype, rng) -> Module:
+    """The head named ``kind`` (``"dot"`` or ``"mlp"``)."""
+    if kind == "dot":
+        return DotHead()
+    return MLPHead(dim, hidden, dtype, rng)

@@ -1,0 +1,155 @@
+"""Recommender end to end on a small synthetic shop: fit, recommend, bundles, update, save/load."""
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bundlerec.datasets import synthetic_shop
+from bundlerec.prep import split_leave_last_out
+from bundlerec.recommender import ModelDirError, Recommender
+
+SMALL_SEQ = {"dim": 16, "hidden": 16, "epochs": 2, "batch_size": 128, "patience": None}
+
+
+@pytest.fixture(scope="module")
+def shop():
+    events, items, users = synthetic_shop(n_users=150, n_items=60, n_days=30, seed=3)
+    train, test = split_leave_last_out(events)
+    return train, test, items, users
+
+
+@pytest.fixture(scope="module")
+def model(shop):
+    train, _, items, users = shop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False).fit(
+            train, items, users
+        )
+
+
+def test_scorers_share_one_interface(model, shop):
+    _, test, _, _ = shop
+    cases = model.cases(test, "next-item")
+    names = set(model.scorers())
+    assert names == {
+        "sequence",
+        "copurchase",
+        "fusion",
+        "popularity",
+        "cooccurrence",
+        "itemknn",
+        "transition",
+    }
+    for name, scorer in model.scorers().items():
+        s = scorer.score(cases)
+        assert s.shape == (len(cases.users), model.history.n_items), name
+        assert np.isfinite(s).all(), name
+
+
+def test_recommend_items_excludes_history_and_named_exclusions(model):
+    user = model.users.classes_[0]
+    code = 0
+    ids = np.asarray(model.items.classes_, dtype=object)
+    bought = set(ids[model.history.item[model.history.user == code]])
+    extra = next(i for i in model.items.classes_ if i not in bought)
+    recs = model.recommend_items(user, k=10, exclude=[extra])
+    ids = [r["item_id"] for r in recs]
+    assert len(ids) == 10 and len(set(ids)) == 10
+    assert not (set(ids) & bought) and extra not in ids
+    scores = [r["score"] for r in recs]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_bundles_respect_constraints_and_explain(model):
+    user = model.users.classes_[1]
+    result = model.recommend_bundles(user, k=3, size=3, budget=80.0, max_per_category=1)
+    json.dumps(result)  # the result is plain JSON
+    assert result["user"] == str(user)
+    for b in result["bundles"]:
+        assert len(b["items"]) == 3
+        assert b["total_price"] <= 80.0 + 1e-9
+        cats = [i["category"] for i in b["items"]]
+        assert len(set(cats)) == 3
+        assert 0.0 <= b["probability"] <= 1.0
+        assert len(b["explanation"]) == 3
+        for e in b["explanation"]:
+            assert e["because"] is None or e["ratio"] > 0
+
+
+def test_unknown_user_gets_bundles_and_a_note(model):
+    result = model.recommend_bundles("nobody-like-this", k=2, size=2)
+    assert any("unknown shopper" in n for n in result["notes"])
+    assert len(result["bundles"]) >= 1
+
+
+def test_unknown_anchor_is_named(model):
+    with pytest.raises(KeyError, match="no-such-item"):
+        model.recommend_bundles(model.users.classes_[0], anchor=["no-such-item"])
+
+
+def test_anchor_items_are_never_in_the_bundle(model):
+    anchor = model.items.classes_[int(model.network.items[0])]
+    result = model.recommend_bundles(model.users.classes_[2], k=2, size=2, anchor=[anchor])
+    for b in result["bundles"]:
+        assert anchor not in [i["item_id"] for i in b["items"]]
+
+
+def test_save_load_round_trip_gives_identical_scores(model, shop, tmp_path):
+    _, test, _, _ = shop
+    model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    cases = model.cases(test, "next-item")
+    for name in ("sequence", "copurchase", "fusion", "itemknn"):
+        np.testing.assert_array_equal(
+            model.scorers()[name].score(cases), loaded.scorers()[name].score(cases), err_msg=name
+        )
+
+
+def test_corrupt_model_dir_raises_and_save_is_atomic(model, tmp_path):
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "arrays.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ModelDirError, match="arrays.npz|m"):
+        Recommender.load(tmp_path / "m")
+    (tmp_path / "m" / "meta.json").write_text('{"format": "other"}')
+    with pytest.raises(ModelDirError, match="format"):
+        Recommender.load(tmp_path / "m")
+    with pytest.raises(ModelDirError, match="meta.json"):
+        Recommender.load(tmp_path / "nowhere")
+
+
+def test_update_with_empty_frame_changes_nothing(model, shop):
+    _, test, _, _ = shop
+    cases = model.cases(test, "next-item")
+    before = {n: s.score(cases) for n, s in model.scorers().items()}
+    model.update(pd.DataFrame(columns=["user_id", "item_id", "timestamp"]))
+    for name, scorer in model.scorers().items():
+        np.testing.assert_array_equal(before[name], scorer.score(cases), err_msg=name)
+
+
+def test_update_with_pair_purchases_raises_its_coherence(shop):
+    train, _, items, users = shop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False).fit(
+            train, items, users
+        )
+    a, b = (int(j) for j in model.network.items[-2:])
+    before = model.network.coherence([a, b])
+    ids = model.items.classes_
+    t0 = int(train["timestamp"].max()) + 10
+    shoppers = model.users.classes_[:40]
+    new = pd.DataFrame(
+        {
+            "user_id": np.repeat(shoppers, 2),
+            "item_id": [ids[a], ids[b]] * len(shoppers),
+            "timestamp": t0 + np.arange(2 * len(shoppers)),
+            "basket_id": np.repeat([f"new{k}" for k in range(len(shoppers))], 2),
+        }
+    )
+    model.update(new, epochs=1)
+    after = model.network.coherence([a, b])
+    assert after > before + 0.5, (before, after)
