@@ -104,10 +104,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundle_table(result: dict[str, Any]) -> str:
+    metrics = ("coverage", "precision", "hit", "ece", "mean_probability", "outcome_rate")
+    lines = [
+        f"protocol: bundle   cases: {result['n_cases']}   bundle size: {result['size']}",
+        "  ".join(["method".ljust(12), *(m.rjust(16) for m in metrics)]),
+    ]
+    for name, values in result["results"].items():
+        lines.append("  ".join([name.ljust(12), *(f"{values[m]:.4f}".rjust(16) for m in metrics)]))
+    return "\n".join(lines)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from bundlerec.recommender import Recommender
 
     model = Recommender.load(args.model)
+    if args.protocol == "bundle":
+        from bundlerec.bundle_eval import evaluate_bundles
+
+        result = evaluate_bundles(model, args.events, seed=args.seed)
+        print(json.dumps(result) if args.format == "json" else _bundle_table(result))
+        return 0
     cases = model.cases(args.events, args.protocol, seed=args.seed)
     _report(_evaluate(model, cases, args.protocol), args.format, args.k)
     return 0
@@ -160,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("evaluate", help="rank held-out events against the baselines")
     ev.add_argument("--model", required=True, type=Path)
     ev.add_argument("--events", required=True, help="held-out events CSV/Parquet")
-    ev.add_argument("--protocol", choices=("next-item", "basket-completion"), required=True)
+    ev.add_argument(
+        "--protocol", choices=("next-item", "basket-completion", "bundle"), required=True
+    )
     ev.add_argument("--k", type=int, default=10, help="cut-off shown in the table")
     ev.add_argument("--format", choices=("table", "json"), default="table")
     ev.add_argument("--seed", type=int, default=0, help="which basket item is hidden")

@@ -16,7 +16,7 @@ Letters: I items, C candidates.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +69,7 @@ def compose_bundles(
     prices: np.ndarray,
     categories: np.ndarray,
     allowed: np.ndarray,
-    coherence: Callable[[tuple[int, ...]], float],
+    coherence: Callable[[Sequence[tuple[int, ...]]], np.ndarray],
     *,
     k: int = 5,
     size: int = 3,
@@ -90,8 +90,9 @@ def compose_bundles(
     allowed : ndarray, shape (I,), bool
         Items that may appear (not bought, not excluded, not an anchor).
     coherence : callable
-        ``coherence(items) -> float``, the log-probability that the items are bought together
-        given the evidence; called on sorted tuples and memoised here.
+        ``coherence(bundles) -> (len(bundles),) float``: for each bundle (a sorted tuple of
+        items), the log-probability that its items are bought together given the evidence. Called
+        once per search step on all new candidates at once; results are memoised here.
     k, size, budget, max_per_category
         Number of bundles, items per bundle, price cap on the bundle's total, category cap.
     n_candidates : int
@@ -121,11 +122,18 @@ def compose_bundles(
     pool = pool[np.lexsort((pool, -relevance[pool]))][: max(n_candidates, size)]
     cache: dict[tuple[int, ...], float] = {}
 
+    def fill(bundles: Sequence[tuple[int, ...]]) -> None:
+        todo = sorted({tuple(sorted(b)) for b in bundles} - cache.keys())
+        if todo:
+            values = np.asarray(coherence(todo), dtype=np.float64)
+            if values.shape != (len(todo),):
+                raise ValueError(
+                    f"coherence returned shape {values.shape} for {len(todo)} bundles"
+                )
+            cache.update(zip(todo, values.tolist()))
+
     def coh(items: tuple[int, ...]) -> float:
-        key = tuple(sorted(items))
-        if key not in cache:
-            cache[key] = float(coherence(key))
-        return cache[key]
+        return cache[tuple(sorted(items))]
 
     beam: list[tuple[int, ...]] = [()]
     for _ in range(size):
@@ -145,6 +153,7 @@ def compose_bundles(
                 extended.setdefault(tuple(sorted(items)), items)
         if not extended:
             return []
+        fill(list(extended.values()))
         ranked = sorted(
             extended.values(),
             key=lambda it: (-(relevance[list(it)].sum() + coh(it)), tuple(sorted(it))),

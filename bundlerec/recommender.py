@@ -29,7 +29,7 @@ import scipy.sparse as sp
 import corenn
 import pgm
 from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
-from bundlerec.compose import compose_bundles
+from bundlerec.compose import Bundle, compose_bundles
 from bundlerec.data import DataError, load_events, load_items, load_users
 from bundlerec.models.baselines import CoOccurrence, ItemKNN, Popularity, Transition
 from bundlerec.models.copurchase import CoPurchaseNetwork, item_node, user_node
@@ -396,6 +396,54 @@ class Recommender:
         post = self.network.engine.query([node], evidence=evidence or None)
         return float(post.get_value(**{node: "1"}))
 
+    def compose(
+        self,
+        user_code: int,
+        anchors: list[int],
+        excluded: list[int] = (),
+        *,
+        k: int = 5,
+        size: int = 3,
+        budget: float | None = None,
+        max_per_category: int = 1,
+    ) -> tuple[list[Bundle], list[str]]:
+        """Bundles for a shopper given by codes (``user_code`` -1 = unknown); also the notes.
+
+        Relevance is the log fused probability of each item for the shopper (history and anchors
+        as context); coherence is the network's joint log-probability given the anchors and the
+        shopper's attributes (:meth:`CoPurchaseNetwork.coherence`).
+        """
+        notes: list[str] = []
+        cases = self._serving_cases(np.array([user_code]), list(anchors), list(excluded))
+        probs = self.fusion.score(cases)[0].astype(np.float64)
+        allowed = ~np.asarray(cases.exclude[0].toarray()).ravel().astype(bool)
+        price = self.catalogue.price
+        if budget is not None:
+            unknown_price = allowed & np.isnan(price)
+            if unknown_price.any():
+                notes.append(f"{int(unknown_price.sum())} item(s) without a price left out")
+            allowed &= ~np.isnan(price)
+        evidence = self.network.evidence(anchors, user_code)
+        bundles = compose_bundles(
+            np.log(np.maximum(probs, 1e-12)),
+            price,
+            self.category_codes,
+            allowed,
+            lambda bundles: self.network.coherence(bundles, evidence),
+            k=k,
+            size=size,
+            budget=budget,
+            max_per_category=max_per_category,
+        )
+        if len(bundles) < k:
+            notes.append(f"only {len(bundles)} bundle(s) satisfy the constraints")
+        return bundles, notes
+
+    @property
+    def category_codes(self) -> np.ndarray:
+        """(I,) int64 category code per item (for the per-category cap)."""
+        return np.unique(self.catalogue.category.astype(str), return_inverse=True)[1]
+
     def recommend_bundles(
         self,
         user: Any,
@@ -413,40 +461,20 @@ class Recommender:
         an unknown anchor or excluded item raises KeyError naming it.
         """
         self._check_fitted()
-        notes: list[str] = []
         code = self._user_code(user)
-        if code < 0:
-            notes.append(f"unknown shopper {user!r}: bundles from popular, coherent items")
         anchors = self._item_codes(anchor, "anchor")
         excluded = self._item_codes(exclude, "excluded")
-        cases = self._serving_cases(np.array([code]), anchors, excluded)
-        probs = self.fusion.score(cases)[0].astype(np.float64)
-        allowed = ~np.asarray(cases.exclude[0].toarray()).ravel().astype(bool)
-        price = self.catalogue.price
-        if budget is not None:
-            unknown_price = allowed & np.isnan(price)
-            if unknown_price.any():
-                notes.append(f"{int(unknown_price.sum())} item(s) without a price left out")
-            allowed &= ~np.isnan(price)
-        evidence = self.network.evidence(anchors, code)
-
-        def coherence(items: tuple[int, ...]) -> float:
-            return self.network.coherence(list(items), evidence)
-
-        _, category_codes = np.unique(self.catalogue.category.astype(str), return_inverse=True)
-        bundles = compose_bundles(
-            np.log(np.maximum(probs, 1e-12)),
-            price,
-            category_codes,
-            allowed,
-            coherence,
+        bundles, notes = self.compose(
+            code,
+            anchors,
+            excluded,
             k=k,
             size=size,
             budget=budget,
             max_per_category=max_per_category,
         )
-        if len(bundles) < k:
-            notes.append(f"only {len(bundles)} bundle(s) satisfy the constraints")
+        if code < 0:
+            notes.insert(0, f"unknown shopper {user!r}: bundles from popular, coherent items")
         return {
             "user": str(user),
             "bundles": [

@@ -19,9 +19,13 @@ def _problem(seed: int, n: int):
     pair = rng.normal(size=(n, n))
     pair = (pair + pair.T) / 2
 
-    def coherence(items):
+    def coherence_one(items):
         return float(sum(pair[a, b] for a, b in combinations(items, 2))) - 0.1 * len(items)
 
+    def coherence(bundles):
+        return np.array([coherence_one(b) for b in bundles])
+
+    coherence.one = coherence_one
     return relevance, prices, categories, allowed, coherence
 
 
@@ -56,7 +60,7 @@ def test_bundles_respect_every_constraint(seed, n, size, k, budget, per_cat):
         assert b.total_price == pytest.approx(prices[list(b.items)].sum())
         _, counts = np.unique(categories[list(b.items)], return_counts=True)
         assert counts.max() <= per_cat
-        assert b.log_probability == pytest.approx(coherence(tuple(sorted(b.items))))
+        assert b.log_probability == pytest.approx(coherence.one(tuple(sorted(b.items))))
         key = frozenset(b.items)
         assert key not in seen, "the same bundle was returned twice"
         seen.add(key)
@@ -68,7 +72,7 @@ def test_exhaustive_optimum_on_a_small_problem():
     categories = np.arange(8)
     best = max(
         (c for c in combinations(np.nonzero(allowed)[0].tolist(), 2)),
-        key=lambda c: relevance[list(c)].sum() + coherence(c),
+        key=lambda c: relevance[list(c)].sum() + coherence.one(c),
     )
     bundles = compose_bundles(
         relevance,

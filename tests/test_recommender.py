@@ -138,7 +138,7 @@ def test_update_with_pair_purchases_raises_its_coherence(shop):
             train, items, users
         )
     a, b = (int(j) for j in model.network.items[-2:])
-    before = model.network.coherence([a, b])
+    before = model.network.coherence([(a, b)])[0]
     ids = model.items.classes_
     t0 = int(train["timestamp"].max()) + 10
     shoppers = model.users.classes_[:40]
@@ -151,5 +151,5 @@ def test_update_with_pair_purchases_raises_its_coherence(shop):
         }
     )
     model.update(new, epochs=1)
-    after = model.network.coherence([a, b])
+    after = model.network.coherence([(a, b)])[0]
     assert after > before + 0.5, (before, after)

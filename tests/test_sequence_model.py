@@ -276,3 +276,16 @@ def test_case_contexts_are_merged_and_truncated(contexts, max_len):
         assert row == [0] + [k + 1 for k in kept], f"context {c} fed as {row}"
         assert (inputs.items[i, inputs.lengths[i] :] == 0).all()
     assert (inputs.users == 0).all()
+
+
+@given(hnp.arrays(np.int64, st.integers(1, 40), elements=st.integers(0, 4)))
+def test_popularity_sampler_draws_from_q(items):
+    sampler = seq._Sampler("popularity", items, 5, np.dtype("float64"))
+    expected = np.bincount(items, minlength=5) ** 0.75
+    expected /= expected.sum()
+    np.testing.assert_allclose(np.exp(sampler.log_q[1:]), expected, err_msg="log q is not q")
+    assert sampler.log_q[0] == 0.0
+    rows = sampler.draw(np.random.default_rng(0), (20_000,))
+    freq = np.bincount(rows - 1, minlength=5) / rows.size
+    assert np.abs(freq - expected).max() < 0.02, f"frequencies {freq} vs q {expected}"
+    assert (freq[expected == 0] == 0).all(), "an item with q = 0 was drawn"

@@ -17,6 +17,7 @@ Coherence for bundles is the joint ``log P(X_a = 1, X_b = 1, ... | cart items = 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -232,20 +233,44 @@ class CoPurchaseNetwork:
                 ev[user_node(name)] = str(int(self.user_features[name][user]))
         return ev
 
-    def coherence(self, bundle: list[int], evidence: dict[str, str] | None = None) -> float:
-        """log P(every bundle item bought | evidence) with one joint query.
+    def coherence(
+        self, bundles: Sequence[Sequence[int]], evidence: dict[str, str] | None = None
+    ) -> np.ndarray:
+        """log P(every item of a bundle bought | evidence), for many bundles at once.
 
-        ``evidence`` maps network variables to states (see :meth:`evidence`). Bundle items outside
-        the network contribute their log basket frequency (taken as independent).
+        One :meth:`pgm.VariableElimination.batch_probability_of_evidence` call over all bundles:
+        ``P(bundle, evidence) / P(evidence)``, the items of other bundles left unobserved.
+        ``evidence`` maps network variables to states (see :meth:`evidence`). Bundle items
+        outside the network contribute their log basket frequency (taken as independent).
+
+        Returns
+        -------
+        ndarray, shape (len(bundles),), float64
         """
         self._check_fitted()
-        inside = [j for j in bundle if int(j) in self.index]
-        logp = float(sum(self.prior[j] for j in bundle if int(j) not in self.index))
-        if not inside:
-            return logp
-        nodes = [item_node(j) for j in inside]
-        joint = self.engine.query(nodes, evidence=evidence or None)
-        return logp + float(np.log(max(joint.get_value(**{v: ON for v in nodes}), 1e-300)))
+        evidence = dict(evidence or {})
+        out = np.array(
+            [sum(self.prior[j] for j in b if int(j) not in self.index) for b in bundles],
+            dtype=np.float64,
+        )
+        nodes = sorted({item_node(j) for b in bundles for j in b if int(j) in self.index})
+        if not nodes:
+            return out
+        n = len(bundles)
+        columns = {
+            var: np.full(n, self.model.states(var).index(state), dtype=np.int64)
+            for var, state in evidence.items()
+        }
+        on = self.model.states(nodes[0]).index(ON)
+        for node in nodes:
+            columns[node] = np.full(n, -1, dtype=np.int64)
+        for row, b in enumerate(bundles):
+            for j in b:
+                if int(j) in self.index:
+                    columns[item_node(j)][row] = on
+        joint = self.engine.batch_probability_of_evidence(columns)
+        base = self.engine.probability_of_evidence(evidence) if evidence else 1.0
+        return out + np.log(np.maximum(joint, 1e-300)) - np.log(base)
 
     @classmethod
     def from_state(
