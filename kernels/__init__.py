@@ -6,6 +6,15 @@ computes; :mod:`kernels.cpu` holds Numba twins and :mod:`kernels.gpu` CuPy twins
 """
 
 from kernels.dispatch import array_module, get, set_backend_override
-from kernels.threads import get_num_threads, set_num_threads
+from kernels.threads import get_blas_threads, get_num_threads, set_num_threads
 
-__all__ = ["array_module", "get", "set_backend_override", "get_num_threads", "set_num_threads"]
+__all__ = [
+    "array_module",
+    "get",
+    "set_backend_override",
+    "get_num_threads",
+    "get_blas_threads",
+    "set_num_threads",
+]
+
+set_num_threads()  # the documented defaults (kernels/threads.py): all cores for Numba, 1 for BLAS
