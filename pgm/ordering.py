@@ -2,7 +2,10 @@
 
 The driver repeatedly picks the variable of least cost among those still to eliminate,
 connects its neighbours (the fill-in edges that eliminating it creates) and removes it, so every
-cost sees the graph as elimination has changed it. Ties go to the smaller variable id.
+cost sees the graph as elimination has changed it. Ties go to the smaller variable id. Costs
+live in a heap with lazy deletion; after an elimination only the variables whose cost can have
+changed are re-costed: the neighbours of the eliminated variable and, for the fill costs, the
+neighbours of each end of a new fill-in edge (their own neighbourhoods gained an edge).
 
 Costs of eliminating ``v`` with neighbours ``N(v)`` (``c`` = cardinality):
 
@@ -13,6 +16,7 @@ Costs of eliminating ``v`` with neighbours ``N(v)`` (``c`` = cardinality):
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from pgm.errors import PGMError
@@ -25,8 +29,8 @@ def _min_degree(v: int, adj: Adjacency, cards: Sequence[int]) -> float:
 
 
 def _min_fill(v: int, adj: Adjacency, cards: Sequence[int]) -> float:
-    nbrs = adj[v]  # each missing pair (a, b) is seen from a and from b
-    return sum(len(nbrs - adj[a]) - 1 for a in nbrs) // 2
+    nbrs = adj[v]  # each missing pair (a, b) is seen from a and from b; a itself is in nbrs
+    return (sum(map(len, map(nbrs.difference, map(adj.__getitem__, nbrs)))) - len(nbrs)) // 2
 
 
 def _weighted_min_fill(v: int, adj: Adjacency, cards: Sequence[int]) -> float:
@@ -39,6 +43,23 @@ COSTS: Mapping[str, Callable[[int, Adjacency, Sequence[int]], float]] = {
     "min_fill": _min_fill,
     "weighted_min_fill": _weighted_min_fill,
 }
+
+
+def heuristic_cost(heuristic: str) -> Callable[[int, Adjacency, Sequence[int]], float]:
+    """The cost function named ``heuristic``.
+
+    Raises
+    ------
+    PGMError
+        Naming the known heuristics, if ``heuristic`` is not one of them.
+    """
+    try:
+        return COSTS[heuristic]
+    except KeyError:
+        raise PGMError(
+            f"unknown elimination heuristic {heuristic!r}; expected one of {sorted(COSTS)} "
+            "or an explicit list of variables"
+        ) from None
 
 
 def greedy_order(
@@ -65,28 +86,33 @@ def greedy_order(
     list of int
         The elimination order.
     """
-    try:
-        cost = COSTS[heuristic]
-    except KeyError:
-        raise PGMError(
-            f"unknown elimination heuristic {heuristic!r}; expected one of {sorted(COSTS)} "
-            "or an explicit list of variables"
-        ) from None
+    cost = heuristic_cost(heuristic)
     adj = {v: set(n) for v, n in adjacency.items()}
     order: list[int] = []
     for stage in stages:
-        todo = {v: cost(v, adj, cards) for v in stage}
-        while todo:
-            v = min(todo, key=lambda u: (todo[u], u))
-            del todo[v]
+        costs = {v: cost(v, adj, cards) for v in stage}
+        heap = [(c, v) for v, c in costs.items()]
+        heapq.heapify(heap)
+        while heap:
+            c, v = heapq.heappop(heap)
+            if costs.get(v) != c:  # eliminated already, or a stale entry
+                continue
+            del costs[v]
             order.append(v)
             nbrs = adj.pop(v)
-            for a in nbrs:
-                adj[a].discard(v)
-                adj[a].update(nbrs - {a})
             touched = set(nbrs)
             for a in nbrs:
-                touched |= adj[a]
-            for u in touched & todo.keys():
-                todo[u] = cost(u, adj, cards)
+                mine = adj[a]
+                mine.discard(v)
+                before = len(mine)
+                mine.update(nbrs)
+                mine.discard(a)
+                if len(mine) != before and cost is not _min_degree:
+                    touched |= mine  # a gained an edge: its neighbours may gain a fill pair
+            for u in touched:
+                if u in costs:
+                    new = cost(u, adj, cards)
+                    if new != costs[u]:
+                        costs[u] = new
+                        heapq.heappush(heap, (new, u))
     return order

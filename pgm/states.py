@@ -68,35 +68,42 @@ def state_index(variable: Any, states: Sequence[str], value: Any) -> int:
         ) from None
 
 
-def state_indices(variable: Any, states: Sequence[str], values: Any) -> np.ndarray:
+def state_indices(
+    variable: Any, states: Sequence[str], values: Any, allow_missing: bool = False
+) -> np.ndarray:
     """Vectorised :func:`state_index`: an ``(n,)`` int64 array from names or integer indices.
+
+    With ``allow_missing``, an entry that is not observed in its case (the index ``-1``, or a
+    ``None``/NaN name or number, ``-1.0``) becomes ``-1``.
 
     Raises
     ------
     UnknownStateError
         Naming the first unknown state (or out-of-range index) and its position.
     PGMError
-        If ``values`` holds missing values or non-integral numbers.
+        If ``values`` holds non-integral numbers, or missing values without ``allow_missing``.
     """
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1)
-    if arr.dtype.kind in "iu":
+    arr = np.asarray(values).reshape(-1)
+    if arr.dtype.kind == "f":
+        missing = np.isnan(arr) | (arr == -1)
+        if (arr[~missing] != np.round(arr[~missing])).any():
+            raise PGMError(f"evidence for {variable!r} holds non-integral numbers")
+        idx = np.where(missing, -1, arr).astype(np.int64)
+    elif arr.dtype.kind in "iu":
         idx = arr.astype(np.int64)
-        bad = np.flatnonzero((idx < 0) | (idx >= len(states)))
-    elif arr.dtype.kind == "f":
-        if np.isnan(arr).any() or (arr != np.round(arr)).any():
-            raise PGMError(f"evidence for {variable!r} holds missing or non-integral numbers")
-        idx = arr.astype(np.int64)
-        bad = np.flatnonzero((idx < 0) | (idx >= len(states)))
+        missing = idx == -1
     else:
-        if pd.isna(arr).any():
-            raise PGMError(f"evidence for {variable!r} holds missing values")
+        missing = np.asarray(pd.isna(arr), dtype=bool)
         idx = pd.Index(list(states)).get_indexer(arr.astype(str)).astype(np.int64)
-        bad = np.flatnonzero(idx < 0)
+        idx[missing] = -1
+    bad = np.flatnonzero(((idx < 0) & ~missing) | (idx >= len(states)))
     if bad.size:
         raise UnknownStateError(
             f"unknown state {arr[bad[0]]!r} of variable {variable!r} at row {bad[0]}; "
             f"states are {list(states)}"
+        )
+    if missing.any() and not allow_missing:
+        raise PGMError(
+            f"evidence for {variable!r} holds missing values (row {np.flatnonzero(missing)[0]})"
         )
     return idx

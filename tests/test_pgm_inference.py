@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import itertools
 from pathlib import Path
@@ -168,6 +169,95 @@ def test_batch_query_equals_looped_query(model, data, n_cases):
                 assert_close(out[var][i], ve.query([var], case).values, what=f"case {i} of {var}")
 
 
+def masked_columns(data, model, evidence_vars, n_cases):
+    """Index columns with some entries ``-1`` (not observed in that case)."""
+    return {
+        v: data.draw(
+            hnp.arrays(np.int64, n_cases, elements=st.integers(-1, model.get_cardinality(v) - 1))
+        )
+        for v in evidence_vars
+    }
+
+
+@given(model=networks(max_vars=6), data=st.data(), n_cases=st.integers(1, 5))
+def test_partially_observed_batches_equal_per_case_queries(model, data, n_cases):
+    query, evidence = split_query(data, model, max_query=2, max_evidence=4)
+    columns = masked_columns(data, model, evidence, n_cases)
+    ve = pgm.VariableElimination(model)
+    posterior = ve.batch_query(query, columns)
+    p_e = ve.batch_probability_of_evidence(columns)
+    # state names with None for "not observed" give the same answers
+    as_names = {
+        v: np.array([None if i < 0 else model.states(v)[i] for i in c], dtype=object)
+        for v, c in columns.items()
+    }
+    assert_close(ve.batch_probability_of_evidence(as_names), p_e, atol=0, what="P(e) by names")
+    rows = n_cases if evidence else 1  # no columns: one case without evidence
+    assert p_e.shape == (rows,), f"P(e) has shape {p_e.shape}, expected ({rows},)"
+    for i in range(rows):
+        case = {v: int(c[i]) for v, c in columns.items() if c[i] >= 0}
+        if brute_posterior(model, [], case)[1] == 0:
+            continue
+        expected_p, z = brute_posterior(model, query[:1], case)
+        assert_close(p_e[i], z, atol=1e-12, what=f"P(e) of case {i} vs enumeration")
+        assert_close(posterior[query[0]][i], expected_p, what=f"case {i} vs enumeration")
+        for var in query:
+            looped = ve.query([var], case).values
+            assert_close(posterior[var][i], looped, what=f"case {i} of {var} vs query")
+
+
+@functools.cache
+def hub_tree(n: int = 100, hub_children: int = 70) -> pgm.BayesianNetwork:
+    """A binary tree: nodes 1..hub_children hang under node 0, later nodes under random ones."""
+    rng = np.random.default_rng(7)
+    parent = [-1] + [0] * hub_children
+    parent += [int(rng.integers(0, i)) for i in range(hub_children + 1, n)]
+    bn = pgm.BayesianNetwork()
+    bn.add_nodes_from([f"T{i}" for i in range(n)])
+    bn.add_edges_from([(f"T{p}", f"T{i}") for i, p in enumerate(parent) if p >= 0])
+    bn.add_cpds(pgm.TabularCPD("T0", 2, rng.dirichlet([1, 1])[:, None]))
+    for i, p in enumerate(parent[1:], start=1):
+        cpt = rng.dirichlet([0.5, 0.5], size=2).T
+        bn.add_cpds(pgm.TabularCPD(f"T{i}", 2, cpt, [f"T{p}"], [2]))
+    return bn
+
+
+@given(
+    j=st.sampled_from([0, 1, 2, 17, 41, 66, 99]),
+    states=hnp.arrays(np.int64, (3, 100), elements=st.integers(0, 1)),
+)
+def test_all_but_one_observed_is_the_markov_blanket_closed_form(j, states):
+    """P(X_j | all others) = P(X_j | pa_j) prod_c P(x_c | pa_c), normalised: one einsum would
+    take over 70 operands at the hub T0 (numpy takes at most 64)."""
+    bn = hub_tree()
+    ve = pgm.VariableElimination(bn)
+    target = f"T{j}"
+    others = {f"T{i}": states[:, i] for i in range(100) if i != j}
+    got = ve.batch_query([target], others)[target]
+    children = bn.get_children(target)
+    plan = ve.plan([target], list(others))
+    assert plan.n_factors == 1 + len(children), f"{plan.n_factors} factors kept"
+    assert plan.n_constants == 99 - len(children), f"{plan.n_constants} constants"
+    for case in range(3):
+        x = dict(zip([f"T{i}" for i in range(100)], states[case].tolist(), strict=True))
+        cpd = bn.get_cpds(target).get_values()
+        expected = cpd[:, x[bn.get_parents(target)[0]]] if bn.get_parents(target) else cpd[:, 0]
+        for c in children:
+            expected = expected * bn.get_cpds(c).get_values()[x[c], :]
+        assert_close(got[case], expected / expected.sum(), what=f"P({target} | rest), case {case}")
+        single = ve.query([target], {k: int(v[case]) for k, v in others.items()})
+        assert_close(single.values, got[case], what="query vs batch_query")
+    p_all = ve.batch_probability_of_evidence(
+        {f"T{i}": states[:, i] for i in range(100)}
+    )  # the full joint: the product of every CPD entry
+    joint = np.ones(3)
+    for i in range(100):
+        cpd = bn.get_cpds(f"T{i}")
+        col = states[:, bn.nodes().index(cpd.evidence[0])] if cpd.evidence else 0
+        joint = joint * cpd.get_values()[states[:, i], col]
+    assert_close(p_all / joint, np.ones(3), atol=1e-9, what="P(full assignment) ratio")
+
+
 def test_plan_is_reused_for_new_evidence_values_and_rebuilt_on_mutation(rng):
     bn = chain_network(rng, 5)
     ve = pgm.VariableElimination(bn)
@@ -230,6 +320,25 @@ def test_zero_probability_evidence_is_named():
     with pytest.raises(pgm.ZeroProbabilityError):
         ve.map_query(["C"], {"A": 1})
     assert ve.probability_of_evidence({"A": "yes"}) == 0.0
+
+
+def test_unobserved_entries_edge_cases():
+    ve = pgm.VariableElimination(deterministic_network())
+    p_e = ve.batch_probability_of_evidence({"A": np.array(["yes", None, "no"], dtype=object)})
+    assert_close(p_e, [0.0, 1.0, 1.0], atol=1e-15, what="P(A) with a missing entry")
+    got = ve.batch_query(["C"], {"A": [-1, 0], "B": [1, -1]})["C"]
+    assert_close(got[0], ve.query(["C"], {"B": 1}).values, what="case 0 (A unobserved)")
+    assert_close(got[1], ve.query(["C"], {"A": 0}).values, what="case 1 (B unobserved)")
+    with pytest.raises(pgm.ZeroProbabilityError, match="case 1") as err:
+        ve.batch_query(["C"], {"A": [-1, 1], "B": [0, -1]})
+    assert err.value.case == 1
+    empty = ve.batch_query(["C"], {"A": np.zeros(0, np.int64), "B": np.zeros(0, np.int64)})
+    assert empty["C"].shape == (0, 2), f"empty batch gave shape {empty['C'].shape}"
+    assert ve.batch_probability_of_evidence({"B": np.zeros(0, np.int64)}).shape == (0,)
+    with pytest.raises(pgm.UnknownStateError, match="unknown state None"):
+        ve.query(["C"], {"A": None})  # a single query simply omits what it does not observe
+    with pytest.raises(pgm.PGMError, match="non-integral"):
+        ve.batch_query(["C"], {"A": [0.5, 1.0]})
 
 
 def test_unknown_names_are_reported():
@@ -298,6 +407,25 @@ def test_ising_partition_function_closed_form(weights, biases):
     assert abs(got_p1 - p1) < 1e-10, f"P(x2=1) {got_p1} != {p1}"
 
 
+@given(seed=st.integers(0, 2**32 - 1))
+def test_large_steps_split_pairwise_stay_exact(seed):
+    """Eliminating A from phi(A,B) phi(B,C) phi(C,A) phi(A,D) spans 24^4 > 2^14 entries: the
+    plan splits it into pairwise products (some through numpy's BLAS path)."""
+    rng = np.random.default_rng(seed)
+    card = 24
+    mn = pgm.MarkovNetwork([("A", "B"), ("B", "C"), ("C", "A"), ("A", "D")])
+    for a, b in [("A", "B"), ("B", "C"), ("C", "A"), ("A", "D")]:
+        mn.add_factors(pgm.Factor([a, b], [card, card], rng.uniform(0.1, 1.0, (card, card))))
+    ve = pgm.VariableElimination(mn)
+    plan = ve.plan(["B"], [], elimination_order=["A", "C", "D"])
+    assert len(plan.steps) > 3, f"the A step was not split: {plan.steps}"
+    assert any(step.blas for step in plan.steps), "no step took the BLAS path"
+    got = ve.query(["B"], elimination_order=["A", "C", "D"]).values
+    _, joint = joint_table(mn)
+    expected = joint.sum(axis=(0, 2, 3))
+    assert_close(got, expected / expected.sum(), atol=1e-12, what="P(B) with pairwise steps")
+
+
 # -- optional oracle on a published network ----------------------------------------------------
 def test_alarm_against_pyagrum(tmp_path):
     gum = pytest.importorskip("pyagrum", reason="pyAgrum is not installed")
@@ -347,5 +475,14 @@ def test_greedy_costs_match_their_definitions(n, data):
         }
         for name, cost in COSTS.items():
             assert cost(v, adj, cards) == expected[name], f"{name} of {v}: {adj}"
-    order = greedy_order(adj, [range(n)], cards, "min_fill")
-    assert sorted(order) == list(range(n))
+    for name, cost in COSTS.items():  # the incremental driver equals re-costing everything
+        graph = {v: set(nb) for v, nb in adj.items()}
+        naive = []
+        while len(naive) < n:
+            v = min((u for u in graph if u not in naive), key=lambda u: (cost(u, graph, cards), u))
+            naive.append(v)
+            nbrs = graph.pop(v)
+            for a in nbrs:
+                graph[a] = (graph[a] | nbrs) - {a, v}
+        order = greedy_order(adj, [range(n)], cards, name)
+        assert order == naive, f"{name}: incremental order {order} != re-costed order {naive}"
