@@ -88,6 +88,39 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_any(path: str, fmt: str):
+    from bundlerec import data
+
+    if fmt == "arff":
+        return data.load_arff_baskets(path)[0]
+    if fmt == "movielens":
+        return data.load_movielens(path)
+    if fmt == "recbole":
+        return data.load_recbole(path)[0]
+    return data.load_events(path)
+
+
+def cmd_split(args: argparse.Namespace) -> int:
+    from bundlerec import prep
+
+    events = _read_any(args.events, args.format)
+    if args.protocol == "next-item":
+        train, test = prep.split_leave_last_out(events)
+    elif args.protocol == "time":
+        train, test = prep.split_global_time(events, test_share=args.test_share)
+    else:
+        with_baskets = prep.clean(events)
+        train, test = prep.split_baskets(with_baskets, args.test_share, args.seed)
+        # Keep the baskets found in the whole log, so both parts agree on them.
+        train = train.assign(basket_id=train["basket"].astype(str)).drop(columns="basket")
+        test = test.assign(basket_id=test["basket"].astype(str)).drop(columns="basket")
+    for frame, path in ((train, args.train), (test, args.test)):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=False)
+    print(f"{len(train)} training and {len(test)} test events written", file=sys.stderr)
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from bundlerec.recommender import Recommender
 
@@ -159,6 +192,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--budget", type=float, default=60.0, help="budget of the example bundles")
     demo.add_argument("--quiet", action="store_true", help="no progress bars")
     demo.set_defaults(func=cmd_demo)
+
+    split = sub.add_parser("split", help="split an event log into train and test CSV files")
+    split.add_argument("--events", required=True, help="events file")
+    split.add_argument(
+        "--format",
+        choices=("table", "arff", "movielens", "recbole"),
+        default="table",
+        help="table: CSV/Parquet events (docs/data.md); arff: basket file; movielens: ratings",
+    )
+    split.add_argument(
+        "--protocol",
+        choices=("next-item", "time", "baskets"),
+        required=True,
+        help="next-item: each user's last event; time: a global cut; baskets: held-out baskets",
+    )
+    split.add_argument("--test-share", type=float, default=0.2)
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--train", required=True, help="training CSV to write")
+    split.add_argument("--test", required=True, help="test CSV to write")
+    split.set_defaults(func=cmd_split)
 
     train = sub.add_parser("train", help="train on a shop's events and save a model directory")
     train.add_argument("--events", required=True, help="events CSV/Parquet (docs/data.md)")
