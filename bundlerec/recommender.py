@@ -301,14 +301,24 @@ class Recommender:
         )
         return Cases(user_codes, context, lengths, np.full((n, 1), -1, dtype=np.int64), excl)
 
-    def recommend_items_batch(self, users: list[Any], k: int = 10) -> np.ndarray:
-        """Top-``k`` item ids (n, k) object array for many shoppers at once (fused scores)."""
+    def recommend_items_batch(
+        self, users: list[Any], k: int = 10, batch_size: int = 512
+    ) -> np.ndarray:
+        """Top-``k`` item ids (n, k) object array for many shoppers (fused scores).
+
+        Shoppers are scored ``batch_size`` at a time, so memory stays at about
+        ``batch_size * n_items`` scores whatever the number of shoppers.
+        """
         from bundlerec.metrics import top_k
 
         self._check_fitted()
         codes = self.users.transform(list(users))
-        cases = self._serving_cases(codes, [], [])
-        top = top_k(self.fusion.score(cases), k, exclude=cases.exclude)
+        top = np.zeros((codes.size, k), dtype=np.int64)
+        for start in range(0, codes.size, batch_size):
+            cases = self._serving_cases(codes[start : start + batch_size], [], [])
+            top[start : start + batch_size] = top_k(
+                self.fusion.score(cases), k, exclude=cases.exclude
+            )
         return np.asarray(self.items.classes_, dtype=object)[top]
 
     def recommend_items(

@@ -1,5 +1,6 @@
 """Probabilistic graphical models: factors, Bayesian and Markov networks, exact inference."""
 
+from pgm.blanket import markov_blanket, markov_blanket_posteriors
 from pgm.elimination import Plan, VariableElimination
 from pgm.errors import (
     BIFParseError,
@@ -25,6 +26,8 @@ from pgm.learning import (
 from pgm.models import BayesianNetwork, MarkovNetwork, TabularCPD
 
 __all__ = [
+    "markov_blanket",
+    "markov_blanket_posteriors",
     "chow_liu_tree",
     "estimate_parameters",
     "hill_climb",

@@ -201,7 +201,11 @@ class CoPurchaseNetwork:
     def score(self, cases: Cases) -> np.ndarray:
         """(n, n_items) float32: log P(item in basket | case); non-network items get the prior.
 
-        Cases of unknown users (``users == -1``) are scored without attribute evidence.
+        Every network item's blanket is observed (context items 1, other items 0, the shopper's
+        attributes), so the posteriors come from :func:`pgm.markov_blanket_posteriors` in one
+        vectorised pass. For unknown users (``users == -1``) the attributes are unobserved: items
+        whose blanket holds an attribute node are answered by variable elimination
+        (:meth:`pgm.VariableElimination.batch_query`, all such cases in one batch per item).
         """
         self._check_fitted()
         n = cases.users.shape[0]
@@ -210,18 +214,23 @@ class CoPurchaseNetwork:
         if n == 0:
             return out
         presence = self.context_presence(cases)
+        on = self.model.states(item_node(self.items[0])).index(ON)
+        states = np.where(presence == 1, on, 1 - on)
         known = cases.users >= 0
         for rows in (np.nonzero(known)[0], np.nonzero(~known)[0]):
             if rows.size == 0:
                 continue
-            attrs = self._attribute_evidence(cases.users[rows])
-            evidence_items = {item_node(j): presence[rows, k] for k, j in enumerate(self.items)}
+            evidence = {item_node(j): states[rows, k] for k, j in enumerate(self.items)}
+            evidence.update(self._attribute_evidence(cases.users[rows]))
+            nodes = [item_node(j) for j in self.items]
+            direct = [v for v in nodes if pgm.markov_blanket(self.model, v) <= evidence.keys()]
+            post = pgm.markov_blanket_posteriors(self.model, evidence, direct)
+            for v in nodes:
+                if v not in post:
+                    rest = {u: a for u, a in evidence.items() if u != v}
+                    post[v] = self.engine.batch_query([v], rest)[v]
             for j in self.items:
-                node = item_node(j)
-                evidence = {v: a for v, a in evidence_items.items() if v != node}
-                evidence.update(attrs)
-                post = self.engine.batch_query([node], evidence)[node]
-                out[rows, j] = np.log(np.maximum(post[:, 1], 1e-300))
+                out[rows, j] = np.log(np.maximum(post[item_node(j)][:, on], 1e-300))
         return out
 
     def evidence(self, cart: list[int] = (), user: int = -1) -> dict[str, str]:
