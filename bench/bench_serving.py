@@ -1,0 +1,68 @@
+"""Serving speed of the Recommender (issue 5): one shopper's top-10, bundles, a batch of shoppers.
+
+Targets on the 2-core machine: top-10 items for one shopper from a ~50k-item catalogue under 5 ms,
+5 bundles of 3 under a budget under 50 ms, and over 2,000 shoppers/s for 10,000 shoppers in one
+batch. The model is trained once per session (not timed) on a synthetic shop large enough to put
+about 50k items in the catalogue; the catalogue size is recorded in ``extra_info``.
+
+Run: ``BENCH_THREADS=2 python -m pytest bench/bench_serving.py --benchmark-columns=min,median``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from bundlerec.datasets import synthetic_shop
+from bundlerec.recommender import Recommender
+
+
+@pytest.fixture(scope="module")
+def big_model(threads):
+    events, items, users = synthetic_shop(n_users=45_000, n_items=50_000, n_days=30, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Recommender(
+            sequence={"epochs": 1, "patience": None}, network={"n_top": 150}, verbose=False
+        ).fit(events, items, users)
+    return model
+
+
+def test_top10_one_shopper(benchmark, big_model):
+    users = np.asarray(big_model.users.classes_, dtype=object)[:200]
+    state = {"i": 0}
+
+    def one():
+        state["i"] = (state["i"] + 1) % len(users)
+        return big_model.recommend_items(users[state["i"]], k=10)
+
+    one()
+    benchmark.extra_info["catalogue"] = big_model.history.n_items
+    result = benchmark(one)
+    assert len(result) == 10
+
+
+def test_five_bundles_of_three_under_budget(benchmark, big_model):
+    users = np.asarray(big_model.users.classes_, dtype=object)[:50]
+    state = {"i": 0}
+
+    def bundles():
+        state["i"] = (state["i"] + 1) % len(users)
+        return big_model.recommend_bundles(users[state["i"]], k=5, size=3, budget=80.0)
+
+    bundles()
+    benchmark.extra_info["catalogue"] = big_model.history.n_items
+    result = benchmark.pedantic(bundles, rounds=20, iterations=1)
+    assert all(b["total_price"] <= 80.0 for b in result["bundles"])
+
+
+def test_batch_of_10000_shoppers(benchmark, big_model):
+    users = list(big_model.users.classes_[:10_000])
+    benchmark.extra_info["catalogue"] = big_model.history.n_items
+    benchmark.extra_info["shoppers"] = len(users)
+    result = benchmark.pedantic(
+        big_model.recommend_items_batch, args=(users,), kwargs={"k": 10}, rounds=2, iterations=1
+    )
+    assert result.shape == (len(users), 10)
