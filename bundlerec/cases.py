@@ -66,6 +66,16 @@ class Cases:
         """I, the number of item codes (columns of ``exclude``)."""
         return self.exclude.shape[1]
 
+    def rows(self, index: slice | np.ndarray) -> Cases:
+        """The cases selected by ``index`` (a slice or an int array of row numbers)."""
+        return Cases(
+            self.users[index],
+            self.context[index],
+            self.lengths[index],
+            self.targets[index],
+            self.exclude[index],
+        )
+
 
 def _exclude(rows: np.ndarray, cols: np.ndarray, n_rows: int, n_items: int) -> sp.csr_matrix:
     """A bool (n_rows, n_items) CSR matrix that is True at the distinct (rows, cols) pairs."""

@@ -104,18 +104,6 @@ class Report:
         return "\n".join(lines)
 
 
-def _take_rows(cases: Cases, start: int, stop: int) -> Cases:
-    """The cases ``start:stop``: every per-case array field of the dataclass is sliced."""
-    n = np.asarray(cases.users).shape[0]
-    sliced = {}
-    for field in dataclasses.fields(cases):
-        value = getattr(cases, field.name)
-        shape = getattr(value, "shape", ())
-        if field.init and len(shape) >= 1 and shape[0] == n:
-            sliced[field.name] = value[start:stop]
-    return dataclasses.replace(cases, **sliced)
-
-
 def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
     values = tuple(ks)
     if not values or any(
@@ -132,7 +120,7 @@ def _evaluate_one(
     sums = dict.fromkeys([f"{m}@{k}" for k in ks for m in _PER_CASE] + ["mrr"], 0.0)
     shown: dict[int, list[np.ndarray]] = {k: [] for k in ks}
     for start in range(0, n, batch):
-        part = _take_rows(cases, start, min(start + batch, n))
+        part = cases.rows(slice(start, min(start + batch, n)))
         scores = np.asarray(scorer.score(part))
         expected = (part.exclude.shape[0], n_items)
         if scores.shape != expected:

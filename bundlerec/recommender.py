@@ -164,6 +164,9 @@ class Recommender:
         self.seed = int(seed)
         self.verbose = bool(verbose)
         self.fitted = False
+        # Validation cases the fusion is fitted on, at most (a seeded sample): its features are
+        # (cases x catalogue) arrays, so this bounds the memory of fit on large catalogues.
+        self.max_fusion_cases = 2000
 
     # -- fitting ----------------------------------------------------------------------------
     def _encode(self, events: pd.DataFrame) -> Interactions:
@@ -206,9 +209,14 @@ class Recommender:
             **{"seed": self.seed, "verbose": self.verbose, **self.sequence_config}
         ).fit(train, self.catalogue.features, self.user_features, valid=valid)
         self.network = CoPurchaseNetwork(**self.network_config).fit(train, self.user_features)
+        valid_cases = self._valid_cases(train, valid)
+        if len(valid_cases) > self.max_fusion_cases:
+            rng = np.random.default_rng(self.seed)
+            chosen = np.sort(rng.choice(len(valid_cases), self.max_fusion_cases, replace=False))
+            valid_cases = valid_cases.rows(chosen)
         self.fusion = Fusion(
             {"sequence": self.sequence, "copurchase": self.network}, seed=self.seed
-        ).fit(self._valid_cases(train, valid))
+        ).fit(valid_cases)
         # The baselines have nothing to tune: they see the whole training history.
         self._fit_baselines(self.history)
 
