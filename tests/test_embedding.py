@@ -1,7 +1,8 @@
 """corenn.Embedding and the embedding kernels.
 
 Oracles: the reference kernels (the Numba twins must equal them bit for bit), a naive loop for
-the scatter-add, np.add.at for the dense gradient, and central differences.
+the scatter-add, np.add.at for the dense gradient, and central differences. The gradient is an
+uncoalesced RowSparse (one row per lookup); its coalesced form is checked against np.unique.
 """
 
 import numpy as np
@@ -13,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 import corenn
 import kernels
 from kernels import cpu, reference
+from kernels.cpu import embedding as embedding_cpu
 
 DTYPES = [np.float32, np.float64]
 
@@ -52,7 +54,16 @@ def test_numba_kernels_equal_reference(dtype, data):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("spread", [5, 10**12], ids=["counting-sort", "merge-sort"])
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_parallel_gather_equals_serial(blocks, rng):
+    table = rng.standard_normal((6, 3)).astype(np.float32)
+    ids = rng.integers(0, 6, 8)
+    out = np.full((8, 3), np.nan, np.float32)
+    embedding_cpu._gather_blocks(table, ids, out, blocks)
+    assert np.array_equal(out, table[ids]), f"{blocks} blocks: gather differs from table[ids]"
+
+
+@pytest.mark.parametrize("spread", [5, 10**12], ids=["dense-span", "wide-span"])
 def test_scatter_rows_sum_sums_in_input_order(spread, rng):
     ids = rng.choice(rng.integers(0, spread, 5), 300)  # 300 ids, at most 5 distinct
     values = rng.standard_normal((300, 3)).astype(np.float32) * 1e3
@@ -76,8 +87,11 @@ def test_gradient_is_row_sparse_and_matches_dense_scatter(pair, pad, data):
     out.backward(g)
     grad = weight.grad
     assert isinstance(grad, corenn.RowSparse), f"gradient is {type(grad).__name__}"
-    touched = np.unique(ids[ids != padding_idx]) if pad else np.unique(ids)
-    assert np.array_equal(grad.indices, touched), f"rows {grad.indices}, touched {touched}"
+    looked_up = ids.reshape(-1)[ids.reshape(-1) != padding_idx] if pad else ids.reshape(-1)
+    assert np.array_equal(grad.indices, looked_up), f"rows {grad.indices}, ids {looked_up}"
+    touched = np.unique(looked_up)
+    coalesced = grad.coalesce()
+    assert np.array_equal(coalesced.indices, touched), f"rows {coalesced.indices} != {touched}"
     dense = np.zeros_like(table)
     np.add.at(dense, ids.reshape(-1), g.reshape(-1, table.shape[1]))
     if padding_idx is not None:
@@ -118,7 +132,17 @@ def test_a_large_table_gets_no_dense_gradient(rng):
     ids = rng.integers(0, 200_000, (64, 10))
     emb(ids).sum().backward()
     grad = emb.weight.grad
-    assert isinstance(grad, corenn.RowSparse) and grad.values.shape == (len(np.unique(ids)), 8)
+    assert isinstance(grad, corenn.RowSparse) and grad.values.shape == (ids.size, 8)
+    assert grad.coalesce().values.shape == (len(np.unique(ids)), 8)
+
+
+def test_gradient_does_not_follow_a_refilled_id_buffer(rng):
+    emb = corenn.Embedding(10, 2, dtype=np.float64, rng=rng)
+    ids = np.array([1, 2, 2])
+    out = emb(ids)
+    ids[:] = 7  # a data loader reusing its buffer for the next batch
+    out.sum().backward()
+    assert np.array_equal(emb.weight.grad.indices, [1, 2, 2]), f"{emb.weight.grad.indices}"
 
 
 def test_bad_ids_raise_clear_errors():

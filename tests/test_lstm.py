@@ -12,13 +12,14 @@ import kernels
 import kernels.cpu.lstm as cpu
 import kernels.reference.lstm as ref
 from corenn import LSTM, Tensor
+from corenn.layers import lstm as lstm_layer
 
 TOL = {np.float32: 2e-6, np.float64: 1e-12}
 
 
 def _assert_close(name, got, want, atol):
     err = np.max(np.abs(got - want), initial=0.0)
-    assert err <= atol, f"{name}: max |numba - reference| = {err:.3g} > {atol:.1g}"
+    assert err <= atol, f"{name}: max |got - want| = {err:.3g} > {atol:.1g}"
 
 
 @st.composite
@@ -58,16 +59,81 @@ def test_cell_kernels_match_reference(case):
         _assert_close(f"lstm_cell_bwd {name}", got, want, 10 * TOL[dtype])
 
 
-def test_float32_tanh_is_accurate_over_its_range():
+def test_float32_gates_are_accurate_over_their_range():
     x = np.linspace(-12, 12, 200_001, dtype=np.float32)
     n = x.size
     xg = np.zeros((1, 4 * n), np.float32)
+    xg[0, :n] = x  # the i gate is sigmoid of its preactivation
     xg[0, 2 * n : 3 * n] = x  # the g gate is tanh of its preactivation
     hg, state = np.zeros_like(xg), [np.zeros((1, n), np.float32) for _ in range(5)]
     y = np.empty((1, 1, n), np.float32)
     cpu.lstm_cell_fwd(xg, hg, xg[0] * 0, *state[:2], np.ones(1, np.int64), 0, *state[2:], y)
-    err = np.max(np.abs(hg[0, 2 * n : 3 * n] - np.tanh(x.astype(np.float64))))
-    assert err < 3e-7, f"float32 tanh: max abs error {err:.3g} over [-12, 12]"
+    x64 = x.astype(np.float64)
+    for name, got, want, bound in (
+        ("tanh", hg[0, 2 * n : 3 * n], np.tanh(x64), 3e-7),
+        ("sigmoid", hg[0, :n], 1 / (1 + np.exp(-x64)), 1.5e-7),
+    ):
+        err = np.max(np.abs(got - want))
+        assert err < bound, f"float32 {name}: max abs error {err:.3g} over [-12, 12]"
+
+
+@pytest.mark.parametrize("blocks", [1, 2, 3])
+def test_parallel_drivers_equal_the_serial_kernels(blocks, rng):
+    """The block-parallel drivers run the serial kernel per block: results equal bit for bit."""
+    n, hidden, steps, t = 7, 5, 3, 1
+    lengths = np.array([3, 1, 2, 3, 2, 1, 3], np.int64)
+    xg, hg = (rng.standard_normal((n, 4 * hidden)).astype(np.float32) for _ in range(2))
+    bias = rng.standard_normal(4 * hidden).astype(np.float32)
+    c_prev, h_prev = (rng.standard_normal((n, hidden)).astype(np.float32) for _ in range(2))
+    dy = rng.standard_normal((n, steps, hidden)).astype(np.float32)
+    outs = []
+    for parallel in (False, True):
+        act, c, h, tanh_c = hg.copy(), *(np.zeros((n, hidden), np.float32) for _ in range(3))
+        y = np.zeros((n, steps, hidden), np.float32)
+        fwd = (xg, act, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y)
+        dgates, dc = np.zeros((n, 4 * hidden), np.float32), c_prev.copy()
+        bwd = (act, tanh_c, c_prev, dy, h_prev, c_prev, dc, lengths, t, dgates)
+        if parallel:
+            cpu._cell_fwd_blocks(*fwd, blocks)
+            cpu._cell_bwd_blocks(*bwd, blocks)
+        else:
+            cpu._cell_fwd(*fwd, 0, n)
+            cpu._cell_bwd(*bwd, 0, n)
+        outs.append((act, c, h, tanh_c, y, dgates, dc))
+    for name, a, b in zip(("act", "c", "h", "tanh_c", "y", "dgates", "dc"), *outs):
+        assert np.array_equal(a, b), f"{name}: parallel differs by {np.max(np.abs(a - b)):.3g}"
+
+
+def test_fused_and_chunked_projections_match_one_chunk(rng, monkeypatch):
+    """The forward's three ways to project the inputs, one GEMM of [x_t, h_{t-1}] per step
+    (small I + H), one GEMM over all T steps, and chunks of 2 steps (last one partial, also in
+    the backward), give the same outputs and gradients; so does the fused backward when the
+    input needs no gradient."""
+    lstm = LSTM(3, 4, num_layers=2, dtype=np.float64, rng=rng)
+    x = rng.standard_normal((3, 5, 3))
+    lengths = np.array([5, 2, 4])
+    assert 3 + 4 <= lstm_layer._FUSE_MAX_K, "the default run should take the fused path"
+    fused = _run(lstm, x, lengths=lengths)
+    monkeypatch.setattr(lstm_layer, "_FUSE_MAX_K", 0)
+    whole = _run(lstm, x, lengths=lengths)
+    per_step = 4 * 3 * 4 * 8  # bytes of one step's projections: 4H B float64
+    monkeypatch.setattr(lstm_layer, "_CHUNK_BYTES", 2 * per_step)
+    assert lstm_layer._chunk_steps(3, 4, np.float64, 5) == 2
+    chunked = _run(lstm, x, lengths=lengths)
+    for label, run in (("fused", fused), ("chunked", chunked)):
+        for name, a, b in zip(("y", "h_n", "c_n", "dx"), whole[:4], run[:4]):
+            _assert_close(f"{label} {name}", b, a, 1e-12)
+        for a, b in zip(whole[4], run[4]):
+            _assert_close(f"{label} weight grad", b, a, 1e-12)
+    monkeypatch.undo()  # fused again, now without an input gradient (a first layer on data)
+    for p in lstm.parameters():
+        p.grad = None
+    y, (h, c) = lstm(Tensor(x), lengths=lengths)
+    r = np.random.default_rng(0)  # the upstream gradients of _run
+    loss = [(t * Tensor(r.standard_normal(t.shape))).sum() for t in (y, h, c)]
+    (loss[0] + loss[1] + loss[2]).backward()
+    for a, p in zip(whole[4], lstm.parameters()):
+        _assert_close("fused, no dx: weight grad", p.grad, a, 1e-12)
 
 
 @st.composite
@@ -158,6 +224,17 @@ def test_numba_and_reference_layers_agree_in_float32(rng):
         _assert_close(name, a, b, 2e-6)
     for a, b in zip(got[4], want[4]):
         _assert_close("weight grad", a, b, 2e-5)
+
+
+def test_empty_batch_gives_empty_outputs_and_zero_weight_gradients(rng):
+    lstm = LSTM(3, 4, num_layers=2, rng=rng)
+    x = Tensor(np.zeros((0, 5, 3), np.float32), requires_grad=True)
+    y, (h, c) = lstm(x)
+    assert y.shape == (0, 5, 4) and h.shape == c.shape == (2, 0, 4), f"{y.shape}, {h.shape}"
+    y.backward(np.zeros(y.shape, np.float32))
+    assert x.grad.shape == (0, 5, 3), f"dx shape {x.grad.shape}"
+    for name, p in lstm.named_parameters():
+        assert not np.any(p.grad), f"{name}: nonzero gradient from an empty batch"
 
 
 def test_errors_name_the_problem(rng):

@@ -1,9 +1,12 @@
 """Embedding: a (V, D) table looked up by integer ids, with a row-sparse gradient.
 
 Letters: V rows of the table (``num_embeddings``), D width (``embedding_dim``), N ids looked up.
-The backward never builds a dense (V, D) array: it returns a :class:`~corenn.RowSparse` holding
-one summed row per distinct id (repeated ids accumulate, deterministically, through the
-``scatter_rows_sum`` kernel), so a 1M x 64 table costs only the rows a batch touches.
+The backward never builds a dense (V, D) array: it returns an uncoalesced
+:class:`~corenn.RowSparse` with one row per looked-up id (the upstream gradient's rows, as
+PyTorch's ``sparse=True`` does), so a 1M x 64 table costs only the rows a batch touches and the
+backward itself costs no pass over the rows. Repeated ids are summed, deterministically, when the
+gradient is coalesced (``RowSparse.coalesce``, which the optimizers and ``clip_grad_norm`` call:
+the ``scatter_rows_sum`` kernel), once per step however many lookups accumulated into it.
 """
 
 from __future__ import annotations
@@ -23,13 +26,16 @@ from corenn.tensor import Parameter, Tensor
 class EmbeddingLookup(Function):
     """``out[..., :] = weight[ids[...], :]``; the gradient of ``weight`` is row-sparse.
 
-    ``dweight[v] = sum of g[n] over the n with ids[n] == v`` (0 for ``padding_idx``).
+    ``dweight[v] = sum of g[n] over the n with ids[n] == v`` (0 for ``padding_idx``), returned
+    uncoalesced: row ``n`` of the RowSparse is ``g[n]`` at index ``ids[n]`` (lookups of
+    ``padding_idx`` left out). Its values share memory with ``g`` where no padding is dropped.
     """
 
     def forward(self, weight, *, ids, padding_idx):
         flat = ids.reshape(-1)
         out = kernels.get("embedding_fwd", weight)(weight, flat)
-        self.save_for_backward(flat, padding_idx, weight.shape)
+        # A copy: the caller may refill its id buffer before the gradient is used.
+        self.save_for_backward(flat.copy(), padding_idx, weight.shape)
         return out.reshape(ids.shape + (weight.shape[1],))
 
     def backward(self, g):
@@ -37,9 +43,9 @@ class EmbeddingLookup(Function):
         rows = g.reshape(-1, shape[1])
         if padding_idx is not None:
             keep = flat != padding_idx
-            flat, rows = flat[keep], rows[keep]
-        unique, sums = kernels.get("scatter_rows_sum", rows)(flat, rows)
-        return RowSparse(unique, sums, shape)
+            if not keep.all():
+                flat, rows = flat[keep], rows[keep]
+        return RowSparse(flat, rows, shape)
 
 
 def _check_ids(ids: Any, num_embeddings: int, like: Any) -> Any:
@@ -66,7 +72,8 @@ def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tenso
     ids : array or Tensor, any shape S, integer
         Row indices in ``[0, V)``.
     weight : Tensor, shape (V, D), float
-        A leaf (e.g. a Parameter): its gradient is a :class:`~corenn.RowSparse`.
+        A leaf (e.g. a Parameter): its gradient is an uncoalesced :class:`~corenn.RowSparse`
+        (one row per lookup; ``coalesce()`` sums repeated ids).
     padding_idx : int, optional
         A row in ``[0, V)`` that receives no gradient.
 

@@ -1,18 +1,24 @@
 """Numba embedding kernels: names, signatures and results of :mod:`kernels.reference.embedding`.
 
 Letters: V vocabulary (rows of the table), D embedding width, N number of looked-up ids, U
-distinct ids. Both kernels use ``prange`` over output rows only, which are independent: each row
-of the gather reads one table row; each row of the scatter-add sums one run of equal ids. The
-run is summed serially in the ids' original order, so results do not depend on the thread count
-and equal the reference bit for bit. No ``fastmath``: it would let the compiler reorder sums.
+distinct ids. The gather is a serial loop over a range of output rows (independent: each reads
+one table row); when it is large and several threads are set, a ``prange`` driver runs it on one
+block of rows per thread. The scatter-add is one serial pass over the rows in their original
+order, adding each into its id's sum, so results do not depend on the thread count and equal the
+reference bit for bit. No ``fastmath``: it would let the compiler reorder sums.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 __all__ = ["embedding_fwd", "scatter_rows_sum"]
+
+PARALLEL_MIN_ELEMENTS = 1 << 15
+"""Gathers of fewer output elements (N D) run serially (a thread launch costs more). At 2
+threads a 12,800 x 64 gather took 236 us serial and 128 us parallel."""
 
 
 def embedding_fwd(weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
@@ -28,64 +34,81 @@ def embedding_fwd(weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
     -------
     ndarray, shape (N, D), dtype of ``weight``
     """
-    return _gather_rows(np.ascontiguousarray(weight), np.ascontiguousarray(ids, dtype=np.int64))
-
-
-@njit(parallel=True, cache=True)
-def _gather_rows(weight, ids):
-    n = ids.shape[0]
-    d = weight.shape[1]
-    out = np.empty((n, d), dtype=weight.dtype)
-    for i in prange(n):
-        row = ids[i]
-        for j in range(d):
-            out[i, j] = weight[row, j]
+    weight = np.ascontiguousarray(weight)
+    ids = np.ascontiguousarray(ids, dtype=np.int64)
+    out = np.empty((ids.shape[0], weight.shape[1]), dtype=weight.dtype)
+    threads = numba.get_num_threads()
+    if threads > 1 and out.size >= PARALLEL_MIN_ELEMENTS:
+        _gather_blocks(weight, ids, out, min(threads, ids.shape[0]))
+    else:
+        _gather_rows(weight, ids, out, 0, ids.shape[0])
     return out
 
 
 @njit(cache=True)
-def _stable_order(indices):
-    """A stable sorting permutation of ``indices``: a counting sort when their range is at most
-    a few times their number (one pass, no comparisons), else a merge sort."""
-    n = indices.shape[0]
-    if n == 0:
-        return np.empty(0, dtype=np.int64)
-    low = indices.min()
-    span = indices.max() - low + 1
-    if span > 8 * n + 1024:
-        return np.argsort(indices, kind="mergesort")
-    next_slot = np.zeros(span + 1, dtype=np.int64)
-    for i in range(n):
-        next_slot[indices[i] - low + 1] += 1
-    for b in range(span):
-        next_slot[b + 1] += next_slot[b]
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        b = indices[i] - low
-        order[next_slot[b]] = i
-        next_slot[b] += 1
-    return order
+def _gather_rows(weight, ids, out, lo, hi):
+    """``out[i] = weight[ids[i]]`` for ``lo <= i < hi``."""
+    for i in range(lo, hi):
+        row = ids[i]
+        for j in range(weight.shape[1]):
+            out[i, j] = weight[row, j]
+
+
+@njit(cache=True, parallel=True)
+def _gather_blocks(weight, ids, out, blocks):
+    """:func:`_gather_rows` on ``blocks`` blocks of rows, one per thread."""
+    n = ids.shape[0]
+    for k in prange(blocks):
+        _gather_rows(weight, ids, out, k * n // blocks, (k + 1) * n // blocks)
 
 
 @njit(cache=True)
-def _run_starts(sorted_ids):
-    """Start of each run of equal values in a sorted array, plus its length at the end."""
-    n = sorted_ids.shape[0]
-    starts = np.empty(n + 1, dtype=np.int64)
+def _unique_inverse(indices):
+    """Sorted distinct values of ``indices`` and each entry's position among them.
+
+    When the values span at most a few times their number, one marking pass over a table of
+    the span finds them (no comparisons); otherwise a merge sort does.
+    """
+    n = indices.shape[0]
+    inverse = np.empty(n, dtype=np.int64)
+    if n == 0:
+        return np.empty(0, dtype=np.int64), inverse
+    low = indices.min()
+    span = indices.max() - low + 1
+    if span <= 8 * n + 1024:
+        present = np.zeros(span, dtype=np.uint8)
+        for i in range(n):
+            present[indices[i] - low] = 1
+        # Branch-free scan (a branch on ``present`` mispredicts about once per distinct id):
+        # every value writes its rank and a candidate slot; only present ones advance.
+        rank = np.empty(span, dtype=np.int64)
+        unique = np.empty(min(n, span) + 1, dtype=np.int64)
+        count = 0
+        for v in range(span):
+            rank[v] = count
+            unique[count] = v + low
+            count += present[v]
+        for i in range(n):
+            inverse[i] = rank[indices[i] - low]
+        return unique[:count].copy(), inverse
+    order = np.argsort(indices, kind="mergesort")
+    unique = np.empty(n, dtype=np.int64)
     count = 0
-    for i in range(n):
-        if i == 0 or sorted_ids[i] != sorted_ids[i - 1]:
-            starts[count] = i
+    for k in range(n):
+        v = indices[order[k]]
+        if count == 0 or v != unique[count - 1]:
+            unique[count] = v
             count += 1
-    starts[count] = n
-    return starts[: count + 1]
+        inverse[order[k]] = count - 1
+    return unique[:count].copy(), inverse
 
 
 def scatter_rows_sum(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sum the rows of ``values`` that share an index (deterministic).
 
-    The indices are sorted stably (counting or merge sort), so each run of equal indices lists
-    its rows in their original order, and each run is summed in that order.
+    Each index's position among the distinct ones is found without a full sort when their span
+    is at most a few times N (one marking pass), else by a merge sort; then one pass over the
+    rows, in their original order, adds each row into its index's sum.
 
     Parameters
     ----------
@@ -108,19 +131,12 @@ def scatter_rows_sum(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarra
     )
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _scatter_rows_sum(indices, values):
-    order = _stable_order(indices)
-    sorted_ids = indices[order]
-    starts = _run_starts(sorted_ids)
-    n_unique = starts.shape[0] - 1
-    d = values.shape[1]
-    unique = np.empty(n_unique, dtype=np.int64)
-    sums = np.zeros((n_unique, d), dtype=values.dtype)
-    for u in prange(n_unique):
-        unique[u] = sorted_ids[starts[u]]
-        for k in range(starts[u], starts[u + 1]):
-            r = order[k]
-            for j in range(d):
-                sums[u, j] += values[r, j]
+    unique, inverse = _unique_inverse(indices)
+    sums = np.zeros((unique.shape[0], values.shape[1]), dtype=values.dtype)
+    for n in range(values.shape[0]):  # serial, in input order: deterministic sums
+        u = inverse[n]
+        for j in range(values.shape[1]):
+            sums[u, j] += values[n, j]
     return unique, sums
