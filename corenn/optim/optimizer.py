@@ -260,8 +260,8 @@ def _cast(array: Any, p: Tensor) -> Any:
 def coalesced(grad: RowSparse) -> RowSparse:
     """``grad`` with unique, sorted rows: itself when they already are, else its coalesce().
 
-    Gradients straight from an embedding's backward are already coalesced; this skips the
-    second pass over them.
+    Embedding gradients arrive with one row per lookup (as torch's ``sparse=True``); gradients
+    that are already coalesced (e.g. after a first coalesce) skip the second pass.
     """
     idx = grad.indices
     if idx.ndim == 1 and bool(get_array_module(idx).all(idx[1:] > idx[:-1])):
