@@ -21,7 +21,16 @@ from bundlerec.models.towers import N_EVENT_ROWS
 from bundlerec.prep import Interactions
 
 USERS, ITEMS, EVENTS_PER_USER = 2_000, 300, 20
-PARAMS = dict(dim=64, hidden=64, max_len=50, n_negatives=4, batch_size=256, lr=3e-3)
+PARAMS = dict(
+    dim=64,
+    hidden=64,
+    max_len=50,
+    loss="bce",
+    sampler="uniform",
+    n_negatives=4,
+    batch_size=256,
+    lr=3e-3,
+)
 ITEM_SIZES = {"category": 20, "brand": 30, "price_bucket": 5}
 
 
@@ -48,7 +57,7 @@ def shop():
 
 
 def _samples(train) -> int:
-    return seq._merge(train.user, train.item, train.event).item.size
+    return seq._merge(train.user, train.item, train.event, train.timestamp).item.size
 
 
 def test_training_ours(benchmark, threads, shop):
@@ -88,7 +97,7 @@ def _torch_epoch(torch, train, items, users, seed):
         return v
 
     rng = np.random.default_rng(seed)
-    steps = seq._merge(train.user, train.item, train.event)
+    steps = seq._merge(train.user, train.item, train.event, train.timestamp)
     start, stop = seq._windows(steps, USERS, PARAMS["max_len"])
     sampler = seq._Sampler("uniform", steps.item, ITEMS, np.dtype("float32"))
     k = PARAMS["n_negatives"]

@@ -92,7 +92,7 @@ def _cases(context: list[list[int]], users: list[int], n_items: int = N_ITEMS) -
     "options",
     [
         {},
-        {"loss": "sampled_softmax", "sampler": "popularity"},
+        {"loss": "bce", "sampler": "uniform", "n_negatives": 4},
         {"head": "mlp", "dtype": "float64"},
     ],
 )
@@ -112,7 +112,7 @@ def test_early_stopping_restores_the_best_validated_epoch(data):
     assert len(hits) >= 2 and all(0.0 <= h <= 1.0 for h in hits), hits
     best = int(np.argmax(hits))
     assert len(hits) == 4 or len(hits) == best + 2, f"stopped after {len(hits)} epochs: {hits}"
-    steps = seq._merge(train.user, train.item, train.event)
+    steps = seq._merge(train.user, train.item, train.event, train.timestamp)
     _, val = seq._hold_out_last(steps, train.n_users, model.max_len)
     assert model._hit_rate(val) == hits[best], "the best epoch's weights were not restored"
 
@@ -244,7 +244,7 @@ events_strategy = st.integers(0, 30).flatmap(
 def test_merge_and_windows_match_brute_force(arrays, max_len):
     user, item, event = arrays
     user = np.sort(user)
-    steps = seq._merge(user, item, event)
+    steps = seq._merge(user, item, event, np.zeros_like(user))
     expected = _runs(user, item, event)
     got = list(zip(steps.user.tolist(), steps.item.tolist(), steps.event.tolist(), strict=True))
     assert got == [tuple(r) for r in expected], f"merged {got} != {expected}"
@@ -289,3 +289,50 @@ def test_popularity_sampler_draws_from_q(items):
     freq = np.bincount(rows - 1, minlength=5) / rows.size
     assert np.abs(freq - expected).max() < 0.02, f"frequencies {freq} vs q {expected}"
     assert (freq[expected == 0] == 0).all(), "an item with q = 0 was drawn"
+
+
+@given(
+    hnp.arrays(np.int64, st.integers(0, 30), elements=st.integers(0, 2)),
+    st.integers(0, 2**32 - 1),
+)
+def test_shuffle_ties_reorders_only_steps_of_one_user_at_one_time(time, seed):
+    user = np.sort(np.random.default_rng(seed).integers(0, 3, size=time.size))
+    time = np.sort(time + 10 * user) - 10 * user  # sorted by (user, time)
+    steps = seq._Steps(user, np.arange(time.size), np.zeros_like(time), time)
+    out = seq._shuffle_ties(steps, np.random.default_rng(seed))
+    assert np.array_equal(out.user, user) and np.array_equal(out.time, time), "order broke"
+    assert sorted(out.item.tolist()) == list(range(time.size)), "steps were lost or repeated"
+    moved = out.item
+    assert np.array_equal(user[moved], user) and np.array_equal(time[moved], time), (
+        f"a step left its (user, time) run: {moved.tolist()}"
+    )
+
+
+def test_validation_cases_hide_one_basket_item_after_the_history():
+    steps = seq._Steps(*(np.array(a) for a in ([0, 0, 1], [5, 6, 7], [3, 3, 3], [0, 1, 0])))
+    model = SequenceModel(max_len=6)
+    model.n_items_, model.n_users_ = 10, 3
+    # user 0: first valid basket {1, 2} (then another basket); user 2: one item, no history.
+    valid = Interactions(
+        np.array([0, 0, 0, 2]),
+        np.array([1, 2, 3, 4]),
+        np.array([0, 0, 1, 2]),
+        np.array([5, 5, 9, 5]),
+        np.full(4, 3, dtype=np.int8),
+        3,
+        10,
+    )
+    val = model._valid_cases(steps, valid, np.random.default_rng(0))
+    first = val.context[0][val.context[0] >= 0].tolist()
+    assert first[:2] == [5, 6] and {val.target[0], *first[2:]} == {1, 2}, (first, val.target)
+    assert val.context[1].tolist() == [-1] * 5 and val.target[1] == 4, val.context[1]
+    assert val.inputs.users.tolist() == [1, 3]
+
+
+def test_item_bias_starts_at_log_popularity(data):
+    train, _, _, _ = data
+    model = SequenceModel(**{**SMALL, "epochs": 1, "lr": 1e-12}, seed=0).fit(train)
+    steps = seq._merge(train.user, train.item, train.event, train.timestamp)
+    counts = np.bincount(steps.item, minlength=N_ITEMS) + 1.0
+    expected = np.log(counts / counts.mean())
+    np.testing.assert_allclose(model.item_vectors()[:, -1], expected, atol=1e-5)

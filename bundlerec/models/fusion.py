@@ -1,122 +1,178 @@
 """Fusion of several scorers into one calibrated probability (the seed's "model ensemble").
 
-Each component's scores are standardised per case over the recommendable items
-(``z = (s - mean) / std``), and a logistic regression on the standardised scores,
+Each component's scores become a per-case *log-rank* feature over the recommendable items,
 
-    P(item is the held-out item | case) = sigmoid(b + sum_m w_m z_m),
+    z_m(i) = -log rank_m(i)        (rank 1 = the component's best item; ties share the mean rank)
 
-is fitted on a validation split: the held-out items are positives, items drawn uniformly from the
-rest of the catalogue are negatives (weighted so that the base rate is that of the full catalogue,
-which keeps the probabilities calibrated). The fitted weights are readable (``weights``).
+so that components on different scales (logits, log-probabilities with a floor far below every
+learned value, counts) weigh in by their orderings alone. The fused probability is
+
+    P(item is the held-out item | case) = sigmoid(b + sum_m w_m z_m),   w_m = a * c_m.
+
+Both parts are learned on validation cases. The mixture ``c`` (non-negative, summing to one) is
+the point of a simplex grid of step 1 / ``resolution`` with the best validation NDCG@10: the
+grid holds every single component (its vertices), so on the validation cases the fusion ranks
+at least as well as its best component. The scale ``a`` and bias ``b`` come from a logistic
+regression of the fused feature: the held-out items are positives, items drawn uniformly from
+the rest of the catalogue are negatives, weighted so that the base rate is that of the full
+catalogue (a case's probabilities sum to about its number of held-out items): the
+probabilities are calibrated. The fitted ``weights`` (``a c_m`` per component) and ``bias``
+are readable and are all the state.
 """
 
 from __future__ import annotations
 
+from itertools import combinations
 from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
+from scipy.stats import rankdata
 
 if TYPE_CHECKING:
     from bundlerec.cases import Cases
     from bundlerec.evaluation import Scorer
 
-__all__ = ["Fusion", "standardize"]
+__all__ = ["Fusion", "log_rank", "simplex_grid"]
+
+_TOP = 10
 
 
-def standardize(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
-    """Per-row z-scores of ``scores`` (n, I) over the ``allowed`` (n, I) bool entries.
+def log_rank(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Per-row ``-log rank`` of ``scores`` (n, I) among the ``allowed`` (n, I) bool entries.
 
-    Rows with zero spread get zeros; excluded entries are standardised with the same statistics.
+    Rank 1 is the highest allowed score; tied scores share their mean rank; excluded entries
+    rank after every allowed one. Returns float64 (n, I), at most 0.
     """
-    s = np.where(allowed, scores, 0.0).astype(np.float64)
-    count = np.maximum(allowed.sum(axis=1, keepdims=True), 1)
-    mean = s.sum(axis=1, keepdims=True) / count
-    var = (np.where(allowed, scores - mean, 0.0) ** 2).sum(axis=1, keepdims=True) / count
-    std = np.sqrt(var)
-    return np.where(std > 0, (scores - mean) / np.where(std > 0, std, 1.0), 0.0)
+    masked = np.where(allowed, np.asarray(scores, dtype=np.float64), -np.inf)
+    return -np.log(rankdata(-masked, method="average", axis=1))
+
+
+def simplex_grid(m: int, resolution: int) -> np.ndarray:
+    """(G, m) float64: every mixture with entries in ``{0, 1/r, ..., 1}`` summing to one.
+
+    The vertices (one component alone) come first, in component order.
+    """
+    if m < 1 or resolution < 1:
+        raise ValueError(f"need m >= 1 and resolution >= 1, got {m} and {resolution}")
+    rows = []
+    for bars in combinations(range(resolution + m - 1), m - 1):
+        edges = np.array([-1, *bars, resolution + m - 1])
+        rows.append(np.diff(edges) - 1)
+    grid = np.array(rows, dtype=np.float64) / resolution
+    vertex = (grid == 1).any(axis=1)
+    return np.concatenate([grid[vertex][::-1], grid[~vertex]])
+
+
+def _ndcg_at_top(fused: np.ndarray, allowed: np.ndarray, targets: np.ndarray) -> float:
+    """Mean NDCG@10 of one target per case (``targets`` (n,)), ties counted against it."""
+    rows = np.arange(targets.size)
+    own = fused[rows, targets]
+    above = (np.where(allowed, fused, -np.inf) >= own[:, None]).sum(axis=1) - 1
+    hit = allowed[rows, targets] & (above < _TOP)
+    return float(np.where(hit, 1.0 / np.log2(above + 2.0), 0.0).mean())
 
 
 class Fusion:
-    """Calibrated logistic combination of component scorers.
+    """Calibrated logistic combination of component scorers' log-ranks.
 
     Parameters
     ----------
     components : dict of str to scorer
         Fitted models with ``score(cases) -> (n, I)``; their order fixes the weight order.
     n_negatives : int
-        Negatives sampled per validation case.
-    l2 : float
-        Ridge penalty on the weights (not the bias).
+        Negatives sampled per validation case for the calibration.
+    resolution : int
+        Steps per unit of the mixture grid (``resolution + 1`` mixtures for two components).
     seed : int
+        Seeds the negatives.
+
+    Attributes
+    ----------
+    weights : dict of str to float or None
+        ``a c_m`` per component after :meth:`fit` (None before).
+    bias : float
+        ``b``.
     """
 
     def __init__(
         self,
         components: dict[str, Scorer],
         n_negatives: int = 50,
-        l2: float = 1e-3,
+        resolution: int = 20,
         seed: int = 0,
     ) -> None:
         if not components:
             raise ValueError("Fusion needs at least one component")
         self.components = dict(components)
         self.n_negatives = int(n_negatives)
-        self.l2 = float(l2)
+        self.resolution = int(resolution)
         self.seed = int(seed)
         self.weights: dict[str, float] | None = None
         self.bias = 0.0
 
-    def _features(self, cases: Cases) -> np.ndarray:
-        """(M, n, I) standardised component scores."""
-        n = cases.users.shape[0]
-        allowed = np.ones((n, 0), dtype=bool)
+    def _features(self, cases: Cases) -> tuple[np.ndarray, np.ndarray]:
+        """(M, n, I) log-rank features and the (n, I) bool recommendable items."""
+        allowed = ~cases.exclude.toarray().astype(bool)
         feats = []
-        for model in self.components.values():
-            s = np.asarray(model.score(cases), dtype=np.float64)
-            if allowed.shape[1] != s.shape[1]:
-                allowed = ~cases.exclude.toarray().astype(bool)
-            feats.append(standardize(s, allowed))
-        return np.stack(feats)
+        for name, model in self.components.items():
+            s = np.asarray(model.score(cases))
+            if s.shape != allowed.shape:
+                raise ValueError(
+                    f"component {name!r} returned scores of shape {s.shape}, "
+                    f"expected {allowed.shape}"
+                )
+            feats.append(log_rank(s, allowed))
+        return np.stack(feats), allowed
 
     def fit(self, valid: Cases) -> Fusion:
-        """Fit the weights on validation cases (their targets are the positives)."""
+        """Choose the mixture and calibrate it on validation cases (targets are positives)."""
         n = valid.users.shape[0]
         if n == 0:
             raise ValueError("Fusion.fit needs at least one validation case")
-        z = self._features(valid)
+        z, allowed = self._features(valid)
         n_items = z.shape[2]
+        target = valid.targets[:, 0]
+        known = target >= 0
+        grid = simplex_grid(z.shape[0], self.resolution)
+        quality = [
+            _ndcg_at_top(np.tensordot(c, z[:, known], axes=1), allowed[known], target[known])
+            for c in grid
+        ]
+        mix = grid[int(np.argmax(quality))]
+        fused = np.tensordot(mix, z, axes=1)
         rng = np.random.default_rng(self.seed)
         rows, cols = np.nonzero(valid.targets >= 0)
-        pos = (rows, valid.targets[rows, cols])
         neg_rows = np.repeat(np.arange(n), self.n_negatives)
-        neg = (neg_rows, rng.integers(0, n_items, size=neg_rows.size))
-        x = np.concatenate([z[:, pos[0], pos[1]], z[:, neg[0], neg[1]]], axis=1).T
-        y = np.concatenate([np.ones(pos[0].size), np.zeros(neg_rows.size)])
-        # Negatives stand for the whole catalogue: weight them up to its size.
+        neg_cols = rng.integers(0, n_items, size=neg_rows.size)
+        miss = (neg_cols[:, None] != valid.targets[neg_rows]).all(axis=1)
+        neg_rows, neg_cols = neg_rows[miss], neg_cols[miss]
+        x = np.concatenate([fused[rows, valid.targets[rows, cols]], fused[neg_rows, neg_cols]])
+        y = np.concatenate([np.ones(rows.size), np.zeros(neg_rows.size)])
+        # Negatives (drawn from the catalogue, held-out items dropped) stand for all the other
+        # items: weight them up to the catalogue's size.
         w = np.concatenate(
-            [np.ones(pos[0].size), np.full(neg_rows.size, n_items / self.n_negatives)]
+            [np.ones(rows.size), np.full(neg_rows.size, n_items / self.n_negatives)]
         )
         w /= w.mean()
 
         def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            logit = x @ theta[1:] + theta[0]
+            logit = theta[0] + theta[1] * x
             nll = -(w * (y * log_expit(logit) + (1 - y) * log_expit(-logit))).mean()
             r = (expit(logit) - y) * w / y.size
-            grad = np.concatenate([[r.sum()], x.T @ r + 2 * self.l2 * theta[1:]])
-            return nll + self.l2 * float(theta[1:] @ theta[1:]), grad
+            return nll, np.array([r.sum(), r @ x])
 
-        theta0 = np.concatenate([[np.log(1.0 / n_items)], np.ones(x.shape[1])])
-        res = minimize(loss, theta0, jac=True, method="L-BFGS-B")
+        theta0 = np.array([np.log(1.0 / n_items), 1.0])
+        res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=[(None, None), (0, None)])
         self.bias = float(res.x[0])
-        self.weights = {name: float(v) for name, v in zip(self.components, res.x[1:])}
+        self.weights = {name: float(res.x[1] * c) for name, c in zip(self.components, mix)}
         return self
 
     def score(self, cases: Cases) -> np.ndarray:
         """(n, I) float32 calibrated probabilities."""
         if self.weights is None:
             raise ValueError("Fusion is not fitted: call fit() first")
-        z = self._features(cases)
+        z, _ = self._features(cases)
         logit = np.tensordot(np.array(list(self.weights.values())), z, axes=1) + self.bias
         return expit(logit).astype(np.float32)

@@ -1,0 +1,126 @@
+"""Tests of the fusion (bundlerec.models.fusion).
+
+Oracles: brute-force ranks and grid enumeration, :func:`bundlerec.evaluation.evaluate` for the
+"never worse than its best component on validation" guarantee, and the calibration identity of a
+logistic regression with an intercept (predicted probabilities sum to the number of targets).
+"""
+
+from __future__ import annotations
+
+from math import comb
+
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bundlerec.cases import Cases
+from bundlerec.evaluation import evaluate
+from bundlerec.models.fusion import Fusion, log_rank, simplex_grid
+
+
+class _Fixed:
+    """A scorer that returns row ``user`` of a fixed (n, I) matrix for each case."""
+
+    def __init__(self, scores: np.ndarray) -> None:
+        self.scores = scores
+
+    def score(self, cases: Cases) -> np.ndarray:
+        return self.scores[cases.users].astype(np.float32)
+
+
+def _cases(targets: np.ndarray, exclude: np.ndarray) -> Cases:
+    n = targets.size
+    return Cases(
+        users=np.arange(n, dtype=np.int64),
+        context=np.full((n, 1), -1, dtype=np.int64),
+        lengths=np.zeros(n, dtype=np.int64),
+        targets=targets.reshape(n, 1).astype(np.int64),
+        exclude=sp.csr_matrix(exclude),
+    )
+
+
+def _problem(rng: np.random.Generator, n: int = 60, items: int = 25):
+    """Targets, two noisy views of a latent preference, and a few excluded non-targets."""
+    target = rng.integers(items, size=n)
+    signal = np.zeros((n, items))
+    signal[np.arange(n), target] = 1.0
+    a = signal * 1.5 + rng.normal(size=(n, items))
+    b = signal * 1.0 + rng.normal(size=(n, items)) + rng.normal(size=items)
+    exclude = rng.random((n, items)) < 0.1
+    exclude[np.arange(n), target] = False
+    return target, a, b, exclude
+
+
+@given(
+    hnp.arrays(np.float64, (3, 7), elements=st.sampled_from([-1.0, 0.0, 0.5, 2.0])),
+    hnp.arrays(bool, (3, 7)),
+)
+def test_log_rank_matches_brute_force_ranks(scores, allowed):
+    got = log_rank(scores, allowed)
+    for r in range(3):
+        for i in range(7):
+            if not allowed[r, i]:
+                assert got[r, i] < -np.log(allowed[r].sum() + 0.5 - 1e-9) or allowed[r].all()
+                continue
+            others = scores[r][allowed[r]]
+            rank = 1 + (others > scores[r, i]).sum() + ((others == scores[r, i]).sum() - 1) / 2
+            assert got[r, i] == pytest.approx(-np.log(rank)), f"row {r} item {i}: {got[r]}"
+
+
+@given(st.integers(1, 4), st.integers(1, 8))
+def test_simplex_grid_enumerates_every_mixture_once(m, resolution):
+    grid = simplex_grid(m, resolution)
+    assert grid.shape == (comb(resolution + m - 1, m - 1), m)
+    np.testing.assert_allclose(grid.sum(axis=1), 1.0, err_msg="a mixture does not sum to 1")
+    steps = grid * resolution
+    np.testing.assert_allclose(steps, np.round(steps), atol=1e-9, err_msg="off the grid")
+    assert len({tuple(np.round(s).astype(int)) for s in steps}) == len(grid), "repeated mixture"
+    np.testing.assert_array_equal(grid[:m], np.eye(m), err_msg="vertices do not come first")
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_fusion_never_ranks_worse_than_its_best_component_on_validation(seed):
+    rng = np.random.default_rng(seed)
+    target, a, b, exclude = _problem(rng)
+    cases = _cases(target, exclude)
+    fusion = Fusion({"a": _Fixed(a), "b": _Fixed(b)}, resolution=10, seed=seed).fit(cases)
+    allowed = ~exclude
+    weights = np.array(list(fusion.weights.values()))
+    assert (weights >= 0).all() and weights.sum() > 0, f"weights {fusion.weights}"
+    fused = weights[0] * log_rank(a, allowed) + weights[1] * log_rank(b, allowed)
+    models = {"a": _Fixed(a), "b": _Fixed(b), "fused": _Fixed(fused)}
+    report = evaluate(models, cases, ks=(10,)).results
+    best = max(report["a"]["ndcg@10"], report["b"]["ndcg@10"])
+    assert report["fused"]["ndcg@10"] >= best - 1e-12, (
+        f"fusion NDCG@10 {report['fused']['ndcg@10']:.4f} < best component {best:.4f} "
+        f"(weights {fusion.weights})"
+    )
+
+
+def test_fusion_probabilities_are_calibrated_and_state_is_weights_and_bias(rng):
+    target, a, b, exclude = _problem(rng, n=80)
+    cases = _cases(target, exclude)
+    fusion = Fusion({"a": _Fixed(a), "b": _Fixed(b)}, n_negatives=400, seed=1).fit(cases)
+    probs = fusion.score(cases)
+    assert probs.dtype == np.float32 and probs.shape == a.shape
+    total = float(probs.astype(np.float64).sum(axis=1).mean())
+    assert abs(total - 1.0) < 0.1, f"probabilities sum to {total:.3f} per case, expected ~1"
+    restored = Fusion({"a": _Fixed(a), "b": _Fixed(b)})
+    restored.weights, restored.bias = dict(fusion.weights), fusion.bias
+    np.testing.assert_array_equal(restored.score(cases), probs, err_msg="state round trip")
+
+
+def test_fusion_bad_input_raises_naming_the_problem(rng):
+    target, a, _, exclude = _problem(rng, n=5)
+    cases = _cases(target, exclude)
+    with pytest.raises(ValueError, match="at least one component"):
+        Fusion({})
+    with pytest.raises(ValueError, match="not fitted"):
+        Fusion({"a": _Fixed(a)}).score(cases)
+    with pytest.raises(ValueError, match=r"component 'short' returned scores of shape \(5, 3\)"):
+        Fusion({"short": _Fixed(a[:, :3])}).fit(cases)
+    with pytest.raises(ValueError, match="resolution"):
+        simplex_grid(2, 0)
