@@ -25,7 +25,7 @@ def _print_bundles(result: dict[str, Any], out=sys.stdout) -> None:
     for n, b in enumerate(result["bundles"], 1):
         price = "n/a" if b["total_price"] is None else f"{b['total_price']:.2f}"
         print(
-            f"  {n}. total {price}  P(bought together) = {b['probability']:.4f}  "
+            f"  {n}. total {price}  P(bought together) = {b['probability']:.3g}  "
             f"score {b['score']:.3f}",
             file=out,
         )

@@ -64,6 +64,37 @@ def _check(relevance, prices, categories, allowed, size, k, budget, max_per_cate
         raise ValueError(f"budget must be positive, got {budget}")
 
 
+def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=None):
+    """The ``n`` most relevant of ``items`` (ties: lower code), at most ``cap`` per category."""
+    ranked = items[np.lexsort((items, -relevance[items]))]
+    if cap is None:
+        return ranked[:n]
+    _, first = np.unique(categories[ranked], return_inverse=True)
+    seen = np.zeros(first.max() + 1 if first.size else 0, dtype=np.int64)
+    keep = []
+    for j, c in zip(ranked, first):
+        if seen[c] < cap:
+            seen[c] += 1
+            keep.append(j)
+            if len(keep) == n:
+                break
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _candidates(relevance, prices, categories, ok, n, size, budget, max_per_category):
+    """The search pool: the ``n`` most relevant allowed items, plus the ``n`` most relevant
+    with at most ``max_per_category`` per category (so bundles can span categories), plus,
+    under a budget, the ``n`` most relevant of those priced at most ``budget / size`` (so a
+    bundle that fits the budget exists whenever the categories allow)."""
+    items = np.nonzero(ok)[0]
+    parts = [_top(relevance, items, n), _top(relevance, items, n, categories, max_per_category)]
+    if budget is not None:
+        cheap = items[prices[items] <= budget / size]
+        parts.append(_top(relevance, cheap, n, categories, max_per_category))
+    pool = np.unique(np.concatenate(parts))
+    return pool[np.lexsort((pool, -relevance[pool]))]
+
+
 def compose_bundles(
     relevance: np.ndarray,
     prices: np.ndarray,
@@ -118,8 +149,9 @@ def compose_bundles(
     ok = allowed & np.isfinite(relevance)
     if budget is not None:
         ok &= prices <= budget  # also drops items of unknown (NaN) price
-    pool = np.nonzero(ok)[0]
-    pool = pool[np.lexsort((pool, -relevance[pool]))][: max(n_candidates, size)]
+    pool = _candidates(
+        relevance, prices, categories, ok, max(n_candidates, size), size, budget, max_per_category
+    )
     cache: dict[tuple[int, ...], float] = {}
 
     def fill(bundles: Sequence[tuple[int, ...]]) -> None:
