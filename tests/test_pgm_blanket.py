@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import pgm
 from pgm.blanket import markov_blanket, markov_blanket_posteriors
-from tests.test_pgm_inference import brute_posterior, networks
+from test_pgm_inference import brute_posterior, networks
 
 
 @given(model=networks(), data=st.data(), n=st.integers(1, 4))
