@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_pgm_inference import brute_posterior, networks
 
 import pgm
 from pgm.blanket import markov_blanket, markov_blanket_posteriors
-from test_pgm_inference import brute_posterior, networks
 
 
 @given(model=networks(), data=st.data(), n=st.integers(1, 4))
