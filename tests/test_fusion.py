@@ -15,9 +15,11 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
+from scipy.stats import rankdata
 
 from bundlerec.cases import Cases
 from bundlerec.evaluation import evaluate
+from bundlerec.models import fusion
 from bundlerec.models.fusion import Fusion, log_rank, simplex_grid
 
 
@@ -68,6 +70,54 @@ def test_log_rank_matches_brute_force_ranks(scores, allowed):
             others = scores[r][allowed[r]]
             rank = 1 + (others > scores[r, i]).sum() + ((others == scores[r, i]).sum() - 1) / 2
             assert got[r, i] == pytest.approx(-np.log(rank)), f"row {r} item {i}: {got[r]}"
+
+
+@given(
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(1, 6),
+    st.integers(1, 40),
+    st.integers(0, 2**32 - 1),
+)
+def test_log_rank_equals_scipy_rankdata_exactly(dtype, n, n_items, seed):
+    rng = np.random.default_rng(seed)
+    values = np.array([-np.inf, -1.5, -0.0, 0.0, 0.25, 3.0, np.inf, 1e30, -1e-30])
+    scores = np.where(
+        rng.random((n, n_items)) < 0.5,
+        rng.choice(values, (n, n_items)),
+        rng.normal(size=(n, n_items)),
+    ).astype(dtype)
+    allowed = rng.random((n, n_items)) < 0.8
+    expected = -np.log(rankdata(-np.where(allowed, scores.astype(np.float64), -np.inf), axis=1))
+    got = log_rank(scores, allowed)
+    diff = np.abs(got - expected)
+    assert np.array_equal(got, expected), f"max |difference| {diff.max()} at {diff.argmax()}"
+
+
+def test_log_rank_in_row_blocks_equals_one_block(rng, monkeypatch):
+    scores = np.round(rng.normal(size=(9, 50)), 1).astype(np.float32)
+    allowed = rng.random(scores.shape) < 0.9
+    whole = log_rank(scores, allowed)
+    monkeypatch.setattr(fusion, "_BLOCK", 1)  # one row per block
+    assert np.array_equal(log_rank(scores, allowed), whole), "row blocks change the ranks"
+
+
+def test_zero_weight_component_is_not_scored(rng):
+    target, a, b, exclude = _problem(rng)
+    cases = _cases(target, exclude)
+
+    class _Refuses:
+        def score(self, cases: Cases) -> np.ndarray:
+            raise AssertionError("a component of weight 0 was scored")
+
+    fused = Fusion({"a": _Fixed(a), "b": _Fixed(b)}).fit(cases)
+    fused.weights = {"a": fused.weights["a"], "b": 0.0}
+    expected = fused.score(cases)
+    skipping = Fusion({"a": _Fixed(a), "b": _Refuses()})
+    skipping.weights, skipping.bias = dict(fused.weights), fused.bias
+    z = log_rank(_Fixed(a).score(cases), ~exclude)
+    oracle = 1 / (1 + np.exp(-(fused.weights["a"] * z + fused.bias)))
+    np.testing.assert_allclose(expected, oracle, rtol=1e-6, err_msg="weighted log-rank formula")
+    assert np.array_equal(skipping.score(cases), expected), "skipping changed the scores"
 
 
 @given(st.integers(1, 4), st.integers(1, 8))

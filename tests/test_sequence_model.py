@@ -336,3 +336,22 @@ def test_item_bias_starts_at_log_popularity(data):
     counts = np.bincount(steps.item, minlength=N_ITEMS) + 1.0
     expected = np.log(counts / counts.mean())
     np.testing.assert_allclose(model.item_vectors()[:, -1], expected, atol=1e-5)
+
+
+def _fresh_scores(model: SequenceModel, cases: Cases) -> np.ndarray:
+    """Scores of a rebuilt copy of ``model``: item vectors computed from the weights anew."""
+    arrays, config = model.get_state()
+    return SequenceModel.from_state(arrays, config).score(cases)
+
+
+def test_cached_item_vectors_follow_every_change_of_the_weights(data):
+    train, cases, items, _ = data
+    model = SequenceModel(**SMALL, seed=7).fit(train, item_features=items)
+    model.score(cases)  # fills the item-vector cache
+    model.fine_tune(train, epochs=1)
+    tuned = model.score(cases)
+    np.testing.assert_array_equal(tuned, _fresh_scores(model, cases), "stale after fine_tune")
+    model.grow_items(2, {"category": np.array([0, 1])})
+    grown = model.score(cases)
+    assert grown.shape[1] == N_ITEMS + 2, f"stale after grow_items: {grown.shape}"
+    np.testing.assert_array_equal(grown, _fresh_scores(model, cases), "stale after grow_items")

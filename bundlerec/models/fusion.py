@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
-from scipy.stats import rankdata
 
 if TYPE_CHECKING:
     from bundlerec.cases import Cases
@@ -37,16 +36,66 @@ if TYPE_CHECKING:
 __all__ = ["Fusion", "log_rank", "simplex_grid"]
 
 _TOP = 10
+_BLOCK = 1 << 19
 
 
 def log_rank(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     """Per-row ``-log rank`` of ``scores`` (n, I) among the ``allowed`` (n, I) bool entries.
 
     Rank 1 is the highest allowed score; tied scores share their mean rank; excluded entries
-    rank after every allowed one. Returns float64 (n, I), at most 0.
+    rank after every allowed one (tied with allowed ``-inf`` scores). Returns float64 (n, I),
+    at most 0: the same numbers as ``-log(scipy.stats.rankdata(-masked, axis=1))``.
+
+    One sort per row (:func:`_row_order`) orders the items; in that order each run of equal
+    keys spans the 0-based positions ``first .. last`` and shares the mean rank
+    ``(first + last + 2) / 2``, a half-integer whose ``log`` is looked up in a table.
     """
-    masked = np.where(allowed, np.asarray(scores, dtype=np.float64), -np.inf)
-    return -np.log(rankdata(-masked, method="average", axis=1))
+    s = np.asarray(scores)
+    s = s if s.dtype in (np.float32, np.float64) else s.astype(np.float64)
+    key = np.where(allowed, -s, np.inf)
+    n, n_items = key.shape
+    out = np.empty((n, n_items), dtype=np.float64)
+    log_half = np.log(np.arange(2, 2 * n_items + 1) / 2.0)  # log(h / 2), h = 2 * mean rank
+    # Blocks of rows keep the temporaries cache-sized (whole batches are memory-bound).
+    step = max(1, _BLOCK // max(n_items, 1))
+    for i in range(0, n, step):
+        out[i : i + step] = _neg_log_mean_rank(key[i : i + step], log_half)
+    return out
+
+
+def _neg_log_mean_rank(key: np.ndarray, log_half: np.ndarray) -> np.ndarray:
+    """(b, I) ``-log`` mean rank of the ascending float ``key`` (b, I), rank 1 = smallest."""
+    b, n_items = key.shape
+    order = _row_order(key)
+    ordered = np.take_along_axis(key, order, axis=1)
+    pos = np.arange(n_items)
+    new_run = np.ones((b, n_items), dtype=bool)
+    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new_run[:, 1:])
+    first = np.maximum.accumulate(np.where(new_run, pos, 0), axis=1)
+    ends = np.ones((b, n_items), dtype=bool)
+    ends[:, :-1] = new_run[:, 1:]
+    last = np.minimum.accumulate(np.where(ends, pos, n_items)[:, ::-1], axis=1)[:, ::-1]
+    out = np.empty((b, n_items), dtype=np.float64)
+    np.put_along_axis(out, order, -log_half[first + last], axis=1)
+    return out
+
+
+def _row_order(key: np.ndarray) -> np.ndarray:
+    """(n, I) indices that sort each row of float ``key`` (n, I) ascending; ties in any order.
+
+    float32 rows are sorted as int64 words ``(order-preserving bits) << 32 | column``: a plain
+    numeric sort (vectorised) that is several times faster than ``np.argsort``. The float bits
+    as int32 order like the floats once a negative float's magnitude bits are flipped.
+    NaN-free input.
+    """
+    n_items = key.shape[1]
+    if key.dtype != np.float32 or n_items >= 1 << 31:
+        return np.argsort(key, axis=1)
+    bits = key.view(np.int32)
+    packed = (bits ^ ((bits >> 31) & 0x7FFFFFFF)).astype(np.int64) << 32
+    packed |= np.arange(n_items, dtype=np.int64)
+    packed.sort(axis=1)
+    return packed & 0xFFFFFFFF
 
 
 def simplex_grid(m: int, resolution: int) -> np.ndarray:
@@ -112,12 +161,15 @@ class Fusion:
         self.weights: dict[str, float] | None = None
         self.bias = 0.0
 
-    def _features(self, cases: Cases) -> tuple[np.ndarray, np.ndarray]:
-        """(M, n, I) log-rank features and the (n, I) bool recommendable items."""
-        allowed = ~cases.exclude.toarray().astype(bool)
+    def _features(
+        self, cases: Cases, names: list[str] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(M, n, I) log-rank features of the components ``names`` (default: all) and the
+        (n, I) bool recommendable items."""
+        allowed = cases.exclude.toarray() == 0
         feats = []
-        for name, model in self.components.items():
-            s = np.asarray(model.score(cases))
+        for name in self.components if names is None else names:
+            s = np.asarray(self.components[name].score(cases))
             if s.shape != allowed.shape:
                 raise ValueError(
                     f"component {name!r} returned scores of shape {s.shape}, "
@@ -173,6 +225,12 @@ class Fusion:
         """(n, I) float32 calibrated probabilities."""
         if self.weights is None:
             raise ValueError("Fusion is not fitted: call fit() first")
-        z, _ = self._features(cases)
-        logit = np.tensordot(np.array(list(self.weights.values())), z, axes=1) + self.bias
-        return expit(logit).astype(np.float32)
+        # A component of weight 0 adds exactly 0 to every logit: it is not scored at all.
+        used = [name for name, w in self.weights.items() if w != 0]
+        if not used:
+            n = np.shape(cases.users)[0]
+            n_items = cases.exclude.shape[1]
+            return np.full((n, n_items), expit(self.bias), dtype=np.float32)
+        z, _ = self._features(cases, used)
+        weights = np.array([self.weights[name] for name in used])
+        return expit(np.tensordot(weights, z, axes=1) + self.bias).astype(np.float32)

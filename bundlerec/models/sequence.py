@@ -381,6 +381,9 @@ class SequenceModel:
         self.dtype = _choice("dtype", str(np.dtype(dtype)), ("float32", "float64"))
         self.sampler = _choice("sampler", sampler, ("uniform", "popularity"))
         self._net: _Net | None = None
+        # (V, D) item vectors and (V,) biases of the current weights, computed on first use;
+        # every change of the weights (_build, training, grow_items, from_state) drops them.
+        self._item_cache: tuple[np.ndarray, np.ndarray] | None = None
         self.history_: list[dict[str, float]] = []
 
     def get_params(self) -> dict[str, Any]:
@@ -511,6 +514,7 @@ class SequenceModel:
         sizes = [max(a, b) for a, b in zip(sizes, net.items.sizes, strict=True)]
         net.items = net.items.grown(rows[1:], sizes, np.random.default_rng(self.seed))
         self.n_items_ += n_new
+        self._item_cache = None
         return self
 
     # -- scoring ----------------------------------------------------------------------------------
@@ -565,6 +569,7 @@ class SequenceModel:
             np.random.default_rng(model.seed),
         )
         model._net.load_state_dict(arrays)
+        model._item_cache = None
         model._item_names, model._user_names = list(items), list(users)
         model.n_items_, model.n_users_ = n_items, n_users
         model._tunes = int(config["fine_tunes"])
@@ -578,6 +583,7 @@ class SequenceModel:
             UserTower(*users, d, h, dt, rng),
             make_head(self.head, d, h, dt, rng),
         )
+        self._item_cache = None
 
     def _fitted(self) -> _Net:
         if self._net is None:
@@ -636,12 +642,14 @@ class SequenceModel:
         return out
 
     def _items(self) -> tuple[np.ndarray, np.ndarray]:
-        """(V, D) item vectors and (V,) biases, float32."""
+        """(V, D) item vectors and (V,) biases, float32 (cached until the weights change)."""
         net = self._fitted()
-        rows = np.arange(1, self.n_items_ + 1)
-        with corenn.no_grad():
-            v, b = net.items(rows), net.items.biases(rows)
-        return v.numpy().astype(np.float32), b.numpy().astype(np.float32)
+        if self._item_cache is None:
+            rows = np.arange(1, self.n_items_ + 1)
+            with corenn.no_grad():
+                v, b = net.items(rows), net.items.biases(rows)
+            self._item_cache = (v.numpy().astype(np.float32), b.numpy().astype(np.float32))
+        return self._item_cache
 
     def _scores(self, inputs: _Inputs) -> np.ndarray:
         """(n, V) float32 scores: one product (dot head), or MLP chunks of cases."""
@@ -731,6 +739,7 @@ class SequenceModel:
                 optimizer.step()
                 total += float(loss.item())
                 bar.set_postfix(loss=f"{total / (i + 1):.4f}")
+            self._item_cache = None
             record = {"epoch": epoch + 1, "loss": total / max(len(batches), 1)}
             self.history_.append(record)
             if val is None:
@@ -746,6 +755,7 @@ class SequenceModel:
                     break
         if best_state is not None:
             net.load_state_dict(best_state)
+        self._item_cache = None
 
     def _loss(self, inputs: _Inputs, targets: np.ndarray, sampler: _Sampler, rng) -> Any:
         """Mean loss over the valid positions of a batch (see the module docstring).
