@@ -130,7 +130,8 @@ class Interactions:
 class Encoder:
     """Map text labels (ids, categorical values) to contiguous int64 codes.
 
-    Classes are the distinct labels seen by :meth:`fit`, sorted as text; class ``k`` gets code
+    Classes are the distinct labels seen by :meth:`fit`, sorted as text (then any added by
+    :meth:`extend`, in the order given); class ``k`` gets code
     ``k``. At :meth:`transform` an unknown label gets :attr:`unknown_code`: ``-1`` by default, or
     the reserved code ``len(classes)`` when ``reserve_unknown=True`` (then :attr:`n_codes` counts
     it, e.g. as an embedding row for "never seen"). Labels are compared as text (``7 == "7"``).
@@ -195,6 +196,18 @@ class Encoder:
             codes[unknown] = self.unknown_code
         return codes
 
+    def extend(self, labels: Iterable[Any]) -> Encoder:
+        """A new encoder with ``labels`` appended after the classes (existing codes unchanged).
+
+        Used when feedback brings new ids: the appended classes are not in sorted order, which
+        only :meth:`fit` guarantees. Labels already known are ignored.
+        """
+        known = set(self._require_fit())
+        new = [str(x) for x in dict.fromkeys(self._labels(labels).tolist()) if str(x) not in known]
+        return Encoder.from_json(
+            {"classes": [*self.classes_, *new], "reserve_unknown": self.reserve_unknown}
+        )
+
     def fit_transform(self, values: Iterable[Any]) -> np.ndarray:
         """:meth:`fit` then :meth:`transform`."""
         return self.fit(values).transform(values)
@@ -220,8 +233,8 @@ class Encoder:
             classes, reserve = state["classes"], state["reserve_unknown"]
         except (KeyError, TypeError) as err:
             raise ValueError(f"not an Encoder state: {state!r:.80}") from err
-        if list(classes) != sorted(set(map(str, classes))):
-            raise ValueError("Encoder state: classes must be distinct sorted strings")
+        if not all(isinstance(c, str) for c in classes) or len(set(classes)) != len(classes):
+            raise ValueError("Encoder state: classes must be distinct strings")
         encoder = cls(reserve_unknown=reserve)
         encoder.classes_ = tuple(classes)
         encoder._index = pd.Index(encoder.classes_, dtype=object)

@@ -40,6 +40,7 @@ from bundlerec.prep import (
     Encoder,
     Interactions,
     PriceScaler,
+    align,
     clean,
     encode_attributes,
     split_baskets,
@@ -364,6 +365,8 @@ class Recommender:
         if user >= 0:
             for name in self.network.attributes:
                 code = int(self.network.user_features[name][user])
+                if code < 0:
+                    continue
                 classes = self.user_state[name]["classes"]
                 value = classes[code] if code < len(classes) else UNKNOWN
                 labels[user_node(name)] = (str(code), f"shopper {name} = {value}")
@@ -509,26 +512,34 @@ class Recommender:
         }
 
     # -- feedback ---------------------------------------------------------------------------
-    def update(self, new_events: pd.DataFrame | str | os.PathLike, epochs: int = 2) -> Recommender:
-        """Warm-start both models on new events of known shoppers and items.
+    def update(
+        self,
+        new_events: pd.DataFrame | str | os.PathLike,
+        items: pd.DataFrame | str | os.PathLike | None = None,
+        users: pd.DataFrame | str | os.PathLike | None = None,
+        epochs: int = 2,
+    ) -> Recommender:
+        """Warm-start both models on new events; new shoppers and items join the model.
 
-        The sequence model trains ``epochs`` more epochs from its current weights on the new
-        events (with each user's earlier history as context); the network's CPTs get a Dirichlet
-        count update; the baselines are refitted on the whole history. Events of unknown users
-        or items are dropped with a warning (see :func:`bundlerec.prep.to_interactions`). An
-        empty frame changes nothing.
+        New items get codes after the known ones and vectors from their attributes (``items``,
+        encoded with the fitted attribute encoders; unknown values and items without a row get
+        the reserved "unknown" codes), a zero id embedding and the smoothed prior of an unseen
+        item in the network (cold start). New shoppers get codes and their attributes from
+        ``users`` likewise. Then the sequence model trains ``epochs`` more epochs from its current
+        weights on the whole history, the network's CPTs get a Dirichlet count update with the
+        new baskets, and the baselines are refitted. An empty frame changes nothing.
         """
         self._check_fitted()
-        frame = (
-            load_events(new_events)
-            if not (isinstance(new_events, pd.DataFrame) and new_events.empty)
-            else new_events
-        )
+        if isinstance(new_events, pd.DataFrame) and new_events.empty:
+            return self
+        frame = clean(load_events(new_events), window=self.window)
         if frame.empty:
             return self
-        new = self._encode(clean(frame, window=self.window))
-        if len(new) == 0:
-            return self
+        items = None if items is None else load_items(items)
+        users = None if users is None else load_users(users)
+        self._grow_items(frame, items)
+        self._grow_users(frame, users)
+        new = self._encode(frame)
         offset = self.history.n_baskets
         merged = pd.DataFrame(
             {
@@ -541,13 +552,71 @@ class Recommender:
         ).sort_values(["user", "timestamp"], kind="stable")
         self.history = Interactions(
             *(merged[c].to_numpy() for c in ("user", "item", "basket", "timestamp", "event")),
-            n_users=self.history.n_users,
-            n_items=self.history.n_items,
+            n_users=len(self.users.classes_),
+            n_items=len(self.items.classes_),
         )
-        self.sequence.fine_tune(self.history, epochs=epochs)
+        self.sequence.fine_tune(self.history, epochs=epochs, user_features=self.user_features)
         self.network.update(new)
         self._fit_baselines(self.history)
         return self
+
+    def _grow_items(self, frame: pd.DataFrame, items: pd.DataFrame | None) -> None:
+        """Append the items of ``frame`` that the model does not know (see :meth:`update`)."""
+        labels = pd.Index(frame["item_id"].astype(str).unique())
+        fresh = sorted(labels.difference(pd.Index(self.items.classes_)))
+        if not fresh:
+            return
+        ids = Encoder().fit(fresh)
+        table = items if items is not None else pd.DataFrame({"item_id": fresh})
+        aligned = align(table, "item_id", ids)
+        feats: dict[str, np.ndarray] = {}
+        for name, state in self.item_state["attributes"].items():
+            enc = Encoder.from_json(state)
+            values = aligned[name] if name in aligned.columns else pd.Series([None] * len(fresh))
+            feats[name] = enc.transform(values.fillna(UNKNOWN).astype(str))
+        price = np.full(len(fresh), np.nan)
+        if "price" in aligned.columns:
+            price = aligned["price"].to_numpy(dtype=float)
+        if "price" in frame.columns:
+            median = frame.groupby("item_id", observed=True)["price"].median()
+            from_events = median.reindex(list(fresh)).to_numpy(dtype=float)
+            price = np.where(np.isnan(price), from_events, price)
+        if self.item_state["price_scaler"] is not None:
+            feats["price_bucket"] = PriceScaler.from_json(
+                self.item_state["price_scaler"]
+            ).bucketize(price)
+        if "category" in aligned.columns:
+            category = aligned["category"].astype(object).where(aligned["category"].notna())
+            category = np.where(category.isna(), np.asarray(fresh, dtype=object), category)
+        else:
+            category = np.asarray(fresh, dtype=object)
+        feats = {name: feats[name] for name in self.catalogue.features}
+        self.items = self.items.extend(fresh)
+        self.catalogue = Catalogue(
+            {n: np.concatenate([v, feats[n]]) for n, v in self.catalogue.features.items()},
+            np.concatenate([self.catalogue.category, category.astype(str).astype(object)]),
+            np.concatenate([self.catalogue.price, price]),
+        )
+        self.sequence.grow_items(len(fresh), feats or None)
+        self.network.grow_items(len(fresh))
+
+    def _grow_users(self, frame: pd.DataFrame, users: pd.DataFrame | None) -> None:
+        """Append the shoppers of ``frame`` that the model does not know (see :meth:`update`)."""
+        labels = pd.Index(frame["user_id"].astype(str).unique())
+        fresh = sorted(labels.difference(pd.Index(self.users.classes_)))
+        if not fresh:
+            return
+        ids = Encoder().fit(fresh)
+        table = users if users is not None else pd.DataFrame({"user_id": fresh})
+        aligned = align(table, "user_id", ids)
+        for name, state in self.user_state.items():
+            enc = Encoder.from_json(state)
+            values = aligned[name] if name in aligned.columns else pd.Series([None] * len(fresh))
+            codes = enc.transform(values.fillna(UNKNOWN).astype(str))
+            codes[codes >= len(enc.classes_)] = -1  # a value no training shopper had
+            self.user_features[name] = np.concatenate([self.user_features[name], codes])
+        self.users = self.users.extend(fresh)
+        self.network.set_user_features(self.user_features)
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:

@@ -79,8 +79,18 @@ def test_encoder_errors():
         Encoder().transform(["a"])
     with pytest.raises(ValueError, match="1 missing"):
         Encoder().fit(["a", None])
-    with pytest.raises(ValueError, match="sorted"):
-        Encoder.from_json({"classes": ["b", "a"], "reserve_unknown": False})
+    with pytest.raises(ValueError, match="distinct"):
+        Encoder.from_json({"classes": ["b", "a", "b"], "reserve_unknown": False})
+
+
+def test_encoder_extend_keeps_codes_and_round_trips():
+    encoder = Encoder(reserve_unknown=True).fit(["b", "d"])
+    grown = encoder.extend(["c", "b", "a", "c"])
+    assert grown.classes_ == ("b", "d", "c", "a")
+    assert grown.transform(["b", "d", "c", "a", "zz"]).tolist() == [0, 1, 2, 3, 4]
+    assert encoder.classes_ == ("b", "d")  # the original is unchanged
+    again = Encoder.from_json(grown.to_json())
+    assert again.transform(["a", "c"]).tolist() == [3, 2]
 
 
 def test_price_scaler(rng):

@@ -153,3 +153,39 @@ def test_update_with_pair_purchases_raises_its_coherence(shop):
     model.update(new, epochs=1)
     after = model.network.coherence([(a, b)])[0]
     assert after > before + 0.5, (before, after)
+
+
+def test_update_brings_in_new_items_and_shoppers(shop):
+    train, _, items, users = shop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False).fit(
+            train, items, users
+        )
+    n_items, n_users = model.history.n_items, model.history.n_users
+    known_item = model.items.classes_[0]
+    t0 = int(train["timestamp"].max()) + 10
+    new = pd.DataFrame({
+        "user_id": ["newcomer", "newcomer", model.users.classes_[0]],
+        "item_id": ["brand-new-item", known_item, "brand-new-item"],
+        "timestamp": [t0, t0 + 5, t0 + 7],
+    })
+    new_items = pd.DataFrame({"item_id": ["brand-new-item"], "category": [items["category"][0]],
+                              "brand": ["never-seen-brand"], "price": [9.5]})
+    new_users = pd.DataFrame({"user_id": ["newcomer"], "age_band": [users["age_band"][0]],
+                              "region": ["atlantis"]})
+    model.update(new, items=new_items, users=new_users, epochs=1)
+    assert model.history.n_items == n_items + 1 and model.history.n_users == n_users + 1
+    j = model.history.n_items - 1
+    assert model.items.classes_[j] == "brand-new-item"
+    assert model.catalogue.price[j] == 9.5
+    assert model.catalogue.category[j] == items["category"][0]
+    recs = model.recommend_items("newcomer", k=5)
+    assert len(recs) == 5 and all(np.isfinite(r["score"]) for r in recs)
+    result = model.recommend_bundles("newcomer", k=1, size=2)
+    assert not any("unknown shopper" in n for n in result["notes"])
+    # the new item is scored like any other, from its attributes
+    cases = model._serving_cases(np.array([1]), [], [])
+    for name, scorer in model.scorers().items():
+        s = scorer.score(cases)
+        assert s.shape == (1, n_items + 1) and np.isfinite(s[0, j]), name

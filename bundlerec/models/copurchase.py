@@ -161,15 +161,32 @@ class CoPurchaseNetwork:
         self.index = {int(j): k for k, j in enumerate(self.items)}
         return self
 
+    def grow_items(self, n_new: int) -> None:
+        """Append ``n_new`` items outside the network (codes after the known ones) with the
+        smoothed prior of an item never bought."""
+        self._check_fitted()
+        unseen = self.prior.min() if self.prior.size else 0.0
+        self.prior = np.concatenate([self.prior, np.full(int(n_new), unseen)])
+        self.n_items += int(n_new)
+
+    def set_user_features(self, user_features: dict[str, np.ndarray]) -> None:
+        """Replace the shoppers' attribute codes (e.g. after new shoppers joined)."""
+        self.user_features = {n: np.asarray(user_features[n]) for n in self.attributes}
+
     def update(self, new: Interactions) -> None:
         """Dirichlet count update of the CPTs with the baskets of ``new`` (structure kept).
 
-        ``new`` uses the same item and user codes as the training data.
+        ``new`` uses the same item and user codes as the training data. Baskets of shoppers with
+        an attribute value the network has no state for (code -1) are left out (complete cases:
+        the CPT update has no missing-data step).
         """
         self._check_fitted()
         if new.item.size == 0:
             return
         table = self._table(new, self.user_features)
+        table = table[(table[[user_node(n) for n in self.attributes]] >= 0).all(axis=1)]
+        if table.empty:
+            return
         self.model = pgm.update_parameters(
             self.model, table.astype(str), prior_strength=self.n_rows
         )
@@ -182,9 +199,11 @@ class CoPurchaseNetwork:
             raise ValueError("CoPurchaseNetwork is not fitted: call fit() first")
 
     def _attribute_evidence(self, users: np.ndarray) -> dict[str, np.ndarray]:
-        if not self.attributes or (users < 0).any():
-            return {}
-        return {user_node(n): self.user_features[n][users] for n in self.attributes}
+        """{attribute node: (n,) codes}, -1 for unknown shoppers and unknown values."""
+        return {
+            user_node(n): np.where(users >= 0, self.user_features[n][np.maximum(users, 0)], -1)
+            for n in self.attributes
+        }
 
     def context_presence(self, cases: Cases) -> np.ndarray:
         """(n, n_top) int64: 1 where the network item is among the case's context items."""
@@ -203,8 +222,9 @@ class CoPurchaseNetwork:
 
         Every network item's blanket is observed (context items 1, other items 0, the shopper's
         attributes), so the posteriors come from :func:`pgm.markov_blanket_posteriors` in one
-        vectorised pass. For unknown users (``users == -1``) the attributes are unobserved: items
-        whose blanket holds an attribute node are answered by variable elimination
+        vectorised pass. For shoppers with an unknown attribute (unknown users, ``users == -1``,
+        or a value no training shopper had, code -1) that attribute is unobserved: items whose
+        blanket holds it are answered by variable elimination
         (:meth:`pgm.VariableElimination.batch_query`, all such cases in one batch per item).
         """
         self._check_fitted()
@@ -216,18 +236,23 @@ class CoPurchaseNetwork:
         presence = self.context_presence(cases)
         on = self.model.states(item_node(self.items[0])).index(ON)
         states = np.where(presence == 1, on, 1 - on)
-        known = cases.users >= 0
-        for rows in (np.nonzero(known)[0], np.nonzero(~known)[0]):
+        attrs = self._attribute_evidence(cases.users)  # -1 where unknown
+        known = np.ones(n, dtype=bool)
+        for codes in attrs.values():
+            known &= codes >= 0
+        nodes = [item_node(j) for j in self.items]
+        for rows, with_attrs in ((np.nonzero(known)[0], True), (np.nonzero(~known)[0], False)):
             if rows.size == 0:
                 continue
             evidence = {item_node(j): states[rows, k] for k, j in enumerate(self.items)}
-            evidence.update(self._attribute_evidence(cases.users[rows]))
-            nodes = [item_node(j) for j in self.items]
+            if with_attrs:
+                evidence.update({v: a[rows] for v, a in attrs.items()})
             direct = [v for v in nodes if pgm.markov_blanket(self.model, v) <= evidence.keys()]
             post = pgm.markov_blanket_posteriors(self.model, evidence, direct)
+            partial = {**evidence, **{v: a[rows] for v, a in attrs.items()}}
             for v in nodes:
-                if v not in post:
-                    rest = {u: a for u, a in evidence.items() if u != v}
+                if v not in post:  # an attribute in the blanket is unknown: eliminate it
+                    rest = {u: a for u, a in partial.items() if u != v}
                     post[v] = self.engine.batch_query([v], rest)[v]
             for j in self.items:
                 out[rows, j] = np.log(np.maximum(post[item_node(j)][:, on], 1e-300))
@@ -239,7 +264,9 @@ class CoPurchaseNetwork:
         ev = {item_node(j): ON for j in cart if int(j) in self.index}
         if user >= 0:
             for name in self.attributes:
-                ev[user_node(name)] = str(int(self.user_features[name][user]))
+                code = int(self.user_features[name][user])
+                if code >= 0:
+                    ev[user_node(name)] = str(code)
         return ev
 
     def coherence(

@@ -261,14 +261,15 @@ def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> str:
 
 
 def _codes(name: str, values: Any, n: int, what: str) -> np.ndarray:
-    """``values`` as (n,) non-negative int64 codes, or raise naming ``name``."""
+    """``values`` as (n,) int64 codes (-1 = unknown value: the zero row), or raise naming
+    ``name``."""
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise ValueError(f"{name} has shape {arr.shape}, expected ({n},): one code per {what}")
     if arr.dtype.kind not in "iu":
         raise TypeError(f"{name} must hold integer codes, got dtype {arr.dtype}")
-    if arr.size and arr.min() < 0:
-        raise ValueError(f"{name} holds a negative code ({arr.min()}); codes start at 0")
+    if arr.size and arr.min() < -1:
+        raise ValueError(f"{name} holds code {arr.min()}; codes start at 0 (-1: unknown)")
     return arr.astype(np.int64)
 
 
