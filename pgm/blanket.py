@@ -15,6 +15,7 @@ Letters: n cases, k states of X_v.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -26,22 +27,49 @@ from pgm.models import BayesianNetwork
 __all__ = ["markov_blanket", "markov_blanket_posteriors"]
 
 
-def markov_blanket(model: BayesianNetwork, variable: Any) -> set:
-    """Parents, children and the children's other parents of ``variable``."""
-    if variable not in model:
-        raise UnknownVariableError(f"unknown variable {variable!r}")
-    blanket = set(model.get_parents(variable)) | set(model.get_children(variable))
-    for child in model.get_children(variable):
-        blanket |= set(model.get_parents(child))
-    blanket.discard(variable)
-    return blanket
+class _Prepared:
+    """Blankets and log-CPD tables of one model version, built on first use per variable."""
+
+    def __init__(self, model: BayesianNetwork) -> None:
+        self.version = model.version
+        self.blankets: dict[Any, frozenset] = {}
+        self.families: dict[Any, tuple[np.ndarray, list]] = {}
+
+
+_prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _prepare(model: BayesianNetwork) -> _Prepared:
+    """The cache of ``model``, rebuilt when the model's version changed."""
+    prep = _prepared.get(model)
+    if prep is None or prep.version != model.version:
+        prep = _prepared[model] = _Prepared(model)
+    return prep
+
+
+def markov_blanket(model: BayesianNetwork, variable: Any) -> frozenset:
+    """Parents, children and the children's other parents of ``variable`` (cached per model
+    version)."""
+    prep = _prepare(model)
+    if variable not in prep.blankets:
+        if variable not in model:
+            raise UnknownVariableError(f"unknown variable {variable!r}")
+        blanket = set(model.get_parents(variable)) | set(model.get_children(variable))
+        for child in model.get_children(variable):
+            blanket |= set(model.get_parents(child))
+        blanket.discard(variable)
+        prep.blankets[variable] = frozenset(blanket)
+    return prep.blankets[variable]
 
 
 def _log_family(model: BayesianNetwork, node: Any) -> tuple[np.ndarray, list]:
     """log of the CPD table of ``node`` (child axis first) and its parents in axis order."""
-    cpd = model.get_cpds(node)
-    with np.errstate(divide="ignore"):
-        return np.log(cpd.values), list(cpd.evidence)
+    prep = _prepare(model)
+    if node not in prep.families:
+        cpd = model.get_cpds(node)
+        with np.errstate(divide="ignore"):
+            prep.families[node] = (np.log(cpd.values), list(cpd.evidence))
+    return prep.families[node]
 
 
 def markov_blanket_posteriors(
@@ -89,7 +117,6 @@ def markov_blanket_posteriors(
     if variables is None:
         variables = [v for v in model.nodes() if markov_blanket(model, v) <= columns.keys()]
     out: dict[Any, np.ndarray] = {}
-    logs: dict[Any, tuple[np.ndarray, list]] = {}
     for v in variables:
         missing = markov_blanket(model, v) - columns.keys()
         if missing:
@@ -100,9 +127,7 @@ def markov_blanket_posteriors(
         states = np.arange(k)
         total = np.zeros((n, k))
         for node in [v, *model.get_children(v)]:
-            if node not in logs:
-                logs[node] = _log_family(model, node)
-            table, parents = logs[node]
+            table, parents = _log_family(model, node)
             index = []
             for axis_var in [node, *parents]:
                 if axis_var == v:

@@ -49,3 +49,16 @@ def test_missing_blanket_variable_is_named():
     post = markov_blanket_posteriors(model, {"B": [1, 0]}, ["A"])["A"]
     expected = np.array([[0.3 * 0.1, 0.7 * 0.8], [0.3 * 0.9, 0.7 * 0.2]])
     np.testing.assert_allclose(post, expected / expected.sum(axis=1, keepdims=True))
+
+
+def test_cache_follows_model_mutations():
+    model = pgm.BayesianNetwork([("A", "B")])
+    b = pgm.TabularCPD("B", 2, [[0.9, 0.2], [0.1, 0.8]], evidence=["A"], evidence_card=[2])
+    model.add_cpds(pgm.TabularCPD("A", 2, [[0.5], [0.5]]), b)
+    first = markov_blanket_posteriors(model, {"B": [1]}, ["A"])["A"]
+    model.remove_cpds("A")
+    model.add_cpds(pgm.TabularCPD("A", 2, [[0.9], [0.1]]))
+    second = markov_blanket_posteriors(model, {"B": [1]}, ["A"])["A"]
+    expected = np.array([0.9 * 0.1, 0.1 * 0.8])
+    np.testing.assert_allclose(second[0], expected / expected.sum())
+    assert not np.allclose(first, second)
