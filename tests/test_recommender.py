@@ -189,3 +189,16 @@ def test_update_brings_in_new_items_and_shoppers(shop):
     for name, scorer in model.scorers().items():
         s = scorer.score(cases)
         assert s.shape == (1, n_items + 1) and np.isfinite(s[0, j]), name
+
+
+def test_fusion_learns_from_recommendable_targets_only(shop):
+    """Most next-item targets repeat a history item (excluded): the fusion must still learn."""
+    train, _, items, users = shop
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False).fit(
+            train, items, users
+        )
+    assert max(model.fusion.weights.values()) > 0, model.fusion.weights
+    scores = [r["score"] for r in model.recommend_items(model.users.classes_[3], k=10)]
+    assert len(set(scores)) > 1, "fused scores are constant: the ranking is by item code"

@@ -22,6 +22,7 @@ are readable and are all the state.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from itertools import combinations
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,12 @@ if TYPE_CHECKING:
     from bundlerec.cases import Cases
     from bundlerec.evaluation import Scorer
 
+from bundlerec.metrics import top_k
+
 __all__ = ["Fusion", "log_rank", "simplex_grid"]
 
 _TOP = 10
+_DEPTH = 64
 _BLOCK = 1 << 19
 
 
@@ -50,12 +54,29 @@ def log_rank(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     keys spans the 0-based positions ``first .. last`` and shares the mean rank
     ``(first + last + 2) / 2``, a half-integer whose ``log`` is looked up in a table.
     """
+    return _log_rank_of_keys(_keys(scores, allowed))
+
+
+def _keys(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(n, I) ascending sort keys: ``-scores`` where allowed, ``+inf`` elsewhere (float)."""
     s = np.asarray(scores)
     s = s if s.dtype in (np.float32, np.float64) else s.astype(np.float64)
-    key = np.where(allowed, -s, np.inf)
+    return np.where(allowed, -s, np.inf)
+
+
+@lru_cache(maxsize=4)
+def _log_half(n_items: int) -> np.ndarray:
+    """(2 I - 1,) float64 read-only table: entry ``h - 2`` is ``log(h / 2)``, h = 2 * rank."""
+    table = np.log(np.arange(2, 2 * n_items + 1) / 2.0)
+    table.flags.writeable = False
+    return table
+
+
+def _log_rank_of_keys(key: np.ndarray) -> np.ndarray:
+    """(n, I) float64 ``-log`` mean rank of the float ``key`` (n, I), rank 1 = smallest."""
     n, n_items = key.shape
     out = np.empty((n, n_items), dtype=np.float64)
-    log_half = np.log(np.arange(2, 2 * n_items + 1) / 2.0)  # log(h / 2), h = 2 * mean rank
+    log_half = _log_half(n_items)
     # Blocks of rows keep the temporaries cache-sized (whole batches are memory-bound).
     step = max(1, _BLOCK // max(n_items, 1))
     for i in range(0, n, step):
@@ -63,20 +84,34 @@ def log_rank(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
     return out
 
 
+def _run_index(ordered: np.ndarray, start: np.ndarray) -> np.ndarray:
+    """``first + last`` 0-based positions of each entry's run of equal sorted keys.
+
+    ``ordered`` (L,) holds sorted keys of consecutive segments, ``start`` (L,) bool marks the
+    first entry of each segment; positions count from the segment's start. int64 (L,).
+    """
+    size = ordered.size
+    pos = np.arange(size)
+    seg = np.maximum.accumulate(np.where(start, pos, 0))
+    new_run = start.copy()
+    new_run[1:] |= ordered[1:] != ordered[:-1]
+    first = np.maximum.accumulate(np.where(new_run, pos, 0))
+    ends = np.ones(size, dtype=bool)
+    ends[:-1] = new_run[1:]
+    last = np.minimum.accumulate(np.where(ends, pos, size)[::-1])[::-1]
+    return first + last - 2 * seg
+
+
 def _neg_log_mean_rank(key: np.ndarray, log_half: np.ndarray) -> np.ndarray:
     """(b, I) ``-log`` mean rank of the ascending float ``key`` (b, I), rank 1 = smallest."""
     b, n_items = key.shape
     order = _row_order(key)
     ordered = np.take_along_axis(key, order, axis=1)
-    pos = np.arange(n_items)
-    new_run = np.ones((b, n_items), dtype=bool)
-    np.not_equal(ordered[:, 1:], ordered[:, :-1], out=new_run[:, 1:])
-    first = np.maximum.accumulate(np.where(new_run, pos, 0), axis=1)
-    ends = np.ones((b, n_items), dtype=bool)
-    ends[:, :-1] = new_run[:, 1:]
-    last = np.minimum.accumulate(np.where(ends, pos, n_items)[:, ::-1], axis=1)[:, ::-1]
+    start = np.zeros((b, n_items), dtype=bool)
+    start[:, 0] = True
+    index = _run_index(ordered.ravel(), start.ravel()).reshape(b, n_items)
     out = np.empty((b, n_items), dtype=np.float64)
-    np.put_along_axis(out, order, -log_half[first + last], axis=1)
+    np.put_along_axis(out, order, -log_half[index], axis=1)
     return out
 
 
@@ -96,6 +131,102 @@ def _row_order(key: np.ndarray) -> np.ndarray:
     packed |= np.arange(n_items, dtype=np.int64)
     packed.sort(axis=1)
     return packed & 0xFFFFFFFF
+
+
+def _fuse(weights: list[float], feats: list[np.ndarray], bias: float) -> np.ndarray:
+    """float32 ``sigmoid(b + sum_m w_m z_m)`` of same-shaped float64 ``feats``.
+
+    Summed element by element in component order (no BLAS), so that the same item gets
+    bit-identical probabilities from the full catalogue and from a candidate subset.
+    """
+    acc = weights[0] * feats[0]
+    for w, z in zip(weights[1:], feats[1:]):
+        acc += w * z
+    acc += bias
+    return expit(acc).astype(np.float32)
+
+
+def _certified_top(
+    keys: list[np.ndarray],
+    allowed: np.ndarray,
+    weights: list[float],
+    bias: float,
+    k: int,
+    depth: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Exact fused top-``k`` of a block of rows from each component's ``depth`` best items.
+
+    Parameters
+    ----------
+    keys : list of M ndarray, shape (b, I), float
+        Per component the ascending keys of :func:`_keys` (NaN-free).
+    allowed : ndarray, shape (b, I), bool
+        Recommendable items.
+    weights : list of M float
+        Non-negative component weights.
+    bias : float
+        Fused logit bias.
+    k, depth : int
+        List length and number of best items per component (``k <= depth <= I``).
+
+    Returns
+    -------
+    items : ndarray, shape (b, k), int64
+    probs : ndarray, shape (b, k), float32
+    ok : ndarray, shape (b,), bool
+        Rows whose list is certified exact; the other rows' lists are meaningless.
+
+    Notes
+    -----
+    Let ``t_m`` be the ``depth``-th smallest key of component ``m`` in a row. Every item with
+    key ``<= t_m`` has an exact rank computable from the items with key ``< t_m`` (at most
+    ``depth - 1``: sorted once) and the counts at ``t_m``. The candidates are the allowed
+    items with key ``<= t_m`` in *every* component: their fused probabilities are exact. Any
+    other item has, in some component, a mean rank ``>= c_m + 1`` with ``c_m`` the number of
+    keys ``<= t_m``; as every ``z`` is at most 0 and every weight at least 0, its logit is at
+    most ``b + w_m z(c_m + 1)`` (floating-point sums and products are monotone). A row is
+    certified when it has ``k`` candidates and the ``k``-th probability strictly beats that
+    bound (a small margin guards the sigmoid's last bit): no other item can enter or tie.
+    """
+    b, n_items = allowed.shape
+    log_half = _log_half(n_items)
+    member = allowed.copy()
+    bound = np.full(b, -np.inf)
+    dense = []
+    for w, key in zip(weights, keys):
+        t = np.partition(key, depth - 1, axis=1)[:, depth - 1, None]
+        inside = key <= t
+        member &= inside
+        n_in = np.count_nonzero(inside, axis=1)
+        rows, cols = np.nonzero(key < t)
+        less = np.bincount(rows, minlength=b)
+        # Items tied at t share the mean rank of positions less .. n_in - 1.
+        z = np.repeat(-log_half[less + n_in - 1][:, None], n_items, axis=1)
+        vals = key[rows, cols]
+        order = np.lexsort((vals, rows))
+        rows, cols, vals = rows[order], cols[order], vals[order]
+        start = np.ones(rows.size, dtype=bool)
+        start[1:] = rows[1:] != rows[:-1]
+        z[rows, cols] = -log_half[_run_index(vals, start)]
+        dense.append(z)
+        outside = n_in < n_items
+        edge = -log_half[np.minimum(2 * n_in, 2 * n_items - 2)]
+        bound = np.maximum(bound, np.where(outside, w * edge, -np.inf))
+    rows, cols = np.nonzero(member)
+    probs = _fuse(weights, [z[rows, cols] for z in dense], bias)
+    order = np.lexsort((cols, -probs, rows))
+    rows, cols, probs = rows[order], cols[order], probs[order]
+    counts = np.bincount(rows, minlength=b)
+    slot = np.arange(rows.size) - np.repeat(np.cumsum(counts) - counts, counts)
+    keep = slot < k
+    items = np.full((b, k), -1, dtype=np.int64)
+    top = np.full((b, k), np.nan, dtype=np.float32)
+    items[rows[keep], slot[keep]] = cols[keep]
+    top[rows[keep], slot[keep]] = probs[keep]
+    logit = bound + bias
+    beaten = expit(logit + 1e-9 * (1.0 + np.abs(logit))).astype(np.float32)
+    ok = (counts >= k) & ((bound == -np.inf) | (top[:, -1] > beaten))
+    return items, top, ok
 
 
 def simplex_grid(m: int, resolution: int) -> np.ndarray:
@@ -161,21 +292,23 @@ class Fusion:
         self.weights: dict[str, float] | None = None
         self.bias = 0.0
 
+    def _scores(self, name: str, cases: Cases, shape: tuple[int, int]) -> np.ndarray:
+        """(n, I) scores of component ``name``, checked against the (n, I) ``shape``."""
+        s = np.asarray(self.components[name].score(cases))
+        if s.shape != shape:
+            raise ValueError(
+                f"component {name!r} returned scores of shape {s.shape}, expected {shape}"
+            )
+        return s
+
     def _features(
         self, cases: Cases, names: list[str] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """(M, n, I) log-rank features of the components ``names`` (default: all) and the
         (n, I) bool recommendable items."""
         allowed = cases.exclude.toarray() == 0
-        feats = []
-        for name in self.components if names is None else names:
-            s = np.asarray(self.components[name].score(cases))
-            if s.shape != allowed.shape:
-                raise ValueError(
-                    f"component {name!r} returned scores of shape {s.shape}, "
-                    f"expected {allowed.shape}"
-                )
-            feats.append(log_rank(s, allowed))
+        names = list(self.components) if names is None else names
+        feats = [log_rank(self._scores(name, cases, allowed.shape), allowed) for name in names]
         return np.stack(feats), allowed
 
     def fit(self, valid: Cases) -> Fusion:
@@ -186,7 +319,11 @@ class Fusion:
         z, allowed = self._features(valid)
         n_items = z.shape[2]
         target = valid.targets[:, 0]
-        known = target >= 0
+        # Only targets that may be recommended teach anything: a target among the case's
+        # excluded items (a repeat of the history) has the worst rank by construction.
+        known = (target >= 0) & allowed[np.arange(n), np.maximum(target, 0)]
+        if not known.any():
+            raise ValueError("Fusion.fit: every validation target is among its case's exclusions")
         grid = simplex_grid(z.shape[0], self.resolution)
         quality = [
             _ndcg_at_top(np.tensordot(c, z[:, known], axes=1), allowed[known], target[known])
@@ -195,10 +332,12 @@ class Fusion:
         mix = grid[int(np.argmax(quality))]
         fused = np.tensordot(mix, z, axes=1)
         rng = np.random.default_rng(self.seed)
-        rows, cols = np.nonzero(valid.targets >= 0)
-        neg_rows = np.repeat(np.arange(n), self.n_negatives)
+        rows = np.nonzero(known)[0]
+        cols = np.zeros(rows.size, dtype=np.int64)
+        neg_rows = np.repeat(rows, self.n_negatives)
         neg_cols = rng.integers(0, n_items, size=neg_rows.size)
         miss = (neg_cols[:, None] != valid.targets[neg_rows]).all(axis=1)
+        miss &= allowed[neg_rows, neg_cols]  # negatives stand for the recommendable items
         neg_rows, neg_cols = neg_rows[miss], neg_cols[miss]
         x = np.concatenate([fused[rows, valid.targets[rows, cols]], fused[neg_rows, neg_cols]])
         y = np.concatenate([np.ones(rows.size), np.zeros(neg_rows.size)])
@@ -221,16 +360,69 @@ class Fusion:
         self.weights = {name: float(res.x[1] * c) for name, c in zip(self.components, mix)}
         return self
 
-    def score(self, cases: Cases) -> np.ndarray:
-        """(n, I) float32 calibrated probabilities."""
+    def _used(self) -> list[str]:
+        """Fitted components of non-zero weight (a zero weight adds exactly 0 to a logit)."""
         if self.weights is None:
             raise ValueError("Fusion is not fitted: call fit() first")
-        # A component of weight 0 adds exactly 0 to every logit: it is not scored at all.
-        used = [name for name, w in self.weights.items() if w != 0]
+        return [name for name, w in self.weights.items() if w != 0]
+
+    def score(self, cases: Cases) -> np.ndarray:
+        """(n, I) float32 calibrated probabilities."""
+        used = self._used()
         if not used:
             n = np.shape(cases.users)[0]
             n_items = cases.exclude.shape[1]
             return np.full((n, n_items), expit(self.bias), dtype=np.float32)
         z, _ = self._features(cases, used)
-        weights = np.array([self.weights[name] for name in used])
-        return expit(np.tensordot(weights, z, axes=1) + self.bias).astype(np.float32)
+        return _fuse([self.weights[name] for name in used], list(z), self.bias)
+
+    def top_k(self, cases: Cases, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` most probable recommendable items of every case, best first.
+
+        Exactly ``metrics.top_k(self.score(cases), k, exclude=cases.exclude)`` (ties by the
+        lower item code) and those items' probabilities, without ranking the whole catalogue
+        where :func:`_certified_top` can prove a list from each component's best items (the
+        depth grows fourfold for uncertified rows; the rest take the full path).
+
+        Returns
+        -------
+        items : ndarray, shape (n, k), int64
+            Item codes, right-padded with -1 when a case has fewer than ``k`` allowed items.
+        probs : ndarray, shape (n, k), float32
+            Their fused probabilities (NaN at padding).
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        used = self._used()
+        allowed = cases.exclude.toarray() == 0
+        n, n_items = allowed.shape
+        weights = [self.weights[name] for name in used]
+        keys = [_keys(self._scores(name, cases, allowed.shape), allowed) for name in used]
+        items = np.full((n, k), -1, dtype=np.int64)
+        probs = np.full((n, k), np.nan, dtype=np.float32)
+        fast = np.ones(n, dtype=bool) if min(weights, default=-1) >= 0 else np.zeros(n, bool)
+        for key in keys:
+            fast &= ~np.isnan(key).any(axis=1)
+        todo = np.flatnonzero(fast)
+        depth = max(4 * k, _DEPTH)
+        step = max(1, _BLOCK // max(n_items, 1))
+        while todo.size and 4 * depth <= n_items:
+            done = np.zeros(todo.size, dtype=bool)
+            for i in range(0, todo.size, step):
+                rows = todo[i : i + step]
+                block = [key[rows] for key in keys]
+                top, p, ok = _certified_top(block, allowed[rows], weights, self.bias, k, depth)
+                items[rows[ok]], probs[rows[ok]] = top[ok], p[ok]
+                done[i : i + step] = ok
+            todo, depth = todo[~done], 4 * depth
+        rest = np.union1d(todo, np.flatnonzero(~fast))
+        for i in range(0, rest.size, step):
+            rows = rest[i : i + step]
+            if used:
+                fused = _fuse(weights, [_log_rank_of_keys(key[rows]) for key in keys], self.bias)
+            else:
+                fused = np.full((rows.size, n_items), expit(self.bias), dtype=np.float32)
+            top = top_k(fused, k, exclude=~allowed[rows])
+            items[rows] = top
+            probs[rows] = np.where(top >= 0, np.take_along_axis(fused, top, axis=1), np.nan)
+        return items, probs
