@@ -4,7 +4,7 @@ The public names below are the contract; see docs/architecture.md.
 """
 
 from corenn import functional, init, optim
-from corenn.autograd import enable_grad, is_grad_enabled, no_grad
+from corenn.autograd import Function, enable_grad, is_grad_enabled, no_grad
 from corenn.gradcheck import GradcheckError, gradcheck
 from corenn.io import ModelFileError, load, save
 from corenn.layers.dense import Dense
@@ -22,6 +22,7 @@ __all__ = [
     "Tensor",
     "Parameter",
     "tensor",
+    "Function",
     "no_grad",
     "enable_grad",
     "is_grad_enabled",

@@ -21,6 +21,7 @@ from bundlerec.metrics import recall_at_k, top_k
 from bundlerec.models import sequence as seq
 from bundlerec.models.baselines import Popularity
 from bundlerec.models.sequence import SequenceModel
+from bundlerec.models.towers import ItemTower
 from bundlerec.prep import Interactions
 
 N_ITEMS = 40
@@ -115,6 +116,45 @@ def test_early_stopping_restores_the_best_validated_epoch(data):
     steps = seq._merge(train.user, train.item, train.event, train.timestamp)
     _, val = seq._hold_out_last(steps, train.n_users, model.max_len)
     assert model._hit_rate(val) == hits[best], "the best epoch's weights were not restored"
+
+
+# -- the item tower's batched lookup --------------------------------------------------------------
+def _dense(grad) -> np.ndarray:
+    return grad.to_dense() if hasattr(grad, "to_dense") else np.asarray(grad)
+
+
+@given(
+    st.lists(
+        hnp.arrays(
+            np.int64,
+            hnp.array_shapes(min_dims=1, max_dims=2, max_side=5),
+            elements=st.integers(0, 9),
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+    st.integers(0, 2**32 - 1),
+)
+def test_item_lookup_equals_separate_lookups_in_values_and_gradients(rows, seed):
+    rng = np.random.default_rng(seed)
+    codes = np.zeros((10, 2), dtype=np.int64)
+    codes[1:] = rng.integers(1, 4, size=(9, 2))
+    tower = ItemTower(codes, [4, 4], 3, "float64", rng)
+    upstream = [(rng.normal(size=r.shape + (3,)), rng.normal(size=r.shape)) for r in rows]
+    grads, values = [], []
+    for batched in (True, False):
+        tower.zero_grad()
+        pairs = tower.lookup(*rows) if batched else [(tower(r), tower.biases(r)) for r in rows]
+        loss = sum((v * gv).sum() + (b * gb).sum() for (v, b), (gv, gb) in zip(pairs, upstream))
+        loss.backward()
+        values.append([(v.numpy(), b.numpy()) for v, b in pairs])
+        grads.append({name: _dense(p.grad) for name, p in tower.named_parameters()})
+    for k, ((v, b), (v0, b0)) in enumerate(zip(*values)):
+        assert v.shape == v0.shape and b.shape == b0.shape, f"array {k}: shapes differ"
+        np.testing.assert_allclose(v, v0, rtol=1e-12, err_msg=f"vectors of array {k}")
+        np.testing.assert_allclose(b, b0, rtol=1e-12, err_msg=f"biases of array {k}")
+    for name, grad in grads[0].items():
+        np.testing.assert_allclose(grad, grads[1][name], atol=1e-12, err_msg=f"gradient of {name}")
 
 
 # -- reproducibility and state --------------------------------------------------------------------

@@ -765,14 +765,19 @@ class SequenceModel:
         rare); padding and negatives that hit the positive are masked out of the loss.
         """
         net = self._net
-        u = net.encode(inputs, every=True)
-        batch, time, dim = u.shape
+        batch, time = targets.shape
         valid = targets >= 0
         rows = targets + 1
-        own = net.head.pair(u, net.items(rows)) + net.items.biases(rows)
         if self.loss == "bce":
             neg = sampler.draw(rng, (batch, self.n_negatives))
-            other = net.head.cross(u, net.items(neg)) + net.items.biases(neg).reshape(batch, 1, -1)
+        else:
+            neg = sampler.draw(rng, (_SOFTMAX_POOL * self.n_negatives,))
+        (steps, _), (v, b), (v_neg, b_neg) = net.items.lookup(inputs.items, rows, neg)
+        u = net.users(steps, inputs.events, inputs.lengths, inputs.users, every=True)
+        dim = u.shape[2]
+        own = net.head.pair(u, v) + b
+        if self.loss == "bce":
+            other = net.head.cross(u, v_neg) + b_neg.reshape(batch, 1, -1)
             logits = F.concat([own.reshape(batch, time, 1), other], axis=2)
             labels = np.zeros(logits.shape, dtype=self.dtype)
             labels[..., 0] = 1
@@ -783,14 +788,13 @@ class SequenceModel:
             weight = counted.astype(self.dtype)
             total = F.binary_cross_entropy_with_logits(logits, labels, weight, reduction="sum")
             return total * (1.0 / max(int(counted.sum()), 1))
-        pool = sampler.draw(rng, (_SOFTMAX_POOL * self.n_negatives,))
         flat = u.reshape(1, batch * time, dim)
-        other = net.head.cross(flat, net.items(pool).reshape(1, pool.size, dim))
-        other = other.reshape(batch * time, pool.size) + net.items.biases(pool)
+        other = net.head.cross(flat, v_neg.reshape(1, neg.size, dim))
+        other = other.reshape(batch * time, neg.size) + b_neg
         logits = F.concat([own.reshape(-1, 1), other], axis=1)
         target = rows.reshape(-1)
         correction = np.empty(logits.shape, dtype=self.dtype)
         correction[:, 0] = -sampler.log_q[target]
-        correction[:, 1:] = np.where(pool == target[:, None], -1e9, -sampler.log_q[pool])
+        correction[:, 1:] = np.where(neg == target[:, None], -1e9, -sampler.log_q[neg])
         labels = np.where(valid.reshape(-1), 0, -1)
         return F.cross_entropy(logits + correction, labels, ignore_index=-1)

@@ -20,6 +20,9 @@ User tower (an LSTM over the steps of a sequence, then one Dense layer per posit
     a = sum_g A_g[k_g(user)]                        (D,)   zero for an unknown user
     u_t = W [h_t ; a] + w = W_h h_t + W_a a + w     (D,)
 
+Training reads the item tables once per batch, at the distinct rows of its inputs, targets and
+negatives together (``ItemTower.lookup``), and gathers each array's vectors from those.
+
 Heads turn a user vector ``u`` and an item vector ``v`` into a logit (the item bias is added by
 the caller), for matched pairs (``pair``) or for every user against a group of candidates
 (``cross``): ``dot`` is ``u . v`` (a catalogue ranks with one matrix product);
@@ -34,7 +37,8 @@ import math
 import numpy as np
 
 import corenn
-from corenn import F, Module, Tensor
+import kernels
+from corenn import F, Function, Module, Tensor
 
 __all__ = ["EVENT_UNKNOWN", "EVENT_START", "N_EVENT_ROWS", "ItemTower", "UserTower", "make_head"]
 
@@ -66,6 +70,25 @@ def _lookup_sum(tables: list[Module], ids: list[np.ndarray]) -> Tensor:
     for table, rows in zip(tables[1:], ids[1:], strict=True):
         total = total + table(rows)
     return total
+
+
+class _TakeRows(Function):
+    """``out[n] = x[index[n]]`` for a (U, W) ``x``; ``dx[u]`` sums ``g[n]`` over ``index[n] == u``.
+
+    The backward sums the (N, W) gradient rows into a dense (U, W) array with the deterministic
+    ``scatter_rows_sum`` kernel (``x`` is small: the distinct rows of a batch).
+    """
+
+    def forward(self, x, *, index):
+        self.save_for_backward(index, x.shape)
+        return x[index]
+
+    def backward(self, g):
+        index, shape = self.saved
+        rows, sums = kernels.get("scatter_rows_sum", g)(index, g.reshape(-1, shape[1]))
+        dx = kernels.array_module(g).zeros(shape, dtype=g.dtype)
+        dx[rows] = sums
+        return dx
 
 
 def _unit_scale(dim: int, terms: int) -> float:
@@ -115,6 +138,35 @@ class ItemTower(Module):
         codes = [self.codes[flat, j] for j in range(len(self.sizes))]
         vec = _lookup_sum([self.ids, *_attributes(self)], [flat, *codes])
         return vec.reshape(*rows.shape, vec.shape[-1])
+
+    def lookup(self, *rows: np.ndarray) -> list[tuple[Tensor, Tensor]]:
+        """Vectors and biases of several arrays of item rows, from one pass over the tables.
+
+        Equal to ``[(self(r), self.biases(r)) for r in rows]``, but every table is read once, at
+        the distinct rows of all the arrays together, and the results are gathered from those:
+        training reads the same items as inputs, targets and negatives.
+
+        Parameters
+        ----------
+        *rows : ndarray, any shapes S_k, int64
+            Item rows in ``[0, V)``.
+
+        Returns
+        -------
+        list of (Tensor, Tensor)
+            Per array: vectors of shape S_k + (D,) and biases of shape S_k.
+        """
+        flat = [r.reshape(-1) for r in rows]
+        distinct, index = np.unique(np.concatenate(flat), return_inverse=True)
+        vectors, biases = self(distinct), self.bias(distinct)
+        parts = np.split(index.reshape(-1), np.cumsum([f.size for f in flat])[:-1])
+        return [
+            (
+                _TakeRows.apply(vectors, index=part).reshape(*r.shape, vectors.shape[1]),
+                _TakeRows.apply(biases, index=part).reshape(r.shape),
+            )
+            for r, part in zip(rows, parts, strict=True)
+        ]
 
     def biases(self, rows: np.ndarray) -> Tensor:
         """Biases of item ``rows`` (any shape S), a Tensor of shape S."""
