@@ -158,7 +158,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         result = evaluate_bundles(model, args.events, seed=args.seed)
         print(json.dumps(result) if args.format == "json" else _bundle_table(result))
         return 0
-    cases = model.cases(args.events, args.protocol, seed=args.seed)
+    cases = model.cases(args.events, args.protocol, seed=args.seed, horizon=args.horizon)
     _report(_evaluate(model, cases, args.protocol), args.format, args.k)
     return 0
 
@@ -236,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--k", type=int, default=10, help="cut-off shown in the table")
     ev.add_argument("--format", choices=("table", "json"), default="table")
     ev.add_argument("--seed", type=int, default=0, help="which basket item is hidden")
+    ev.add_argument(
+        "--horizon", type=int, help="next-item: only each user's first N test rows are targets"
+    )
     ev.set_defaults(func=cmd_evaluate)
 
     rec = sub.add_parser("recommend", help="bundles for one shopper from a saved model")

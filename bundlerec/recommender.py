@@ -245,20 +245,26 @@ class Recommender:
 
     # -- evaluation cases -------------------------------------------------------------------
     def cases(
-        self, test_events: pd.DataFrame | str | os.PathLike, protocol: str, seed: int = 0
+        self,
+        test_events: pd.DataFrame | str | os.PathLike,
+        protocol: str,
+        seed: int = 0,
+        horizon: int | None = None,
     ) -> Cases:
         """Evaluation cases from held-out events (codes from this model's encoders).
 
-        ``next-item``: each test user's first test event is the target, the history is what the
-        model saw in training. ``basket-completion``: each test basket (``basket_id`` or time
-        window) of >= 2 known items has one item hidden (seeded); shoppers unknown to the model
-        count as unknown users.
+        ``next-item``: each test row is a target of its user's case (the first ``horizon`` rows
+        of each user when given), the history is what the model saw in training.
+        ``basket-completion``: each test basket (``basket_id`` or time window) of >= 2 known items
+        has one item hidden (seeded); shoppers unknown to the model count as unknown users.
         """
         self._check_fitted()
         events = clean(load_events(test_events), window=self.window)
         if protocol == "next-item":
             test = self._encode(events)
-            return next_item_cases(self.history, test)
+            per_user = np.bincount(test.user) if len(test) else np.zeros(1, dtype=np.int64)
+            horizon = int(per_user.max()) if horizon is None else horizon
+            return next_item_cases(self.history, test, horizon=max(horizon, 1))
         if protocol == "basket-completion":
             test = to_interactions(
                 events, self.users, self.items, window=self.window, unknown_users="reserve"
@@ -316,33 +322,34 @@ class Recommender:
         """Top-``k`` item ids (n, k) object array for many shoppers (fused scores).
 
         Shoppers are scored ``batch_size`` at a time, so memory stays at about
-        ``batch_size * n_items`` scores whatever the number of shoppers.
+        ``batch_size * n_items`` scores whatever the number of shoppers. The lists are those
+        of ranking the whole catalogue (:meth:`Fusion.top_k`); a shopper with fewer than ``k``
+        recommendable items gets ``None`` in the free places.
         """
-        from bundlerec.metrics import top_k
-
         self._check_fitted()
         codes = self.users.transform(list(users))
         top = np.zeros((codes.size, k), dtype=np.int64)
         for start in range(0, codes.size, batch_size):
             cases = self._serving_cases(codes[start : start + batch_size], [], [])
-            top[start : start + batch_size] = top_k(
-                self.fusion.score(cases), k, exclude=cases.exclude
-            )
-        return np.asarray(self.items.classes_, dtype=object)[top]
+            top[start : start + batch_size] = self.fusion.top_k(cases, k)[0]
+        ids = np.asarray(self.items.classes_, dtype=object)[top]
+        ids[top < 0] = None
+        return ids
 
     def recommend_items(
         self, user: Any, k: int = 10, anchor: Any = None, exclude: Any = None
     ) -> list[dict[str, Any]]:
-        """Top-``k`` items for one shopper: ``[{"item_id", "score", "category", "price"}]``."""
-        from bundlerec.metrics import top_k
+        """Top-``k`` items for one shopper: ``[{"item_id", "score", "category", "price"}]``.
 
+        Fewer than ``k`` records when fewer items are recommendable; ``score`` is the fused
+        probability.
+        """
         self._check_fitted()
         anchors = self._item_codes(anchor, "anchor")
         excluded = self._item_codes(exclude, "excluded")
         cases = self._serving_cases(np.array([self._user_code(user)]), anchors, excluded)
-        scores = self.fusion.score(cases)
-        top = top_k(scores, k, exclude=cases.exclude)[0]
-        return [self._item_record(int(j), float(scores[0, j])) for j in top]
+        top, probs = self.fusion.top_k(cases, k)
+        return [self._item_record(int(j), float(p)) for j, p in zip(top[0], probs[0]) if j >= 0]
 
     def _item_record(self, j: int, score: float | None = None) -> dict[str, Any]:
         price = float(self.catalogue.price[j])

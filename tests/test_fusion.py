@@ -19,6 +19,7 @@ from scipy.stats import rankdata
 
 from bundlerec.cases import Cases
 from bundlerec.evaluation import evaluate
+from bundlerec.metrics import top_k
 from bundlerec.models import fusion
 from bundlerec.models.fusion import Fusion, log_rank, simplex_grid
 
@@ -174,3 +175,113 @@ def test_fusion_bad_input_raises_naming_the_problem(rng):
         Fusion({"short": _Fixed(a[:, :3])}).fit(cases)
     with pytest.raises(ValueError, match="resolution"):
         simplex_grid(2, 0)
+
+
+def _full_top(fused: Fusion, cases: Cases, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The full path: rank the whole catalogue, then ``metrics.top_k``."""
+    probs = fused.score(cases)
+    items = top_k(probs, k, exclude=cases.exclude)
+    return items, np.where(items >= 0, np.take_along_axis(probs, items, axis=1), np.nan)
+
+
+def _assert_same_top(got: tuple, expected: tuple, what: str) -> None:
+    rows = np.flatnonzero((got[0] != expected[0]).any(axis=1))
+    assert rows.size == 0, (
+        f"{what}: {rows.size} row(s) differ, first row {rows[0]}: "
+        f"got {got[0][rows[0]]} ({got[1][rows[0]]}), expected {expected[0][rows[0]]} "
+        f"({expected[1][rows[0]]})"
+        if rows.size
+        else ""
+    )
+    np.testing.assert_array_equal(got[1], expected[1], err_msg=f"{what}: probabilities differ")
+
+
+@st.composite
+def _tied_problem(draw):
+    """Scores drawn from few values (many ties, +-inf), exclusions, weights (rarely < 0)."""
+    seed = draw(st.integers(0, 2**32 - 1))
+    n, n_items, m = draw(st.integers(1, 6)), draw(st.integers(1, 40)), draw(st.integers(1, 3))
+    rng = np.random.default_rng(seed)
+    values = np.array([-np.inf, -2.0, -0.5, 0.0, 0.0, 1.0, 3.0, np.inf])
+    scores = [
+        np.where(
+            rng.random((n, n_items)) < rng.random(),
+            rng.choice(values, (n, n_items)),
+            rng.normal(size=(n, n_items)).round(int(rng.integers(0, 3))),
+        )
+        for _ in range(m)
+    ]
+    exclude = rng.random((n, n_items)) < draw(st.sampled_from([0.0, 0.2, 0.9]))
+    weights = rng.choice([0.0, 0.3, 1.0, 2.5, -0.5], size=m, p=[0.2, 0.2, 0.2, 0.3, 0.1])
+    k = draw(st.integers(1, n_items + 2))
+    return scores, exclude, weights, float(rng.normal() * 3), k
+
+
+@given(_tied_problem(), st.integers(1, 8))
+def test_fast_top_k_equals_full_path(problem, depth):
+    scores, exclude, weights, bias, k = problem
+    names = [f"c{i}" for i in range(len(scores))]
+    fused = Fusion({name: _Fixed(s) for name, s in zip(names, scores)})
+    fused.weights, fused.bias = dict(zip(names, map(float, weights))), bias
+    cases = _cases(np.zeros(exclude.shape[0]), exclude)
+    got = fused.top_k(cases, k, depth=depth)
+    _assert_same_top(got, _full_top(fused, cases, k), f"k={k}, depth={depth}")
+
+
+@given(_tied_problem(), st.integers(1, 20))
+def test_certified_rows_are_exact(problem, depth):
+    scores, exclude, weights, bias, k = problem
+    weights = np.abs(weights)  # the certificate needs non-negative weights
+    depth = min(depth, exclude.shape[1])
+    allowed = ~exclude
+    keys = [fusion._keys(s.astype(np.float32), allowed) for s in scores]
+    items, probs, ok = fusion._certified_top(keys, allowed, list(weights), bias, k, depth)
+    names = [f"c{i}" for i in range(len(scores))]
+    fused = Fusion({name: _Fixed(s) for name, s in zip(names, scores)})
+    fused.weights, fused.bias = dict(zip(names, map(float, weights))), bias
+    cases = _cases(np.zeros(exclude.shape[0]), exclude)
+    full_items, full_probs = _full_top(fused, cases, k)
+    _assert_same_top(
+        (items[ok], probs[ok]),
+        (full_items[ok], full_probs[ok]),
+        f"certified rows, k={k}, depth={depth}",
+    )
+
+
+def test_fast_top_k_certifies_rows_without_ranking_the_catalogue(rng, monkeypatch):
+    n, n_items = 8, 400
+    a = rng.normal(size=(n, n_items))
+    b = np.where(rng.random((n, n_items)) < 0.9, 0.0, rng.normal(size=(n, n_items)))
+    exclude = rng.random((n, n_items)) < 0.1
+    fused = Fusion({"a": _Fixed(a), "b": _Fixed(b)})
+    fused.weights, fused.bias = {"a": 1.0, "b": 0.2}, -3.0
+    allowed = ~exclude
+    keys = [fusion._keys(s.astype(np.float32), allowed) for s in (a, b)]
+    _, _, ok = fusion._certified_top(keys, allowed, [1.0, 0.2], -3.0, 10, 100)
+    assert ok.all(), f"only {ok.sum()} of {n} rows certified from the 100 best items"
+    cases = _cases(np.zeros(n), exclude)
+    calls = []
+    full = fusion._log_rank_of_keys
+    monkeypatch.setattr(fusion, "_log_rank_of_keys", lambda key: calls.append(1) or full(key))
+    got = fused.top_k(cases, 10, depth=100)
+    assert not calls, "the fast path fell back to ranking the whole catalogue"
+    monkeypatch.undo()
+    _assert_same_top(got, _full_top(fused, cases, 10), "k=10")
+
+
+def test_fast_top_k_bad_input_zero_weights_and_nan_scores(rng):
+    target, a, _, exclude = _problem(rng, n=5)
+    cases = _cases(target, exclude)
+    fused = Fusion({"a": _Fixed(a)})
+    with pytest.raises(ValueError, match="not fitted"):
+        fused.top_k(cases, 3)
+    fused.weights, fused.bias = {"a": 0.0}, -1.0
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        fused.top_k(cases, 0)
+    with pytest.raises(ValueError, match="depth must be at least 1"):
+        fused.top_k(cases, 3, depth=0)
+    _assert_same_top(fused.top_k(cases, 30), _full_top(fused, cases, 30), "zero weights")
+    a[1, 4] = np.nan  # a broken component: that row takes the full path
+    fused.weights = {"a": 1.0}
+    got = fused.top_k(cases, 4, depth=1)
+    _assert_same_top(got, _full_top(fused, cases, 4), "NaN scores")

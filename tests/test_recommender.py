@@ -165,15 +165,24 @@ def test_update_brings_in_new_items_and_shoppers(shop):
     n_items, n_users = model.history.n_items, model.history.n_users
     known_item = model.items.classes_[0]
     t0 = int(train["timestamp"].max()) + 10
-    new = pd.DataFrame({
-        "user_id": ["newcomer", "newcomer", model.users.classes_[0]],
-        "item_id": ["brand-new-item", known_item, "brand-new-item"],
-        "timestamp": [t0, t0 + 5, t0 + 7],
-    })
-    new_items = pd.DataFrame({"item_id": ["brand-new-item"], "category": [items["category"][0]],
-                              "brand": ["never-seen-brand"], "price": [9.5]})
-    new_users = pd.DataFrame({"user_id": ["newcomer"], "age_band": [users["age_band"][0]],
-                              "region": ["atlantis"]})
+    new = pd.DataFrame(
+        {
+            "user_id": ["newcomer", "newcomer", model.users.classes_[0]],
+            "item_id": ["brand-new-item", known_item, "brand-new-item"],
+            "timestamp": [t0, t0 + 5, t0 + 7],
+        }
+    )
+    new_items = pd.DataFrame(
+        {
+            "item_id": ["brand-new-item"],
+            "category": [items["category"][0]],
+            "brand": ["never-seen-brand"],
+            "price": [9.5],
+        }
+    )
+    new_users = pd.DataFrame(
+        {"user_id": ["newcomer"], "age_band": [users["age_band"][0]], "region": ["atlantis"]}
+    )
     model.update(new, items=new_items, users=new_users, epochs=1)
     assert model.history.n_items == n_items + 1 and model.history.n_users == n_users + 1
     j = model.history.n_items - 1
@@ -202,3 +211,20 @@ def test_fusion_learns_from_recommendable_targets_only(shop):
     assert max(model.fusion.weights.values()) > 0, model.fusion.weights
     scores = [r["score"] for r in model.recommend_items(model.users.classes_[3], k=10)]
     assert len(set(scores)) > 1, "fused scores are constant: the ranking is by item code"
+
+
+def test_every_test_row_of_a_user_is_a_target(model, shop):
+    _, test, _, _ = shop
+    user = test["user_id"].iloc[0]
+    extra = test[test["user_id"] == user].assign(
+        timestamp=lambda f: f["timestamp"] + 60, item_id=model.items.classes_[1]
+    )
+    both = pd.concat([test, extra], ignore_index=True)
+    cases = model.cases(both, "next-item")
+    row = int(np.flatnonzero(cases.users == model.users.transform([user])[0])[0])
+    assert sorted(t for t in cases.targets[row] if t >= 0) == sorted(
+        model.items.transform(
+            [test[test["user_id"] == user]["item_id"].iloc[0], model.items.classes_[1]]
+        ).tolist()
+    )
+    assert model.cases(both, "next-item", horizon=1).targets.shape[1] == 1
