@@ -6,6 +6,7 @@ Floating data defaults to float32; float64 is supported end to end.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 from typing import Any
 
@@ -54,7 +55,5 @@ def to_device(array: Any, device: str) -> Any:
     if device == "cpu":
         return array.get() if hasattr(array, "get") else np.asarray(array)
     if device == "gpu":
-        import cupy
-
-        return cupy.asarray(array)
+        return importlib.import_module("kernels.gpu").to_device(array)
     raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'gpu'")

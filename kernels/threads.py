@@ -46,8 +46,9 @@ def set_num_threads(n: int | None = None, blas: int | None = None) -> int:
         The Numba thread count in effect.
     """
     global _limiter, _current
-    import numba
     from threadpoolctl import threadpool_limits
+
+    from kernels.cpu import _threads
 
     if n is None:
         n = _env_int(("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")) or os.cpu_count() or 1
@@ -55,8 +56,8 @@ def set_num_threads(n: int | None = None, blas: int | None = None) -> int:
     for name, value in (("number of threads", n), ("number of BLAS threads", blas)):
         if int(value) < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
-    n = min(int(n), numba.config.NUMBA_NUM_THREADS)
-    numba.set_num_threads(n)
+    n = min(int(n), _threads.max_threads())
+    _threads.set_threads(n)
     if _limiter is not None:
         _limiter.restore_original_limits()
     _limiter = threadpool_limits(limits=int(blas), user_api="blas")

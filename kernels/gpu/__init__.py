@@ -4,4 +4,9 @@ Importing this package imports cupy; :mod:`kernels.dispatch` only does so when i
 array. Until a kernel is defined here, GPU arrays raise ``KeyError`` from ``kernels.get``.
 """
 
-import cupy  # noqa: F401  (fails clearly when the ``gpu`` extra is not installed)
+import cupy  # fails clearly when the ``gpu`` extra is not installed
+
+
+def to_device(array):
+    """``array`` as a cupy array on the current GPU."""
+    return cupy.asarray(array)
