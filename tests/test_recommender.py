@@ -21,14 +21,19 @@ def shop():
     return train, test, items, users
 
 
-@pytest.fixture(scope="module")
-def model(shop):
+def _fit(shop) -> Recommender:
+    """A fresh small Recommender trained on the shop's training events."""
     train, _, items, users = shop
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False).fit(
             train, items, users
         )
+
+
+@pytest.fixture(scope="module")
+def model(shop):
+    return _fit(shop)
 
 
 def test_scorers_share_one_interface(model, shop):
@@ -132,11 +137,7 @@ def test_update_with_empty_frame_changes_nothing(model, shop):
 
 def test_update_with_pair_purchases_raises_its_coherence(shop):
     train, _, items, users = shop
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False).fit(
-            train, items, users
-        )
+    model = _fit(shop)
     a, b = (int(j) for j in model.network.items[-2:])
     before = model.network.coherence([(a, b)])[0]
     ids = model.items.classes_
@@ -157,11 +158,7 @@ def test_update_with_pair_purchases_raises_its_coherence(shop):
 
 def test_update_brings_in_new_items_and_shoppers(shop):
     train, _, items, users = shop
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False).fit(
-            train, items, users
-        )
+    model = _fit(shop)
     n_items, n_users = model.history.n_items, model.history.n_users
     known_item = model.items.classes_[0]
     t0 = int(train["timestamp"].max()) + 10
@@ -203,11 +200,7 @@ def test_update_brings_in_new_items_and_shoppers(shop):
 def test_fusion_learns_from_recommendable_targets_only(shop):
     """Most next-item targets repeat a history item (excluded): the fusion must still learn."""
     train, _, items, users = shop
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False).fit(
-            train, items, users
-        )
+    model = _fit(shop)
     assert max(model.fusion.weights.values()) > 0, model.fusion.weights
     scores = [r["score"] for r in model.recommend_items(model.users.classes_[3], k=10)]
     assert len(set(scores)) > 1, "fused scores are constant: the ranking is by item code"
