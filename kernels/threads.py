@@ -7,7 +7,9 @@ with 2 Numba + 2 BLAS threads, 8.4 s with 2 Numba + 1 BLAS thread, 9.1 s with 1 
 (one LSTM step, one embedding batch) are too small for threaded BLAS to pay, so the BLAS pool
 defaults to one thread and the Numba pool to the machine's cores (``NUMBA_NUM_THREADS`` /
 ``OMP_NUM_THREADS`` when set). Importing :mod:`kernels` applies the defaults once;
-:func:`set_num_threads` changes both pools together.
+:func:`set_num_threads` changes both pools together. numpy and scipy each ship an OpenBLAS;
+Numba's ``np.dot`` (inside the LSTM layer kernels) calls scipy's, so both are loaded before the
+limit is set (threadpoolctl only limits libraries already loaded).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def set_num_threads(n: int | None = None, blas: int | None = None) -> int:
         The Numba thread count in effect.
     """
     global _limiter, _current
+    import scipy.linalg.cython_blas  # noqa: F401  (load the BLAS that Numba's np.dot calls)
     from threadpoolctl import threadpool_limits
 
     from kernels.cpu import _threads

@@ -78,30 +78,43 @@ def test_float32_gates_are_accurate_over_their_range():
 
 
 @pytest.mark.parametrize("blocks", [1, 2, 3])
-def test_parallel_drivers_equal_the_serial_kernels(blocks, rng):
-    """The block-parallel drivers run the serial kernel per block: results equal bit for bit."""
-    n, hidden, steps, t = 7, 5, 3, 1
-    lengths = np.array([3, 1, 2, 3, 2, 1, 3], np.int64)
-    xg, hg = (rng.standard_normal((n, 4 * hidden)).astype(np.float32) for _ in range(2))
-    bias = rng.standard_normal(4 * hidden).astype(np.float32)
-    c_prev, h_prev = (rng.standard_normal((n, hidden)).astype(np.float32) for _ in range(2))
-    dy = rng.standard_normal((n, steps, hidden)).astype(np.float32)
-    outs = []
-    for parallel in (False, True):
-        act, c, h, tanh_c = hg.copy(), *(np.zeros((n, hidden), np.float32) for _ in range(3))
-        y = np.zeros((n, steps, hidden), np.float32)
-        fwd = (xg, act, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y)
-        dgates, dc = np.zeros((n, 4 * hidden), np.float32), c_prev.copy()
-        bwd = (act, tanh_c, c_prev, dy, h_prev, c_prev, dc, lengths, t, dgates)
-        if parallel:
-            cpu._cell_fwd_blocks(*fwd, blocks)
-            cpu._cell_bwd_blocks(*bwd, blocks)
-        else:
-            cpu._cell_fwd(*fwd, 0, n)
-            cpu._cell_bwd(*bwd, 0, n)
-        outs.append((act, c, h, tanh_c, y, dgates, dc))
-    for name, a, b in zip(("act", "c", "h", "tanh_c", "y", "dgates", "dc"), *outs):
-        assert np.array_equal(a, b), f"{name}: parallel differs by {np.max(np.abs(a - b)):.3g}"
+@pytest.mark.parametrize("fused", [True, False])
+def test_layer_kernels_match_the_reference_for_any_row_blocks(blocks, fused, rng, monkeypatch):
+    """The Numba layer kernels, run on 1-3 row blocks (threads), equal the reference layer:
+    outputs, saved buffers, state gradients and the block-summed weight gradients."""
+    monkeypatch.setattr(cpu, "_blocks", lambda n: blocks)
+    n, steps, inputs, hidden, chunk = 7, 5, 3, 4, 2
+    lengths = np.array([5, 1, 2, 5, 4, 1, 3], np.int64)
+    x = rng.standard_normal((n, steps, inputs))
+    w_t = rng.standard_normal((inputs + hidden, 4 * hidden))
+    bias = rng.standard_normal(4 * hidden)
+    h0, c0 = rng.standard_normal((2, n, hidden))
+    gy, gh_n, gc_n = rng.standard_normal((n, steps, hidden)), *rng.standard_normal((2, n, hidden))
+    runs = []
+    for impl in (cpu, ref):
+        hs, cs = np.zeros((2, steps + 1, n, hidden))
+        hs[0], cs[0] = h0, c0
+        acts, tanh_c = np.zeros((steps, n, 4 * hidden)), np.zeros((steps, n, hidden))
+        xh, y = np.zeros((steps, n, inputs + hidden)), np.zeros((n, steps, hidden))
+        impl.lstm_seq_fwd(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh, y)
+        dc, dh = gc_n.copy(), np.zeros((n, hidden))
+        dx, dw, db = np.zeros_like(x), np.ones((4 * hidden, inputs + hidden)), np.ones(4 * hidden)
+        impl.lstm_seq_bwd(
+            w_t, acts, tanh_c, cs, xh, lengths, gy, gh_n, dc, dh, fused, chunk, dx, dw, db
+        )
+        runs.append((hs, cs, acts, tanh_c, xh, y, dc, dh, dx, dw, db))
+    names = ("hs", "cs", "acts", "tanh_c", "xh", "y", "dc0", "dh0", "dx", "dw", "db")
+    for name, got, want in zip(names, *runs):
+        _assert_close(f"blocks={blocks} fused={fused} {name}", got, want, 1e-12)
+    # Inference keeps one slot per buffer (states alternate): same outputs and final state.
+    hs, cs = np.zeros((2, 2, n, hidden))
+    hs[0], cs[0] = h0, c0
+    one = [np.zeros((1, n, k)) for k in (4 * hidden, hidden, inputs + hidden)]
+    y = np.zeros((n, steps, hidden))
+    cpu.lstm_seq_fwd(x, w_t, bias, lengths, fused, chunk, hs, cs, *one, y)
+    _assert_close("inference y", y, runs[1][5], 1e-12)
+    _assert_close("inference h_n", hs[steps % 2], runs[1][0][steps], 1e-12)
+    _assert_close("inference c_n", cs[steps % 2], runs[1][1][steps], 1e-12)
 
 
 def test_fused_and_chunked_projections_match_one_chunk(rng, monkeypatch):

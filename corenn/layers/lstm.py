@@ -2,22 +2,23 @@
 
 Letters: B batch, T time steps, I input size, H hidden size, L layers.
 
-Each layer is one autograd Function. Forward: the input projection ``X W_ih^T`` is one GEMM per
-chunk of steps (a chunk's projections fit in about an L2 cache, see :func:`_chunk_steps`); each
-step adds the recurrent GEMM ``h_{t-1} W_hh^T`` (BLAS, into a preallocated buffer) and one fused
-kernel (``lstm_cell_fwd``) applies the gates. When ``I + H`` is small (``_FUSE_MAX_K``) the two
-GEMMs are one per step, ``[x_t, h_{t-1}] [W_ih, W_hh]^T``. The gates::
+Each layer is one autograd Function whose forward and backward are one kernel call each
+(``lstm_seq_fwd``, ``lstm_seq_bwd``: all T steps inside the kernel, no Python per step; on
+several threads, one block of batch rows per thread). Forward: the input projection
+``X W_ih^T`` is one GEMM per chunk of steps (a chunk's projections fit in about an L2 cache, see
+:func:`_chunk_steps`); each step adds the recurrent GEMM ``h_{t-1} W_hh^T`` (BLAS) and one fused
+cell kernel applies the gates. When ``I + H`` is small (``_FUSE_MAX_K``) the two GEMMs are one
+per step, ``[x_t, h_{t-1}] [W_ih, W_hh]^T``. The gates::
 
     i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (x_t W_ih^T + h_{t-1} W_hh^T + b_ih + b_hh)
     c_t = f c_{t-1} + i g;   h_t = o tanh(c_t)
 
-Backward runs the fused ``lstm_cell_bwd`` per step plus one GEMM ``dG_t W_hh`` for the
-recurrence (``dG_t [W_ih, W_hh]`` when fused, which gives ``dx_t`` too); after each chunk of
-steps it adds that chunk's share of the other gradients, ``dX = dG W_ih`` (unfused),
+Backward runs the fused backward cell per step plus one GEMM ``dG_t W_hh`` for the recurrence
+(``dG_t [W_ih, W_hh]`` when fused, which gives ``dx_t`` too); after each chunk of steps it adds
+that chunk's share of the other gradients, ``dX = dG W_ih`` (unfused),
 ``[dW_ih, dW_hh] += dG^T [X, H_prev]`` (one GEMM) and ``db += sum dG``, while the chunk's ``dG``
-is still in cache. Steps past a sequence's
-length carry the state (``h_t = h_{t-1}``, ``c_t = c_{t-1}``), output 0 and pass no gradient to
-the parameters.
+is still in cache. Steps past a sequence's length carry the state (``h_t = h_{t-1}``,
+``c_t = c_{t-1}``), output 0 and pass no gradient to the parameters.
 Internally the layer works time-major (T, B, .) so every per-step slice is contiguous.
 """
 
@@ -78,50 +79,28 @@ class LSTMLayerFunction(Function):
         n, steps, inputs = x.shape
         hidden = w_hh.shape[1]
         keep = is_grad_enabled() and any(self.needs_input_grad)
-        fused = _fused(inputs, hidden)
-        bias = b_ih + b_hh
         kept = steps if keep else 1  # without backward, one reusable slot per buffer
-        acts = np.empty((kept, n, 4 * hidden), dtype=x.dtype)
-        tanh_c = np.empty((kept, n, hidden), dtype=x.dtype)
-        hs = np.empty((kept + 1, n, hidden), dtype=x.dtype)
-        cs = np.empty((kept + 1, n, hidden), dtype=x.dtype)
+        dtype = x.dtype
+        acts = np.empty((kept, n, 4 * hidden), dtype=dtype)
+        tanh_c = np.empty((kept, n, hidden), dtype=dtype)
+        hs = np.empty((kept + 1, n, hidden), dtype=dtype)
+        cs = np.empty((kept + 1, n, hidden), dtype=dtype)
         hs[0], cs[0] = h0, c0
-        # xh[t] = [x_t, h_{t-1}]: the fused GEMM's input, and what the weight gradient needs.
-        xh = np.empty((kept, n, inputs + hidden), dtype=x.dtype) if keep or fused else None
-        y = np.empty((n, steps, hidden), dtype=x.dtype)
-        cell = kernels.get("lstm_cell_fwd", x)
-        # Contiguous transposes: OpenBLAS runs (B, K) @ (K, 4H) faster than with a strided W^T.
-        if fused:
-            w_t = np.ascontiguousarray(np.concatenate([w_ih, w_hh], axis=1).T)
-            xg = np.zeros((1, n, 4 * hidden), dtype=x.dtype)  # the projection is in the GEMM
-        else:
-            xt = np.ascontiguousarray(x.transpose(1, 0, 2))
-            w_ih_t, w_t = np.ascontiguousarray(w_ih.T), np.ascontiguousarray(w_hh.T)
-            chunk = _chunk_steps(n, hidden, x.dtype, steps)
-            xg = np.empty((chunk, n, 4 * hidden), dtype=x.dtype)
-        for t in range(steps):
-            a, s = (t, t) if keep else (0, t % 2)
-            s1 = s + 1 if keep else 1 - s
-            if xh is not None:
-                xh[a, :, :inputs], xh[a, :, inputs:] = x[:, t], hs[s]
-            if fused:
-                np.matmul(xh[a], w_t, out=acts[a])
-                p = 0
-            else:
-                if t % chunk == 0:  # input projection of the next chunk of steps: one GEMM
-                    m = min(chunk, steps - t)
-                    rows = (m * n, inputs), (m * n, 4 * hidden)  # explicit: B may be 0
-                    np.matmul(xt[t : t + m].reshape(rows[0]), w_ih_t, out=xg[:m].reshape(rows[1]))
-                np.matmul(hs[s], w_t, out=acts[a])
-                p = t % chunk
-            cell(xg[p], acts[a], bias, cs[s], hs[s], lengths, t, cs[s1], hs[s1], tanh_c[a], y)
+        xh = np.empty((kept, n, inputs + hidden), dtype=dtype)  # [x_t, h_{t-1}]
+        y = np.empty((n, steps, hidden), dtype=dtype)
+        # Contiguous W^T: OpenBLAS runs (B, K) @ (K, 4H) faster than with a strided W^T.
+        w_t = np.ascontiguousarray(np.concatenate([w_ih, w_hh], axis=1).T)
+        kernels.get("lstm_seq_fwd", x)(
+            np.ascontiguousarray(x), w_t, b_ih + b_hh, lengths, _fused(inputs, hidden),
+            _chunk_steps(n, hidden, dtype, steps), hs, cs, acts, tanh_c, xh, y,
+        )  # fmt: skip
         last = steps if keep else steps % 2
         if keep:
-            self.save_for_backward(xh, w_ih, w_hh, acts, tanh_c, cs, lengths)
+            self.save_for_backward(xh, w_t, acts, tanh_c, cs, lengths)
         return y, hs[last].copy(), cs[last].copy()
 
     def backward(self, gy, gh_n, gc_n):
-        xh, w_ih, w_hh, acts, tanh_c, cs, lengths = self.saved
+        xh, w_t, acts, tanh_c, cs, lengths = self.saved
         steps, n, four_h = acts.shape
         hidden = four_h // 4
         inputs = xh.shape[2] - hidden
@@ -129,40 +108,19 @@ class LSTMLayerFunction(Function):
         need = self.needs_input_grad
         dc = np.array(gc_n, dtype=dtype, copy=True)
         dh = np.zeros_like(dc)
-        gy = np.ascontiguousarray(gy, dtype=dtype)
-        cell = kernels.get("lstm_cell_bwd", acts)
         dx = np.empty((n, steps, inputs), dtype=dtype) if need[0] else None
-        # Fused: one GEMM per step gives dx_t and dh_{t-1} together, dG_t [W_ih, W_hh].
-        fused = dx is not None and _fused(inputs, hidden)
-        w_cat = np.concatenate([w_ih, w_hh], axis=1) if fused else None
-        dxh = np.empty((n, inputs + hidden), dtype=dtype) if fused else None
-        dw = np.zeros((four_h, inputs + hidden), dtype=dtype) if need[3] or need[4] else None
-        db = np.zeros(four_h, dtype=dtype) if need[5] or need[6] else None
-        # Steps run backwards in chunks; each chunk's gate gradients feed the input and weight
-        # gradients (GEMMs over its B m rows) while they are still in cache.
-        chunk = _chunk_steps(n, hidden, dtype, steps)
-        dgates = np.empty((chunk, n, four_h), dtype=dtype)
-        ones = np.ones(chunk * n, dtype=dtype)  # db as a GEMV: faster than sum over axis 0
-        for start in range((steps - 1) // chunk * chunk, -1, -chunk):
-            m = min(chunk, steps - start)
-            for t in range(start + m - 1, start - 1, -1):
-                dg = dgates[t - start]
-                cell(acts[t], tanh_c[t], cs[t], gy, dh, gh_n, dc, lengths, t, dg)
-                if fused:
-                    np.matmul(dg, w_cat, out=dxh)
-                    dx[:, t], dh[...] = dxh[:, :inputs], dxh[:, inputs:]
-                else:
-                    np.matmul(dg, w_hh, out=dh)
-            flat = dgates[:m].reshape(m * n, four_h)
-            if dx is not None and not fused:
-                dx[:, start : start + m] = (flat @ w_ih).reshape(m, n, inputs).transpose(1, 0, 2)
-            if dw is not None:  # [dW_ih, dW_hh] += dG^T [X, H_prev]: one GEMM
-                dw += flat.T @ xh[start : start + m].reshape(m * n, inputs + hidden)
-            if db is not None:
-                db += ones[: m * n] @ flat
+        need_w = any(need[3:])
+        dw = np.zeros((four_h, inputs + hidden), dtype=dtype) if need_w else None
+        db = np.zeros(four_h, dtype=dtype) if need_w else None
+        kernels.get("lstm_seq_bwd", acts)(
+            w_t, acts, tanh_c, cs, xh, lengths, np.ascontiguousarray(gy, dtype=dtype),
+            np.ascontiguousarray(gh_n, dtype=dtype), dc, dh,
+            dx is not None and _fused(inputs, hidden), _chunk_steps(n, hidden, dtype, steps),
+            dx, dw, db,
+        )  # fmt: skip
         dw_ih = np.ascontiguousarray(dw[:, :inputs]) if need[3] else None
         dw_hh = np.ascontiguousarray(dw[:, inputs:]) if need[4] else None
-        return dx, dh, dc, dw_ih, dw_hh, db, db
+        return dx, dh, dc, dw_ih, dw_hh, db if need[5] else None, db if need[6] else None
 
 
 class LSTM(Module):

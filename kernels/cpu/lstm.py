@@ -1,11 +1,10 @@
-"""Numba twins of :mod:`kernels.reference.lstm`: one fused pass per LSTM step.
+"""Numba twins of :mod:`kernels.reference.lstm`: one fused pass per LSTM step, and whole layers.
 
 Same names, signatures and semantics as the reference (see its docstring for the equations).
 Rows of the batch are independent; each row's inner loops over the hidden units are plain
-arithmetic that LLVM vectorises. Each kernel is a serial loop over a range of rows; with several
-Numba threads and a step of at least :data:`PARALLEL_MIN_ELEMENTS` state elements, a parallel
-driver runs it on one block of rows per thread (below that, or on one thread, the thread launch
-costs more than it saves).
+arithmetic that LLVM vectorises. The step kernels are serial loops over a range of rows; the
+layer kernels run all T steps inside Numba (no Python per step), on one block of batch rows per
+thread (see :func:`_blocks`), each block calling BLAS for its own GEMMs.
 
 float32 evaluates ``sigmoid(a) = 1 / (1 + exp(-a))`` and ``tanh(a) = 2 sigmoid(2 a) - 1`` with
 :func:`_expf`, an exponential that vectorises (libm ``expf``/``tanhf`` calls do not, and Numba
@@ -24,15 +23,13 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-__all__ = ["lstm_cell_fwd", "lstm_cell_bwd"]
+from kernels.threads import get_blas_threads
 
-PARALLEL_MIN_ELEMENTS = 1 << 18
-"""Below this many (B H) state elements per step a kernel runs serially. The layer alternates
-a BLAS call and a kernel every step, so each parallel step pays a thread wake-up, and on a
-loaded machine a wait for a descheduled worker. Measured at 2 threads (2 cores shared with other
-jobs): a (2048, 128) step took forward+backward 103 ms parallel vs 110 ms serial over 10 steps;
-at (256, 128) the parallel layer ran 13x slower than the serial one (GOMP workers spinning
-against the main thread), and with ``OMP_WAIT_POLICY=PASSIVE`` no faster than it."""
+__all__ = ["lstm_cell_fwd", "lstm_cell_bwd", "lstm_seq_fwd", "lstm_seq_bwd"]
+
+MIN_BLOCK_ROWS = 16
+"""Fewest batch rows a thread of the layer drivers takes: below that, a block's GEMMs are too
+small for BLAS to run near its peak."""
 
 
 def _expf(x):  # pragma: no cover - only its Numba overload below is ever called
@@ -182,33 +179,127 @@ def _cell_bwd(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates, lo,
             dc[b, j] *= act[b, hidden + j]
 
 
-# The parallel drivers split the rows into one block per thread and run the serial kernel on
-# each (``prange`` over the blocks, whose rows are independent). A ``prange`` over the rows
-# inside the kernel itself measured 3x slower: its loops did not vectorise in the parfor body.
+# The layer kernels run all T steps of one layer on a block of batch rows: the step's GEMM (BLAS,
+# called from Numba) and the serial cell kernel. With several threads the parallel drivers run
+# one block per thread (``prange`` over the blocks, whose rows are independent), each calling a
+# single-threaded BLAS: threads meet once per layer call, not once per step. (A per-step
+# parallel cell with BLAS in between measured 13x slower at 2 threads on a loaded machine.)
+
+
+@njit(cache=True)
+def _seq_fwd_rows(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh, y, lo, hi):
+    """Forward of one layer for batch rows ``lo <= b < hi``."""
+    n, steps, inputs = x.shape
+    hidden = hs.shape[2]
+    keep = acts.shape[0] == steps
+    w_ih_t, w_hh_t = w_t[:inputs], w_t[inputs:]
+    m = hi - lo
+    xg = np.zeros((1 if fused else chunk, m, 4 * hidden), x.dtype)
+    xs = np.empty((0 if fused else chunk, m, inputs), x.dtype)  # a chunk of x, time-major
+    for t in range(steps):
+        a, s, s1 = (t, t, t + 1) if keep else (0, t % 2, 1 - t % 2)
+        if keep or fused:
+            for b in range(m):
+                xh[a, lo + b, :inputs] = x[lo + b, t]
+                xh[a, lo + b, inputs:] = hs[s, lo + b]
+        p = 0
+        if fused:
+            np.dot(xh[a, lo:hi], w_t, acts[a, lo:hi])
+        else:
+            p = t % chunk
+            if p == 0:  # input projection of the next chunk of steps: one GEMM
+                mm = min(chunk, steps - t)
+                for q in range(mm):
+                    for b in range(m):
+                        xs[q, b] = x[lo + b, t + q]
+                np.dot(
+                    xs[:mm].reshape(mm * m, inputs), w_ih_t, xg[:mm].reshape(mm * m, 4 * hidden)
+                )
+            np.dot(hs[s, lo:hi], w_hh_t, acts[a, lo:hi])
+        _cell_fwd(
+            xg[p], acts[a, lo:hi], bias, cs[s, lo:hi], hs[s, lo:hi], lengths[lo:hi], t,
+            cs[s1, lo:hi], hs[s1, lo:hi], tanh_c[a, lo:hi], y[lo:hi], 0, m,
+        )  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
-def _cell_fwd_blocks(xg, hg, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y, blocks):
-    n = c_prev.shape[0]
+def _seq_fwd_blocks(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh, y, blocks):
+    n = x.shape[0]
     for k in prange(blocks):
         lo, hi = k * n // blocks, (k + 1) * n // blocks
-        _cell_fwd(xg, hg, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y, lo, hi)
+        _seq_fwd_rows(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh, y, lo, hi)
+
+
+@njit(cache=True)
+def _seq_bwd_rows(
+    w_t, acts, tanh_c, cs, xh, lengths, gy, gh_n, dc, dh, fused, chunk, need_dx, need_dw,
+    dx, dw, db, lo, hi,
+):  # fmt: skip
+    """Backward of one layer for batch rows ``lo <= b < hi``; ``dw``, ``db`` accumulate (+=)."""
+    steps, n, four_h = acts.shape
+    hidden = four_h // 4
+    inputs = xh.shape[2] - hidden
+    w = w_t.T  # (4H, I + H), Fortran-ordered: BLAS reads it transposed
+    w_ih, w_hh = w_t[:inputs].T, w_t[inputs:].T
+    m = hi - lo
+    dgates = np.empty((chunk, m, four_h), acts.dtype)
+    dxh = np.empty((m if fused else 0, inputs + hidden), acts.dtype)
+    dxc = np.empty((0 if fused or not need_dx else chunk * m, inputs), acts.dtype)
+    xc = np.empty((chunk if need_dw else 0, m, inputs + hidden), acts.dtype)
+    dw_c = np.empty((four_h if need_dw else 0, inputs + hidden), acts.dtype)
+    for start in range((steps - 1) // chunk * chunk, -1, -chunk):
+        mm = min(chunk, steps - start)
+        for t in range(start + mm - 1, start - 1, -1):
+            dg = dgates[t - start]
+            _cell_bwd(
+                acts[t, lo:hi], tanh_c[t, lo:hi], cs[t, lo:hi], gy[lo:hi], dh[lo:hi],
+                gh_n[lo:hi], dc[lo:hi], lengths[lo:hi], t, dg, 0, m,
+            )  # fmt: skip
+            if fused:
+                np.dot(dg, w, dxh)
+                for b in range(m):
+                    dx[lo + b, t] = dxh[b, :inputs]
+                    dh[lo + b] = dxh[b, inputs:]
+            else:
+                np.dot(dg, w_hh, dh[lo:hi])
+        flat = dgates[:mm].reshape(mm * m, four_h)
+        if need_dx and not fused:
+            np.dot(flat, w_ih, dxc[: mm * m])
+            for q in range(mm):
+                for b in range(m):
+                    dx[lo + b, start + q] = dxc[q * m + b]
+        if need_dw:  # [dW_ih, dW_hh] += dG^T [X, H_prev]: one GEMM per chunk
+            for q in range(mm):
+                for b in range(m):
+                    xc[q, b] = xh[start + q, lo + b]
+            np.dot(flat.T, xc[:mm].reshape(mm * m, inputs + hidden), dw_c)
+            dw += dw_c
+            for r in range(mm * m):
+                for j in range(four_h):
+                    db[j] += flat[r, j]
 
 
 @njit(cache=True, parallel=True)
-def _cell_bwd_blocks(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates, blocks):
-    n = c_prev.shape[0]
+def _seq_bwd_blocks(
+    w_t, acts, tanh_c, cs, xh, lengths, gy, gh_n, dc, dh, fused, chunk, need_dx, need_dw,
+    dx, dw_parts, db_parts, blocks,
+):  # fmt: skip
+    n = acts.shape[1]
     for k in prange(blocks):
         lo, hi = k * n // blocks, (k + 1) * n // blocks
-        _cell_bwd(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates, lo, hi)
+        _seq_bwd_rows(
+            w_t, acts, tanh_c, cs, xh, lengths, gy, gh_n, dc, dh, fused, chunk, need_dx,
+            need_dw, dx, dw_parts[k], db_parts[k], lo, hi,
+        )  # fmt: skip
 
 
-def _blocks(state: np.ndarray) -> int:
-    """Row blocks for the parallel driver: one per thread, or 0 to run serially."""
-    threads = numba.get_num_threads()
-    return (
-        min(state.shape[0], threads) if threads > 1 and state.size >= PARALLEL_MIN_ELEMENTS else 0
-    )
+def _blocks(n: int) -> int:
+    """Row blocks of the layer drivers: one per Numba thread, each at least
+    :data:`MIN_BLOCK_ROWS` rows; 1 while BLAS itself runs on several threads (its workers and
+    ours would compete for the same cores)."""
+    if get_blas_threads() > 1:
+        return 1
+    return max(1, min(numba.get_num_threads(), n // MIN_BLOCK_ROWS))
 
 
 def lstm_cell_fwd(
@@ -225,12 +316,7 @@ def lstm_cell_fwd(
     y: np.ndarray,
 ) -> None:
     """One LSTM step forward (see :func:`kernels.reference.lstm.lstm_cell_fwd`)."""
-    args = (xg, hg, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y)
-    blocks = _blocks(c_prev)
-    if blocks:
-        _cell_fwd_blocks(*args, blocks)
-    else:
-        _cell_fwd(*args, 0, c_prev.shape[0])
+    _cell_fwd(xg, hg, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y, 0, c_prev.shape[0])
 
 
 def lstm_cell_bwd(
@@ -246,9 +332,71 @@ def lstm_cell_bwd(
     dgates: np.ndarray,
 ) -> None:
     """One LSTM step backward (see :func:`kernels.reference.lstm.lstm_cell_bwd`)."""
-    args = (act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates)
-    blocks = _blocks(c_prev)
-    if blocks:
-        _cell_bwd_blocks(*args, blocks)
-    else:
-        _cell_bwd(*args, 0, c_prev.shape[0])
+    _cell_bwd(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates, 0, c_prev.shape[0])
+
+
+def lstm_seq_fwd(
+    x: np.ndarray,
+    w_t: np.ndarray,
+    bias: np.ndarray,
+    lengths: np.ndarray,
+    fused: bool,
+    chunk: int,
+    hs: np.ndarray,
+    cs: np.ndarray,
+    acts: np.ndarray,
+    tanh_c: np.ndarray,
+    xh: np.ndarray,
+    y: np.ndarray,
+) -> None:
+    """One LSTM layer forward (see :func:`kernels.reference.lstm.lstm_seq_fwd`), row blocks in
+    parallel."""
+    if x.shape[0] == 0:
+        return
+    args = (x, w_t, bias, lengths, bool(fused), int(chunk), hs, cs, acts, tanh_c, xh, y)
+    blocks = _blocks(x.shape[0])
+    if blocks > 1:
+        _seq_fwd_blocks(*args, blocks)
+    else:  # serial: no parallel region around BLAS (which may then use its own threads)
+        _seq_fwd_rows(*args, 0, x.shape[0])
+
+
+def lstm_seq_bwd(
+    w_t: np.ndarray,
+    acts: np.ndarray,
+    tanh_c: np.ndarray,
+    cs: np.ndarray,
+    xh: np.ndarray,
+    lengths: np.ndarray,
+    gy: np.ndarray,
+    gh_n: np.ndarray,
+    dc: np.ndarray,
+    dh: np.ndarray,
+    fused: bool,
+    chunk: int,
+    dx: np.ndarray | None,
+    dw: np.ndarray | None,
+    db: np.ndarray | None,
+) -> None:
+    """One LSTM layer backward (see :func:`kernels.reference.lstm.lstm_seq_bwd`), row blocks in
+    parallel; each block accumulates its own weight gradient, summed at the end."""
+    steps, n, four_h = acts.shape
+    if n == 0:
+        return
+    blocks = _blocks(n)
+    dtype, width = acts.dtype, xh.shape[2]
+    need_dx, need_dw = dx is not None, dw is not None
+    if not need_dx:
+        dx = np.empty((n, steps, 0), dtype)
+    args = (w_t, acts, tanh_c, cs, xh, lengths, gy, gh_n, dc, dh, bool(fused), int(chunk))
+    if blocks == 1:  # serial, accumulating straight into dw and db
+        if not need_dw:
+            dw, db = np.empty((0, width), dtype), np.empty(0, dtype)
+        _seq_bwd_rows(*args, need_dx, need_dw, dx, dw, db, 0, n)
+        return
+    rows = four_h if need_dw else 0
+    dw_parts, db_parts = np.zeros((blocks, rows, width), dtype), np.zeros((blocks, rows), dtype)
+    _seq_bwd_blocks(*args, need_dx, need_dw, dx, dw_parts, db_parts, blocks)
+    if need_dw:
+        dw += dw_parts.sum(axis=0)
+        db += db_parts.sum(axis=0)

@@ -1,4 +1,4 @@
-"""Reference (plain numpy) LSTM cell step, forward and backward: the specification.
+"""Reference (plain numpy) LSTM, one step and one layer, forward and backward: the specification.
 
 Letters: B batch, H hidden size; gate blocks are ordered (i, f, g, o) as in PyTorch, so a gate
 array has shape (B, 4H) with block ``k`` in columns ``[k H, (k + 1) H)``.
@@ -15,13 +15,19 @@ An inactive row (a right-padded step, ``t >= lengths[b]``) carries its state, ``
 The kernels write into caller-provided buffers (no allocation per step); ``hg`` is overwritten by
 the activations ``[i, f, g, o]`` that the backward step needs. All arrays share one float dtype
 (float32 or float64); ``lengths`` is int64 of shape (B,).
+
+The layer kernels (:func:`lstm_seq_fwd`, :func:`lstm_seq_bwd`) run all T steps of one layer:
+per step one GEMM (``[x_t, h_{t-1}] W^T`` when *fused*, else ``h_{t-1} W_hh^T`` plus the input
+projection of a *chunk* of steps in one GEMM) and one cell step. ``W^T = [W_ih, W_hh]^T`` is
+passed as one (I + H, 4H) array ``w_t``: its rows ``[:I]`` are ``W_ih^T``, ``[I:]`` are
+``W_hh^T``. Letters: T steps, I input size.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["lstm_cell_fwd", "lstm_cell_bwd"]
+__all__ = ["lstm_cell_fwd", "lstm_cell_bwd", "lstm_seq_fwd", "lstm_seq_bwd"]
 
 
 def _sigmoid(a: np.ndarray) -> np.ndarray:
@@ -141,3 +147,150 @@ def lstm_cell_bwd(
     )
     dgates[...] = np.where(active, grads, 0)
     dc[...] = np.where(active, dct * f, dc)
+
+
+def lstm_seq_fwd(
+    x: np.ndarray,
+    w_t: np.ndarray,
+    bias: np.ndarray,
+    lengths: np.ndarray,
+    fused: bool,
+    chunk: int,
+    hs: np.ndarray,
+    cs: np.ndarray,
+    acts: np.ndarray,
+    tanh_c: np.ndarray,
+    xh: np.ndarray,
+    y: np.ndarray,
+) -> None:
+    """All steps of one LSTM layer forward, into caller-provided buffers.
+
+    ``S`` is the number of saved steps: ``S = T`` keeps every step for the backward; ``S = 1``
+    (inference) keeps only the running state, alternating between slots 0 and 1 of ``hs`` and
+    ``cs`` (the final state lands in slot ``T % 2``; with ``S = T`` in slot T).
+
+    Parameters
+    ----------
+    x : ndarray, shape (B, T, I), C-contiguous
+    w_t : ndarray, shape (I + H, 4H), C-contiguous
+        ``[W_ih, W_hh]^T``.
+    bias : ndarray, shape (4H,)
+        ``b_ih + b_hh``.
+    lengths : ndarray of int64, shape (B,)
+        Each in [1, T].
+    fused : bool
+        One GEMM per step over ``[x_t, h_{t-1}]`` (K = I + H) instead of a recurrent GEMM plus
+        a per-chunk input projection.
+    chunk : int
+        Steps whose input projections one GEMM computes (unfused only), >= 1.
+    hs, cs : ndarray, shape (S + 1, B, H)
+        In: ``hs[0]``, ``cs[0]`` hold ``h0``, ``c0``. Out: the states (see above).
+    acts : ndarray, shape (S, B, 4H)
+        Out: the activations (i, f, g, o) of each saved step.
+    tanh_c : ndarray, shape (S, B, H)
+        Out: ``tanh(c_t)`` of each saved step.
+    xh : ndarray, shape (S, B, I + H)
+        Out (when ``S = T`` or fused): ``[x_t, h_{t-1}]`` of each saved step, which the weight
+        gradient needs.
+    y : ndarray, shape (B, T, H)
+        Out: the hidden state at each step, 0 at padded steps.
+    """
+    n, steps, inputs = x.shape
+    hidden = hs.shape[2]
+    keep = acts.shape[0] == steps
+    if fused:
+        xg = np.zeros((1, n, 4 * hidden), dtype=x.dtype)  # the projection is in the GEMM
+    else:
+        xt = np.ascontiguousarray(x.transpose(1, 0, 2))
+        xg = np.empty((chunk, n, 4 * hidden), dtype=x.dtype)
+    for t in range(steps):
+        a, s = (t, t) if keep else (0, t % 2)
+        s1 = s + 1 if keep else 1 - s
+        if keep or fused:
+            xh[a, :, :inputs], xh[a, :, inputs:] = x[:, t], hs[s]
+        if fused:
+            np.matmul(xh[a], w_t, out=acts[a])
+            p = 0
+        else:
+            if t % chunk == 0:  # input projection of the next chunk of steps: one GEMM
+                m = min(chunk, steps - t)
+                rows = (m * n, inputs), (m * n, 4 * hidden)  # explicit: B may be 0
+                proj = xg[:m].reshape(rows[1])
+                np.matmul(xt[t : t + m].reshape(rows[0]), w_t[:inputs], out=proj)
+            np.matmul(hs[s], w_t[inputs:], out=acts[a])
+            p = t % chunk
+        lstm_cell_fwd(xg[p], acts[a], bias, cs[s], hs[s], lengths, t, cs[s1], hs[s1], tanh_c[a], y)
+
+
+def lstm_seq_bwd(
+    w_t: np.ndarray,
+    acts: np.ndarray,
+    tanh_c: np.ndarray,
+    cs: np.ndarray,
+    xh: np.ndarray,
+    lengths: np.ndarray,
+    gy: np.ndarray,
+    gh_n: np.ndarray,
+    dc: np.ndarray,
+    dh: np.ndarray,
+    fused: bool,
+    chunk: int,
+    dx: np.ndarray | None,
+    dw: np.ndarray | None,
+    db: np.ndarray | None,
+) -> None:
+    """All steps of one LSTM layer backward (BPTT) from what :func:`lstm_seq_fwd` saved (S = T).
+
+    Steps run backwards in chunks of ``chunk``; after each chunk its gate gradients ``dG`` (m B
+    rows) feed the input and weight gradients in one GEMM each, while they are still in cache.
+
+    Parameters
+    ----------
+    w_t : ndarray, shape (I + H, 4H)
+        ``[W_ih, W_hh]^T``, as in the forward.
+    acts, tanh_c, cs, xh : ndarray
+        Saved by the forward: (T, B, 4H), (T, B, H), (T + 1, B, H), (T, B, I + H).
+    lengths : ndarray of int64, shape (B,)
+    gy : ndarray, shape (B, T, H), C-contiguous
+        Gradient of the outputs.
+    gh_n : ndarray, shape (B, H)
+        Gradient of the final hidden state.
+    dc : ndarray, shape (B, H)
+        In: gradient of the final cell state. Out: gradient of ``c0``.
+    dh : ndarray, shape (B, H)
+        In: zeros. Out: gradient of ``h0``.
+    fused : bool
+        One GEMM per step, ``dG_t [W_ih, W_hh]``, gives ``dx_t`` and ``dh_{t-1}`` together
+        (only with ``dx``).
+    chunk : int
+        Steps per chunk, >= 1.
+    dx : ndarray, shape (B, T, I), or None
+        Out: gradient of the input (None: not computed).
+    dw : ndarray, shape (4H, I + H), or None
+        Accumulated (+=): ``[dW_ih, dW_hh]``. None: not computed.
+    db : ndarray, shape (4H,), or None
+        Accumulated (+=): gradient of either bias (they are summed). None with ``dw``.
+    """
+    steps, n, four_h = acts.shape
+    hidden = four_h // 4
+    inputs = xh.shape[2] - hidden
+    w = w_t.T  # (4H, I + H)
+    dxh = np.empty((n, inputs + hidden), dtype=acts.dtype) if fused else None
+    dgates = np.empty((chunk, n, four_h), dtype=acts.dtype)
+    for start in range((steps - 1) // chunk * chunk, -1, -chunk):
+        m = min(chunk, steps - start)
+        for t in range(start + m - 1, start - 1, -1):
+            dg = dgates[t - start]
+            lstm_cell_bwd(acts[t], tanh_c[t], cs[t], gy, dh, gh_n, dc, lengths, t, dg)
+            if fused:
+                np.matmul(dg, w, out=dxh)
+                dx[:, t], dh[...] = dxh[:, :inputs], dxh[:, inputs:]
+            else:
+                np.matmul(dg, w[:, inputs:], out=dh)
+        flat = dgates[:m].reshape(m * n, four_h)
+        if dx is not None and not fused:
+            dx_chunk = (flat @ w[:, :inputs]).reshape(m, n, inputs)
+            dx[:, start : start + m] = dx_chunk.transpose(1, 0, 2)
+        if dw is not None:
+            dw += flat.T @ xh[start : start + m].reshape(m * n, inputs + hidden)
+            db += flat.sum(axis=0)
