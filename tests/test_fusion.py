@@ -7,16 +7,18 @@ logistic regression with an intercept (predicted probabilities sum to the number
 
 from __future__ import annotations
 
+import threading
 from math import comb
 
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import rankdata
 
+from bundlerec import parallel
 from bundlerec.cases import Cases
 from bundlerec.evaluation import evaluate
 from bundlerec.metrics import top_k
@@ -246,6 +248,40 @@ def test_certified_rows_are_exact(problem, depth):
         (full_items[ok], full_probs[ok]),
         f"certified rows, k={k}, depth={depth}",
     )
+
+
+@settings(max_examples=10)
+@given(_tied_problem(), st.integers(1, 8))
+def test_fast_top_k_on_threaded_row_blocks_equals_full_path(problem, depth):
+    """Blocks of 2 rows on 3 threads (rows certified in different rounds included)."""
+    scores, exclude, weights, bias, k = problem
+    names = [f"c{i}" for i in range(len(scores))]
+    fused = Fusion({name: _Fixed(s) for name, s in zip(names, scores)})
+    fused.weights, fused.bias = dict(zip(names, map(float, weights))), bias
+    cases = _cases(np.zeros(exclude.shape[0]), exclude)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fusion, "_BLOCK", 2 * exclude.shape[1])
+        mp.setattr(parallel.kernels, "get_num_threads", lambda: 3)
+        got = fused.top_k(cases, k, depth=depth)
+    _assert_same_top(got, _full_top(fused, cases, k), f"threaded, k={k}, depth={depth}")
+
+
+def test_map_blocks_keeps_block_order_and_uses_threads(monkeypatch):
+    monkeypatch.setattr(parallel.kernels, "get_num_threads", lambda: 2)
+    seen = set()
+    barrier = threading.Barrier(2, timeout=10)  # both threads must be inside fn at once
+
+    def fn(block):
+        seen.add(threading.get_ident())
+        if block[0] < 4:
+            barrier.wait()
+        return block.sum()
+
+    got = parallel.map_blocks(fn, np.arange(10), 2)
+    assert got == [1, 5, 9, 13, 17], f"block results out of order: {got}"
+    assert len(seen) == 2, f"ran on {len(seen)} thread(s), expected 2"
+    monkeypatch.setattr(parallel.kernels, "get_num_threads", lambda: 1)
+    assert parallel.map_blocks(lambda b: b.tolist(), np.arange(3), 2) == [[0, 1], [2]]
 
 
 def test_fast_top_k_certifies_rows_without_ranking_the_catalogue(rng, monkeypatch):

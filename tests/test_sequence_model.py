@@ -16,6 +16,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bundlerec import parallel
 from bundlerec.cases import Cases, next_item_cases
 from bundlerec.metrics import recall_at_k, top_k
 from bundlerec.models import sequence as seq
@@ -183,10 +184,14 @@ def test_state_round_trip_gives_identical_scores(data, fitted):
         SequenceModel.from_state(arrays, {"format": "other"})
 
 
-def test_dot_scores_are_one_matrix_product(data, fitted):
+def test_dot_scores_are_one_matrix_product(data, fitted, monkeypatch):
     _, cases, _, _ = data
     product = fitted.user_vectors(cases) @ fitted.item_vectors().T
-    np.testing.assert_allclose(fitted.score(cases), product, rtol=1e-5, atol=1e-5)
+    whole = fitted.score(cases)
+    np.testing.assert_allclose(whole, product, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(seq, "_SCORE_ROWS", 3)  # blocks of 3 shoppers, on 2 threads
+    monkeypatch.setattr(parallel.kernels, "get_num_threads", lambda: 2)
+    np.testing.assert_allclose(fitted.score(cases), whole, rtol=1e-6, atol=1e-6)
 
 
 def test_mlp_head_scores_pairs_in_batches(data, monkeypatch):

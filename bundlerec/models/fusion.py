@@ -31,6 +31,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from bundlerec.metrics import top_k
+from bundlerec.parallel import map_blocks
 
 if TYPE_CHECKING:
     from bundlerec.cases import Cases
@@ -411,9 +412,8 @@ class Fusion:
         todo = np.arange(n) if min(weights, default=-1) >= 0 else np.zeros(0, dtype=np.int64)
         rest = [np.setdiff1d(np.arange(n), todo)]
         while todo.size and 2 * depth <= n_items:
-            done = np.zeros(todo.size, dtype=bool)
-            for i in range(0, todo.size, step):
-                rows = todo[i : i + step]
+
+            def certify(rows: np.ndarray, depth: int = depth) -> np.ndarray:
                 # A run of consecutive rows (the first round) is read as a view, not gathered.
                 at = slice(rows[0], rows[-1] + 1) if rows[-1] - rows[0] < rows.size else rows
                 keys = [_keys(s[at], allowed[at]) for s in scores]
@@ -421,11 +421,12 @@ class Fusion:
                 for key in keys:  # NaN scores: the full path decides what they mean
                     ok &= ~np.isnan(key).any(axis=1)
                 items[rows[ok]], probs[rows[ok]] = top[ok], p[ok]
-                done[i : i + step] = ok
+                return ok
+
+            done = np.concatenate(map_blocks(certify, todo, step))
             todo, depth = todo[~done], 4 * depth
-        rest = np.sort(np.concatenate([*rest, todo]))
-        for i in range(0, rest.size, step):
-            rows = rest[i : i + step]
+
+        def rank_all(rows: np.ndarray) -> None:
             if used:
                 z = [_log_rank_of_keys(_keys(s[rows], allowed[rows])) for s in scores]
                 fused = _fuse(weights, z, self.bias)
@@ -434,4 +435,6 @@ class Fusion:
             top = top_k(fused, k, exclude=~allowed[rows])
             items[rows] = top
             probs[rows] = np.where(top >= 0, np.take_along_axis(fused, top, axis=1), np.nan)
+
+        map_blocks(rank_all, np.sort(np.concatenate([*rest, todo])), step)
         return items, probs

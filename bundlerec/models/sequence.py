@@ -56,6 +56,7 @@ from tqdm import tqdm
 
 import corenn
 from bundlerec.models.towers import EVENT_START, EVENT_UNKNOWN, ItemTower, UserTower, make_head
+from bundlerec.parallel import map_blocks
 from corenn import F
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ _CLIP_NORM = 5.0
 _VALID_K = 10
 _SOFTMAX_POOL = 32
 _CASE_CHUNK = 2048
+_SCORE_ROWS = 64  # shoppers per block of the (dot head) item product
 _MLP_CELLS = 1 << 22
 _VALID_FIELDS = ("user", "item", "basket")
 
@@ -657,7 +659,15 @@ class SequenceModel:
         u = self._users(inputs)
         v, b = self._items()
         if self.head == "dot":
-            return u @ v.T + b
+            out = np.empty((u.shape[0], v.shape[0]), dtype=np.float32)
+
+            def product(rows: np.ndarray) -> None:
+                part = slice(rows[0], rows[-1] + 1)
+                np.matmul(u[part], v.T, out=out[part])
+                out[part] += b
+
+            map_blocks(product, np.arange(u.shape[0]), _SCORE_ROWS)
+            return out
         out = np.empty((u.shape[0], v.shape[0]), dtype=np.float32)
         chunk = max(1, _MLP_CELLS // max(v.shape[0] * self.hidden, 1))
         head, dt = self._net.head, np.dtype(self.dtype)
