@@ -1,25 +1,35 @@
 """Exact inference by variable elimination: plan first, then execute.
 
 A :class:`Plan` depends only on the structure of a query (the model version, which variables
-are asked, which are observed in every case and which only in some, the elimination order); the
-numbers of the evidence enter only at execution. A plan
+are asked, which are observed in every case and which only in some, the elimination order, and
+whether it serves one case or a batch); the numbers of the evidence enter only at execution.
+Planning works on sets of variables held as Python-int bitsets (bit ``v``: variable ``v``). A
+plan
 
 1. prunes barren nodes (in a Bayesian network, those that are not ancestors of a query or
-   evidence variable sum to one and are dropped),
-2. sets apart the constant factors (whole scope observed): gathered in one ``take``, multiplied
+   evidence variable sum to one and are dropped: one OR of ancestral sets compiled per model),
+2. sets apart the constant factors (whole scope observed): looked up per case, multiplied
    into ``probability_of_evidence``, only checked for zero by posterior queries,
 3. prunes the parts of the graph that the evidence separates from the query (they only scale
-   the answer; ``probability_of_evidence`` keeps them),
+   the answer; ``probability_of_evidence`` keeps them), see :mod:`pgm.pruning`,
 4. orders the remaining variables (:func:`pgm.ordering.greedy_order` or an explicit list), unless
    a small single query is fused into one einsum,
-5. turns each elimination step into one einsum over the factors that mention the variable
-   (grouped when there are more operands than numpy takes).
+5. turns each elimination into an einsum over the factors that mention the variable
+   (grouped when there are more operands than numpy takes, split into pairwise products when
+   large; matrix products through BLAS when large), and merges einsums: a step that only sums
+   axes out of the previous result joins it (one pass over a large table), and a single
+   query's small steps join the step that uses their result (one call instead of several).
 
-Execution gathers every factor's evidence slice for all cases at once (a trailing case axis
-``N``) and runs the steps; a single query is a batch of one. A variable observed in only some
-cases of a batch is kept in the graph with a per-case likelihood factor (ones where it is not
-observed). Sum-product and max-product run the same steps and differ only in the kernel of a
-step (max steps keep an argmax for traceback).
+Every variable of a model has a fixed einsum label (models with more variables than letters
+rename them per step), so the labels of a factor (an evidence pattern of a model factor, or a
+step's result, whose axes follow ascending variable ids) are spelt once.
+
+A single query (``query``, ``map_query``, ``probability_of_evidence``) slices each factor at
+its evidence: a view, no case axis. A batch gathers every factor's evidence slice for all cases
+at once (a trailing case axis ``N``) and runs the same kind of steps; a variable observed in
+only some cases of a batch is kept in the graph with a per-case likelihood factor (ones where
+it is not observed). Sum-product and max-product run the same steps and differ
+only in the kernel of a step (max steps keep an argmax for traceback).
 
 Zero-probability evidence is reported when it makes the answer undefined within the part of the
 network that the plan keeps; evidence that is impossible only inside a part separated from the
@@ -29,10 +39,8 @@ query is not seen by a posterior query (``probability_of_evidence`` sees it).
 from __future__ import annotations
 
 import math
-import string
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate, chain
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -41,20 +49,16 @@ import pandas as pd
 import kernels
 from pgm.errors import (
     PGMError,
-    TableSizeError,
     UnknownVariableError,
     ZeroProbabilityError,
 )
 from pgm.factor import Factor
-from pgm.ordering import greedy_order, heuristic_cost
+from pgm.ordering import bit_list, greedy_order, heuristic_cost
+from pgm.pruning import ancestor_sets, relevant_factors
 from pgm.states import state_index, state_indices
+from pgm.steps import LABELS, MAX, SUM, Step, StepBuilder, bits, table_size
 
-_CASE = "Z"
-_LABELS = string.ascii_letters.replace(_CASE, "")
-_SUM, _MAX = "sum", "max"
-_PAIRWISE_MIN = 1 << 14  # steps with tables this large are split into pairwise products
-_BLAS_MIN = 1 << 15  # pairwise sum steps this large contract through numpy's BLAS path
-_MAX_OPERANDS = 32  # numpy.einsum takes at most 64 operands; larger steps are grouped
+_WIDE = 0x100  # with more variables than letters, v's label is chr(_WIDE + v), renamed per step
 _FUSE_MAX = 1024  # single queries whose variables span at most this many entries: one einsum
 _POSTERIOR, _EVIDENCE, _MAP = "posterior", "evidence", "map"
 
@@ -63,8 +67,8 @@ _POSTERIOR, _EVIDENCE, _MAP = "posterior", "evidence", "map"
 class _Compiled:
     """A model as integer-indexed factors: the input of planning, rebuilt when ``version`` moves.
 
-    ``parents`` is given for a Bayesian network (factor ``i`` is then the CPD of variable ``i``)
-    and ``None`` for a Markov network.
+    Factor ``i`` of a Bayesian network is the CPD of variable ``i``; ``ancestors`` is ``None``
+    for a Markov network.
     """
 
     version: int
@@ -72,10 +76,13 @@ class _Compiled:
     index: dict
     cards: list[int]
     states: list[list[str]]
+    state_ids: list[dict[str, int]]  # variable id -> {state name: index}
+    labels: list[str]  # variable id -> its einsum label
     scopes: list[tuple[int, ...]]
+    scope_bits: list[int]  # factor id -> bitset of its scope
     tables: list[np.ndarray]
-    parents: list[list[int]] | None
     factors_of: list[list[int]]  # variable id -> ids of the factors that mention it
+    ancestors: list[int] | None  # variable id -> bitset of it and its ancestors
 
 
 def _compile(model: Any) -> _Compiled:
@@ -96,71 +103,38 @@ def _compile(model: Any) -> _Compiled:
     for f, scope in enumerate(scopes):
         for v in scope:
             factors_of[v].append(f)
+    n = len(names)
     return _Compiled(
         version=model.version,
         names=names,
         index=index,
         cards=[len(s) for s in states],
         states=states,
+        state_ids=[{s: i for i, s in enumerate(st)} for st in states],
+        labels=list(LABELS[:n]) if n <= len(LABELS) else [chr(_WIDE + v) for v in range(n)],
         scopes=scopes,
+        scope_bits=[sum(1 << v for v in set(scope)) for scope in scopes],
         tables=[np.asarray(t, dtype=np.float64) for _, t in factors],
-        parents=[list(s[1:]) for s in scopes] if hasattr(model, "get_cpds") else None,
         factors_of=factors_of,
+        ancestors=ancestor_sets([s[1:] for s in scopes]) if hasattr(model, "get_cpds") else None,
     )
 
 
 class _Input(NamedTuple):
-    """A model factor prepared for gathering: evidence axes last, flattened into one.
+    """A model factor prepared for one evidence pattern: observed axes last, flattened into one.
 
-    Gathering gives the case axis ``N`` LAST: einsum's inner loop then runs along the cases
-    (contiguous and long) rather than along a variable of two or three states.
+    A batch gathers the case axis ``N`` LAST: einsum's inner loop then runs along the cases
+    (contiguous and long) rather than along a variable of two or three states. A single case
+    takes the view ``table[..., r]``.
     """
 
     table: np.ndarray
+    scope: int  # bitset of the unobserved variables (the leading axes)
+    variables: tuple[int, ...]  # their ids, ascending
+    labels: str  # einsum labels of the leading axes, in axis order
     evidence_pos: np.ndarray  # ids of the observed variables (columns of the evidence), int64
     strides: np.ndarray  # row-major strides of the flattened evidence axes, int64
     pairs: tuple[tuple[int, int], ...]  # (id, stride) as Python ints, for a single case
-
-
-class _Constants(NamedTuple):
-    """The factors whose whole scope is observed, gathered in one ``take``.
-
-    Entry ``k`` of a case is ``flat[offsets[k] + strides[k] @ ev[pos[k], case]]`` (``pos``:
-    variable ids; ``pos`` and ``strides`` padded with zero strides to one width).
-    """
-
-    flat: np.ndarray  # (sum of table sizes,) float64
-    offsets: np.ndarray  # (K,) int64
-    pos: np.ndarray  # (K, M) int64
-    strides: np.ndarray  # (K, M) int64
-
-    def product(self, ev: np.ndarray) -> np.ndarray:
-        """``(N,)`` product of the constant factors of each case of ``ev`` ``(n_variables, N)``."""
-        if not self.offsets.size:
-            return np.ones(ev.shape[1])
-        rows = self.offsets[:, None] + (ev[self.pos] * self.strides[:, :, None]).sum(axis=1)
-        return np.take(self.flat, rows).prod(axis=0)
-
-
-_NO_CONSTANTS = _Constants(
-    np.ones(0), np.zeros(0, np.int64), np.zeros((0, 0), np.int64), np.zeros((0, 0), np.int64)
-)
-
-
-class _Step(NamedTuple):
-    """One elimination: multiply the factors in ``operands``, sum or max out ``var``.
-
-    A step with ``var=None`` only multiplies (it groups the operands of a step that has more
-    than ``_MAX_OPERANDS``, or computes the final product over the query variables).
-    """
-
-    var: int | None  # the variable eliminated
-    operands: tuple[int, ...]  # slot numbers
-    spec: str
-    op: str
-    out_scope: tuple[int, ...]  # variable ids of the result (case axis excluded)
-    has_case: bool
-    blas: bool  # contract through numpy's planned (BLAS) path: large two-operand sum steps
 
 
 @dataclass(frozen=True)
@@ -184,7 +158,7 @@ class Plan:
     n_factors : int
         Factors the steps multiply (after pruning; constant factors excluded).
     n_constants : int
-        Factors whose whole scope is observed: gathered once per case and checked for zero
+        Factors whose whole scope is observed: looked up once per case and checked for zero
         (posterior queries) or multiplied in (probability of evidence).
     """
 
@@ -196,106 +170,12 @@ class Plan:
     n_factors: int
     n_constants: int
     mode: str = field(repr=False)
+    single: bool = field(repr=False)  # one case, no case axis; else a batch
     query_ids: tuple[int, ...] = field(repr=False)
     evidence_ids: list[int] = field(repr=False)
     inputs: tuple[_Input, ...] = field(repr=False)
-    constants: _Constants = field(repr=False)
-    steps: tuple[_Step, ...] = field(repr=False)
-
-
-class _StepBuilder:
-    """Turns an elimination order into steps.
-
-    A *slot* is a table of the plan (an input factor or a step's result): its scope (variable
-    ids) and whether it has a case axis. ``holders`` maps each variable to the live slots that
-    mention it, so a step finds its operands without scanning every slot.
-    """
-
-    def __init__(self, cm: _Compiled, limit: int, variables: Iterable[int]) -> None:
-        self.cards, self.names, self.limit = cm.cards, cm.names, limit
-        self.slots: list[tuple[tuple[int, ...], bool]] = []
-        self.holders: dict[int, set[int]] = {v: set() for v in variables}
-        self.live: set[int] = set()
-        self.steps: list[_Step] = []
-        self.width, self.biggest = 0, 1
-
-    def add(self, scope: tuple[int, ...], case: bool) -> None:
-        s = len(self.slots)
-        self.slots.append((scope, case))
-        self.live.add(s)
-        for u in scope:
-            self.holders[u].add(s)
-
-    def eliminate(self, var: int, op: str) -> None:
-        used = sorted(self.holders[var])
-        union = dict.fromkeys(chain.from_iterable(self.slots[s][0] for s in used))
-        del union[var]
-        self.emit(used, tuple(union), op, var)
-
-    def finish(self, out: tuple[int, ...]) -> None:
-        """Multiply the slots still live into ``out`` (the query variables, or a scalar)."""
-        if self.live:
-            self.emit(sorted(self.live), out, _SUM, None)
-
-    def _pair(self, used: list[int], keep: tuple) -> tuple[list[int], tuple, str, None]:
-        """Replace in ``used`` the pair of slots whose product spans the fewest entries by the
-        slot of their product, and return the ``emit`` arguments of that product (it keeps
-        ``keep`` and what the other operands mention, and sums out the rest)."""
-        best = None
-        for i, a in enumerate(used):
-            for b in used[i + 1 :]:
-                pair = dict.fromkeys(self.slots[a][0] + self.slots[b][0])
-                size = math.prod(map(self.cards.__getitem__, pair))
-                if best is None or size < best[0]:
-                    best = (size, a, b, pair)
-        _, a, b, pair = best
-        used.remove(a)
-        used.remove(b)
-        needed = set(keep).union(*(self.slots[s][0] for s in used))
-        used.append(len(self.slots))  # the slot the pair's product will occupy
-        return [a, b], tuple(u for u in pair if u in needed), _SUM, None
-
-    def emit(self, used: list[int], out: tuple, op: str, var: int | None) -> None:
-        """Append the step(s) computing ``out`` from slots ``used``: grouped products first if
-        there are more than ``_MAX_OPERANDS``, pairwise products first if the step is large."""
-        while len(used) > _MAX_OPERANDS:
-            group, used = used[:_MAX_OPERANDS], used[_MAX_OPERANDS:]
-            scope = tuple(dict.fromkeys(chain.from_iterable(self.slots[s][0] for s in group)))
-            self.emit(group, scope, _SUM, None)
-            used.append(len(self.slots) - 1)
-        scopes = [self.slots[s][0] for s in used]
-        cases = [self.slots[s][1] for s in used]
-        union = tuple(dict.fromkeys(chain.from_iterable(scopes)))
-        size = math.prod(map(self.cards.__getitem__, union))
-        if size >= _PAIRWISE_MIN and len(used) > 2:
-            self.emit(*self._pair(used, out + (var,) if op == _MAX else out))
-            self.emit(used, out, op, var)
-            return
-        if size > self.limit or len(union) > len(_LABELS):
-            what = f"eliminating {self.names[var]!r}" if var is not None else "a product"
-            raise TableSizeError(
-                f"{what} would build a table of {size} entries over "
-                f"{[self.names[u] for u in union]}, above max_table_size={self.limit} (or over "
-                f"{len(_LABELS)} variables); raise it or choose another elimination order"
-            )
-        self.width, self.biggest = max(self.width, len(union) - 1), max(self.biggest, size)
-        case = any(cases)
-        lab = dict(zip(union, _LABELS, strict=False))
-        subs = [
-            "".join(map(lab.__getitem__, sc)) + (_CASE if c else "")
-            for sc, c in zip(scopes, cases, strict=True)
-        ]
-        result = (var, *out) if op == _MAX else out  # max-product maxes out the first axis
-        spec = (
-            ",".join(subs) + "->" + "".join(map(lab.__getitem__, result)) + (_CASE if case else "")
-        )
-        blas = op == _SUM and len(used) == 2 and size >= _BLAS_MIN
-        self.steps.append(_Step(var, tuple(used), spec, op, out, case, blas))
-        for s, sc in zip(used, scopes, strict=True):
-            self.live.discard(s)
-            for u in sc:
-                self.holders[u].discard(s)
-        self.add(out, case)
+    constants: tuple[_Input, ...] = field(repr=False)
+    steps: tuple[Step, ...] = field(repr=False)
 
 
 class VariableElimination:
@@ -363,27 +243,31 @@ class VariableElimination:
         """The (cached) plan of a posterior query over ``variables`` given ``evidence_vars``.
 
         ``partially_observed`` are evidence variables that some cases of a batch leave
-        unobserved; they stay in the graph with a per-case likelihood factor.
+        unobserved; they stay in the graph with a per-case likelihood factor. The plan is the
+        one :meth:`query` runs, or with ``partially_observed``, the one :meth:`batch_query`
+        runs.
 
         Raises
         ------
         TableSizeError
             If a step would build a table larger than ``max_table_size``.
         """
+        soft = list(partially_observed)
         return self._plan(
             self._as_list(variables),
             list(evidence_vars),
-            list(partially_observed),
+            soft,
             elimination_order,
             _POSTERIOR,
+            single=not soft,
         )
 
     def _plan(
-        self, variables: list, hard: list, soft: list, order: Any, mode: str, fuse: bool = True
+        self, variables: list, hard: list, soft: list, order: Any, mode: str, single: bool = True
     ) -> Plan:
         cm = self._model()
         order_key = order if isinstance(order, str) else tuple(order)
-        named = (mode, tuple(variables), tuple(hard), tuple(soft), order_key, fuse)
+        named = (mode, tuple(variables), tuple(hard), tuple(soft), order_key, single)
         plan = self._named.get(named)
         if plan is not None:
             return plan
@@ -397,106 +281,58 @@ class VariableElimination:
             )
         if set(e) & set(p):
             raise PGMError("a variable is given both as observed and as partially observed")
-        key = (mode, tuple(q), tuple(e), tuple(p), order_key, fuse)
+        key = (mode, tuple(q), tuple(e), tuple(p), order_key, single)
         plan = self._plans.get(key)
         if plan is None:
             if len(self._named) > 4096:
                 self.clear_cache()
-            plan = self._plans[key] = self._build(cm, q, e, p, order, mode, fuse)
+            plan = self._plans[key] = self._build(cm, q, e, p, order, mode, single)
         self._named[named] = plan
         return plan
 
-    def _relevant(
-        self, cm: _Compiled, q: list[int], e: list[int], p: list[int], mode: str
-    ) -> tuple[dict[int, tuple[int, ...]], list[int]]:
-        """``({factor id: scope without evidence}, [constant factor ids])`` of a query.
-
-        Constant factors have their whole scope observed. Posterior queries drop the factors
-        that the evidence separates from the query: what is left of ``P(X_j | all others)`` in a
-        Bayesian network is the CPD of ``X_j`` and those of its children.
-        """
-        observed = set(e)
-        factor_ids: Iterable[int] = range(len(cm.scopes))
-        if cm.parents is not None:  # barren nodes: keep the CPDs of ancestors of q and e
-            keep = set(q) | observed | set(p)
-            stack = list(keep)
-            while stack:
-                for u in cm.parents[stack.pop()]:
-                    if u not in keep:
-                        keep.add(u)
-                        stack.append(u)
-            factor_ids = sorted(keep)
-        reduced, constants = {}, []
-        for f in factor_ids:
-            scope = tuple([v for v in cm.scopes[f] if v not in observed])
-            if scope:
-                reduced[f] = scope
-            else:
-                constants.append(f)
-        if mode == _EVIDENCE:
-            return reduced, constants
-        seen_v, seen_f, stack = set(q), set(), list(q)  # the query's connected part
-        while stack:
-            for f in cm.factors_of[stack.pop()]:
-                if f in reduced and f not in seen_f:
-                    seen_f.add(f)
-                    for u in reduced[f]:
-                        if u not in seen_v:
-                            seen_v.add(u)
-                            stack.append(u)
-        return {f: s for f, s in reduced.items() if f in seen_f}, constants
-
-    def _prepared(self, cm: _Compiled, f: int, observed: Container[int]) -> _Input:
-        """Factor ``f`` with its observed axes moved last and flattened into one (cached per
-        model); ``f = -1 - v`` is the likelihood of a partially observed variable ``v``: columns
-        one-hot states, then a column of ones that index ``-1`` ("not observed") picks."""
-        if f < 0:
-            hit = self._tables.get((f,))
-            if hit is None:
-                v = -1 - f
-                table = np.hstack([np.eye(cm.cards[v]), np.ones((cm.cards[v], 1))])
-                hit = self._tables[(f,)] = _Input(
-                    table, np.array([v], np.int64), np.ones(1, np.int64), ((v, 1),)
-                )
+    def _prepared(self, cm: _Compiled, f: int, observed: int) -> _Input:
+        """Factor ``f`` for the variables of bitset ``observed``: its observed axes moved last
+        and flattened into one (cached per model)."""
+        key = (f, cm.scope_bits[f] & observed)
+        hit = self._tables.get(key)
+        if hit is not None:
             return hit
         table, scope = cm.tables[f], cm.scopes[f]
-        mask = tuple([v in observed for v in scope])
-        hit = self._tables.get((f, mask))
-        if hit is None:
-            ev_axes = [i for i, m in enumerate(mask) if m]
-            rest = [i for i, m in enumerate(mask) if not m]
-            if ev_axes and rest:
-                table = table.transpose(rest + ev_axes)
-            ev_cards = [cm.cards[scope[i]] for i in ev_axes]
-            strides = [math.prod(ev_cards[k + 1 :]) for k in range(len(ev_axes))]
-            table = np.ascontiguousarray(table.reshape((*table.shape[: len(rest)], -1)))
-            ids = [scope[i] for i in ev_axes]
-            hit = _Input(
-                table if ev_axes else table[..., 0],
-                np.array(ids, np.int64),
-                np.array(strides, np.int64),
-                tuple(zip(ids, strides, strict=True)),
-            )
-            self._tables[(f, mask)] = hit
+        ev_axes = [i for i, v in enumerate(scope) if observed >> v & 1]
+        rest = [i for i, v in enumerate(scope) if not observed >> v & 1]
+        if ev_axes and rest:
+            table = table.transpose(rest + ev_axes)
+        ev_cards = [cm.cards[scope[i]] for i in ev_axes]
+        strides = [math.prod(ev_cards[k + 1 :]) for k in range(len(ev_axes))]
+        table = np.ascontiguousarray(table.reshape((*table.shape[: len(rest)], -1)))
+        ids = [scope[i] for i in ev_axes]
+        hit = self._tables[key] = _Input(
+            table if ev_axes else table[..., 0],
+            bits(scope[i] for i in rest),
+            tuple(sorted(scope[i] for i in rest)),
+            "".join(cm.labels[scope[i]] for i in rest),
+            np.array(ids, np.int64),
+            np.array(strides, np.int64),
+            tuple(zip(ids, strides, strict=True)),
+        )
         return hit
 
-    def _constants(self, cm: _Compiled, constants: list[int], observed: set[int]) -> _Constants:
-        parts = [self._prepared(cm, f, observed) for f in constants]
-        if not parts:
-            return _NO_CONSTANTS
-        width = max(len(inp.evidence_pos) for inp in parts)
-        pos = np.zeros((len(parts), width), np.int64)
-        strides = np.zeros((len(parts), width), np.int64)
-        for k, inp in enumerate(parts):
-            pos[k, : inp.evidence_pos.size] = inp.evidence_pos
-            strides[k, : inp.strides.size] = inp.strides
-        sizes = [inp.table.size for inp in parts]
-        return _Constants(
-            flat=np.concatenate([inp.table.reshape(-1) for inp in parts]),
-            offsets=np.array([0, *accumulate(sizes[:-1])], np.int64),
-            pos=pos,
-            strides=strides,
-        )
+    def _likelihood(self, cm: _Compiled, v: int) -> _Input:
+        """The per-case likelihood of a partially observed variable ``v``: columns one-hot
+        states, then a column of ones that index ``-1`` ("not observed") picks (cached)."""
+        hit = self._tables.get((-1 - v,))
+        if hit is None:
+            table = np.hstack([np.eye(cm.cards[v]), np.ones((cm.cards[v], 1))])
+            hit = self._tables[(-1 - v,)] = _Input(
+                table,
+                1 << v,
+                (v,),
+                cm.labels[v],
+                np.array([v], np.int64),
+                np.ones(1, np.int64),
+                ((v, 1),),
+            )
+        return hit
 
     def _build(
         self,
@@ -506,63 +342,73 @@ class VariableElimination:
         p: list[int],
         order: Any,
         mode: str,
-        fuse: bool,
+        single: bool,
     ) -> Plan:
-        """Prune, order, and turn the eliminations into steps. With ``fuse``, a sum-product
-        query whose variables span at most ``_FUSE_MAX`` joint entries is one einsum (no
-        ordering; its Python overhead would exceed the loop)."""
+        """Prune, order, and turn the eliminations into steps. A single sum-product query whose
+        variables span at most ``_FUSE_MAX`` joint entries is one einsum (no ordering; its
+        Python overhead would exceed the loop)."""
         if isinstance(order, str):
             heuristic_cost(order)  # an unknown name raises even when no ordering runs
-        reduced, constants = self._relevant(cm, q, e, p, mode)
-        adj: dict[int, set[int]] = {v: set() for v in q}
-        for scope in reduced.values():
-            for v in scope:
-                adj.setdefault(v, set()).update(scope)
-        for v, nbrs in adj.items():
-            nbrs.discard(v)
-        query = set(q)
-        p = [v for v in p if v in adj]  # partially observed variables the query needs
-        hidden = [v for v in adj if v not in query]
-        fuse = fuse and mode != _MAP and isinstance(order, str)
-        if fuse and math.prod(cm.cards[v] for v in adj) <= _FUSE_MAX:
+        query, observed = bits(q), bits(e)
+        factors, constants = relevant_factors(
+            cm.scope_bits,
+            cm.factors_of,
+            cm.ancestors,
+            query,
+            observed,
+            query | observed | bits(p),
+            connected=mode != _EVIDENCE,
+        )
+        inputs = [self._prepared(cm, f, observed) for f in factors]
+        kept = query
+        for inp in inputs:
+            kept |= inp.scope
+        p = [v for v in p if kept >> v & 1]  # partially observed variables the query needs
+        inputs += [self._likelihood(cm, v) for v in p]
+        hidden = kept & ~query
+        fuse = single and mode != _MAP and isinstance(order, str)
+        if fuse and 1 << kept.bit_count() <= _FUSE_MAX:  # (a quick bound: 2+ states each)
+            fuse = table_size(cm.cards, kept) <= _FUSE_MAX
+        else:
+            fuse = False
+        build = StepBuilder(cm.cards, cm.names, cm.labels, self.max_table_size, single)
+        for inp in inputs:
+            build.add(
+                inp.scope, inp.variables, inp.labels, not single and bool(inp.pairs), not fuse
+            )
+        if fuse:
             elim = []
         elif isinstance(order, str):
-            stages = [hidden, q] if mode == _MAP else [hidden]
-            elim = greedy_order(adj, stages, cm.cards, order)
+            stages = [hidden, query] if mode == _MAP else [hidden]
+            elim = greedy_order(build.adj, stages, cm.cards, order)
         else:
             elim = self._explicit_order(cm, order, hidden, q, e, p, mode)
-        observed = set(e)
-        inputs = [self._prepared(cm, f, observed) for f in reduced]
-        inputs += [self._prepared(cm, -1 - v, observed) for v in p]
-        scopes = [*reduced.values(), *((v,) for v in p)]
-        build = _StepBuilder(cm, self.max_table_size, adj)
-        build.width, build.biggest = len(q) - 1, math.prod(cm.cards[v] for v in q)
-        for scope, inp in zip(scopes, inputs, strict=True):
-            build.add(scope, bool(inp.evidence_pos.size))
+        build.width, build.biggest = len(q) - 1, math.prod([cm.cards[v] for v in q])
+        n_hidden = hidden.bit_count()
         for k, v in enumerate(elim):
-            build.eliminate(v, _MAX if mode == _MAP and k >= len(hidden) else _SUM)
-        build.finish(tuple(q) if mode == _POSTERIOR else ())
+            build.eliminate(v, MAX if mode == _MAP and k >= n_hidden else SUM)
+        build.finish(q if mode == _POSTERIOR else [])
         return Plan(
-            variables=tuple(cm.names[i] for i in q),
-            evidence=tuple(cm.names[i] for i in e + p),
-            order=tuple(cm.names[i] for i in elim or sorted(hidden)),
+            variables=tuple([cm.names[i] for i in q]),
+            evidence=tuple([cm.names[i] for i in e + p]),
+            order=tuple([cm.names[i] for i in elim or bit_list(hidden)]),
             induced_width=max(build.width, 0),
             max_table_size=build.biggest,
-            n_factors=len(reduced),
+            n_factors=len(factors),
             n_constants=len(constants),
             mode=mode,
+            single=single,
             query_ids=tuple(q),
             evidence_ids=e + p,
             inputs=tuple(inputs),
-            constants=self._constants(cm, constants, observed),
+            constants=tuple([self._prepared(cm, f, observed) for f in constants]),
             steps=tuple(build.steps),
         )
 
     @staticmethod
     def _explicit_order(cm, order, hidden, q, e, p, mode) -> list[int]:
-        """The listed variables that must go, in order; partially observed ones not listed go
-        last."""
-        wanted = set(hidden)
+        """The listed variables that must go (bitset ``hidden``), in order; partially observed
+        ones not listed go last; for MAP the query variables follow by id."""
         elim = []
         for name in order:
             if name not in cm.index:
@@ -570,78 +416,117 @@ class VariableElimination:
             v = cm.index[name]
             if v in set(q) | set(e):
                 raise PGMError(f"elimination_order names {name!r}, which is queried or observed")
-            if v in wanted:
+            if hidden >> v & 1:
                 elim.append(v)
         elim += [v for v in p if v not in elim]
-        missing = wanted - set(elim)
+        missing = hidden & ~bits(elim)
         if missing:
             raise PGMError(
                 "elimination_order misses variables that must be eliminated: "
-                f"{sorted((cm.names[v] for v in missing), key=str)}"
+                f"{sorted((cm.names[v] for v in bit_list(missing)), key=str)}"
             )
         if mode == _MAP:
-            elim += greedy_order({v: set() for v in q}, [q], cm.cards, "min_degree")
+            elim += sorted(q)
         return elim
 
     # -- execution ----------------------------------------------------------------------------
-    def _run(
-        self, plan: Plan, ev: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, dict[int, np.ndarray]]:
-        """Execute ``plan`` on ``ev`` ``(n_variables, N)`` state indices by variable id (``-1``:
-        unobserved, in the partially observed columns only).
+    def _execute(self, plan: Plan, slots: list[Any]) -> tuple[Any, list]:
+        """Run the steps of ``plan`` on its input tables ``slots`` (extended in place).
 
-        Returns the unnormalised result ``(N, *query cards)`` without the constant factors,
-        their product ``(N,)``, and for MAP plans the argmax assignment
-        ``{variable id: (N,) int64}``.
+        Returns the last step's table (``None`` without steps) and, for max steps,
+        ``[(step, argmax table)]`` in step order.
         """
-        n = ev.shape[1]
-        slots: list[Any] = []
-        row = ev[:, 0].tolist() if n == 1 else None
-        for inp in plan.inputs:
-            if not inp.pairs:
-                slots.append(inp.table)
-            elif row is not None:  # one case: a view of the slice (index -1 = last column)
-                r = sum([row[v] * stride for v, stride in inp.pairs]) % inp.table.shape[-1]
-                slots.append(inp.table[..., r : r + 1])
-            else:
-                slots.append(self._gather(inp.table, inp.strides @ ev[inp.evidence_pos]))
         back = []
         for step in plan.steps:
             operands = [slots[s] for s in step.operands]
             for s in step.operands:
                 slots[s] = None
-            if step.op == _MAX:
+            if step.op == MAX:
                 best, arg = self._max_product(step.spec, *operands)
                 slots.append(best)
                 back.append((step, arg))
             else:
                 slots.append(self._sum_product(step.spec, *operands, blas=step.blas))
-        if plan.steps:
-            res = slots[-1]
-        else:
-            cm = self._model()
-            res = np.ones([cm.cards[v] for v in plan.query_ids if plan.mode == _POSTERIOR])
+        return (slots[-1] if plan.steps else None), back
+
+    def _run_single(self, plan: Plan, row: list[int]) -> tuple[Any, float, dict[int, int]]:
+        """Execute a single-case ``plan`` on ``row``: the state index of each observed variable
+        at its id (other entries are not read).
+
+        Returns the unnormalised result (shape: the query cardinalities; ``1.0`` without
+        steps) without the constant factors, their product, and for MAP plans the argmax
+        assignment ``{variable id: state index}``.
+        """
+        slots: list[Any] = []
+        for inp in plan.inputs:
+            if inp.pairs:
+                r = 0
+                for v, stride in inp.pairs:
+                    r += row[v] * stride
+                slots.append(inp.table[..., r])
+            else:
+                slots.append(inp.table)
+        const = 1.0
+        for inp in plan.constants:
+            r = 0
+            for v, stride in inp.pairs:
+                r += row[v] * stride
+            const *= inp.table.item(r)
+        res, back = self._execute(plan, slots)
+        assign: dict[int, int] = {}
+        for step, arg in reversed(back):
+            assign[step.var] = int(arg[tuple([assign[u] for u in step.out_scope])])
+        return (1.0 if res is None else res), const, assign
+
+    def _run_batch(self, plan: Plan, ev: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Execute a batch ``plan`` on ``ev`` ``(n_variables, N)`` state indices by variable id
+        (``-1``: unobserved, in the partially observed rows only).
+
+        Returns the unnormalised result ``(N, *query cards)`` without the constant factors,
+        and their product ``(N,)``.
+        """
+        n = ev.shape[1]
+        slots = [
+            self._gather(inp.table, inp.strides @ ev[inp.evidence_pos]) if inp.pairs else inp.table
+            for inp in plan.inputs
+        ]
+        res, _ = self._execute(plan, slots)
+        if res is None:
+            res = np.ones([self._model().cards[v] for v in plan.query_ids])
         if plan.steps and plan.steps[-1].has_case:
             res = res.transpose(res.ndim - 1, *range(res.ndim - 1))  # cases first
         else:
             res = np.broadcast_to(res, (n, *res.shape))
-        assign: dict[int, np.ndarray] = {}
-        rows = np.arange(n)
-        for step, arg in reversed(back):
-            idx = tuple(assign[u] for u in step.out_scope)
-            pick = arg[(*idx, rows)] if step.has_case else arg[idx]
-            assign[step.var] = np.broadcast_to(pick, (n,))
-        return res, plan.constants.product(ev), assign
+        return res, self._constant_product(plan.constants, ev)
 
-    def _evidence_matrix(self, plan: Plan, evidence: Mapping[Any, Any]) -> np.ndarray:
-        """``(n_variables, 1)`` int64: the state index of each observed variable of one case in
-        the column of its id (other columns are not read)."""
+    @staticmethod
+    def _constant_product(constants: Sequence[_Input], ev: np.ndarray) -> np.ndarray:
+        """``(N,)`` product of the constant factors of each case, in one ``take``: entry ``k``
+        of a case is ``flat[offsets[k] + strides[k] @ ev[pos[k], case]]`` (``pos`` and
+        ``strides`` padded with zero strides to one width)."""
+        if not constants:
+            return np.ones(ev.shape[1])
+        width = max(inp.evidence_pos.size for inp in constants)
+        pos = np.zeros((len(constants), width), np.int64)
+        strides = np.zeros((len(constants), width), np.int64)
+        for k, inp in enumerate(constants):
+            pos[k, : inp.evidence_pos.size] = inp.evidence_pos
+            strides[k, : inp.strides.size] = inp.strides
+        sizes = [inp.table.size for inp in constants]
+        offsets = np.cumsum([0, *sizes[:-1]])
+        flat = np.concatenate([inp.table.reshape(-1) for inp in constants])
+        rows = offsets[:, None] + (ev[pos] * strides[:, :, None]).sum(axis=1)
+        return np.take(flat, rows).prod(axis=0)
+
+    def _evidence_row(self, plan: Plan, evidence: Mapping[Any, Any]) -> list[int]:
+        """The state index of each observed variable of one case at its id (0 elsewhere)."""
         cm = self._model()
-        ev = np.zeros((len(cm.names), 1), np.int64)
-        ev[plan.evidence_ids, 0] = [
-            state_index(v, cm.states[cm.index[v]], evidence[v]) for v in plan.evidence
-        ]
-        return ev
+        row = [0] * len(cm.names)
+        for v, name in zip(plan.evidence_ids, plan.evidence, strict=True):
+            value = evidence[name]
+            i = cm.state_ids[v].get(value) if isinstance(value, str) else None
+            row[v] = state_index(name, cm.states[v], value) if i is None else i
+        return row
 
     def _batch_columns(
         self, evidence: pd.DataFrame | Mapping[Any, Any]
@@ -671,15 +556,12 @@ class VariableElimination:
         return columns, hard, soft, n
 
     @staticmethod
-    def _zero_error(z: np.ndarray, evidence: Mapping[Any, Any] | None, start: int = 0) -> None:
-        """Raise naming the evidence (``evidence`` of one case) or the first zero case of a batch
-        (``evidence=None``: the caller adds the row) if any entry of ``z`` is not positive."""
+    def _zero_error(z: np.ndarray, start: int) -> None:
+        """Raise naming the first case of a batch (``start`` + its row in ``z``) whose entry of
+        ``z`` is not positive (the caller adds the row's evidence)."""
         if (z > 0).all():
             return
-        bad = np.flatnonzero(~(z > 0))
-        if evidence is not None:
-            raise ZeroProbabilityError(f"evidence {dict(evidence)} has probability zero")
-        case = start + int(bad[0])
+        case = start + int(np.flatnonzero(~(z > 0))[0])
         raise ZeroProbabilityError(f"evidence of case {case} has probability zero", case=case)
 
     def _batches(self, plan: Plan, columns: Mapping[Any, np.ndarray], n: int):
@@ -690,7 +572,7 @@ class VariableElimination:
             ev[i] = columns[name]
         chunk = max(1, (1 << 23) // max(plan.max_table_size, 1))
         for start in range(0, n, chunk):
-            res, const, _ = self._run(plan, ev[:, start : start + chunk])
+            res, const = self._run_batch(plan, ev[:, start : start + chunk])
             yield start, res, const
 
     @staticmethod
@@ -739,15 +621,15 @@ class VariableElimination:
             if not isinstance(order, str):  # the other query variables go last
                 order = list(order) + [v for v in variables if v not in group and v not in order]
             plan = self._plan(group, list(evidence), [], order, _POSTERIOR)
-            res, const, _ = self._run(plan, self._evidence_matrix(plan, evidence))
-            z = res.reshape(1, -1).sum(axis=1) * (const > 0)
-            self._zero_error(z, evidence)
-            names = plan.variables
+            res, const, _ = self._run_single(plan, self._evidence_row(plan, evidence))
+            z = float(res.sum()) if const > 0 else 0.0
+            if not z > 0:
+                raise ZeroProbabilityError(f"evidence {evidence} has probability zero")
             out[group[0]] = Factor._canonical(
-                names,
-                [cm.cards[cm.index[v]] for v in names],
-                res[0] / z[0],
-                {v: cm.states[cm.index[v]] for v in names},
+                plan.variables,
+                [cm.cards[v] for v in plan.query_ids],
+                res / z,
+                {cm.names[v]: cm.states[v] for v in plan.query_ids},
             )
         return out[variables[0]] if joint else out
 
@@ -756,8 +638,8 @@ class VariableElimination:
         evidence (``Z`` for empty evidence) for a Markov network."""
         evidence = dict(evidence)
         plan = self._plan([], list(evidence), [], "min_fill", _EVIDENCE)
-        res, const, _ = self._run(plan, self._evidence_matrix(plan, evidence))
-        return float(res.reshape(-1)[0] * const[0])
+        res, const, _ = self._run_single(plan, self._evidence_row(plan, evidence))
+        return float(res) * const
 
     def batch_probability_of_evidence(
         self, evidence: pd.DataFrame | Mapping[Any, Any]
@@ -778,7 +660,7 @@ class VariableElimination:
             ``P(bundle | cart) = P(cart, bundle) / P(cart)``.
         """
         columns, hard, soft, n = self._batch_columns(evidence)
-        plan = self._plan([], hard, soft, "min_fill", _EVIDENCE, fuse=False)
+        plan = self._plan([], hard, soft, "min_fill", _EVIDENCE, single=False)
         parts = [res.reshape(-1) * const for _, res, const in self._batches(plan, columns, n)]
         return np.concatenate(parts) if parts else np.zeros(0)
 
@@ -805,9 +687,10 @@ class VariableElimination:
             variables = [n for n in cm.names if n not in evidence]
         variables = self._as_list(variables)
         plan = self._plan(variables, list(evidence), [], elimination_order, _MAP)
-        best, const, assign = self._run(plan, self._evidence_matrix(plan, evidence))
-        self._zero_error(best.reshape(1) * (const > 0), evidence)
-        return {cm.names[v]: cm.states[v][int(assign[v][0])] for v in plan.query_ids}
+        best, const, assign = self._run_single(plan, self._evidence_row(plan, evidence))
+        if not float(best) * const > 0:
+            raise ZeroProbabilityError(f"evidence {evidence} has probability zero")
+        return {cm.names[v]: cm.states[v][assign[v]] for v in plan.query_ids}
 
     def batch_query(
         self,
@@ -839,12 +722,12 @@ class VariableElimination:
         columns, hard, soft, n = self._batch_columns(evidence)
         out = {}
         for var in self._as_list(variables):
-            plan = self._plan([var], hard, soft, elimination_order, _POSTERIOR, fuse=False)
+            plan = self._plan([var], hard, soft, elimination_order, _POSTERIOR, single=False)
             parts = []
             for start, res, const in self._batches(plan, columns, n):
                 z = res.sum(axis=1)
                 try:
-                    self._zero_error(z * (const > 0), None, start)
+                    self._zero_error(z * (const > 0), start)
                 except ZeroProbabilityError as err:
                     raise self._with_row(err, columns) from None
                 parts.append(res / z[:, None])

@@ -1,11 +1,18 @@
-"""Greedy elimination orders: one driver, three costs.
+"""Greedy elimination orders on bitset graphs: one driver, three costs.
+
+A graph is a list ``adj`` of closed neighbourhoods as Python ints: bit ``u`` of ``adj[v]`` is set
+when ``u`` and ``v`` are adjacent, and bit ``v`` of ``adj[v]`` is always set (so the union of the
+scopes of the factors that mention ``v`` is ``adj[v]``); a set of variables is an int with their
+bits set.
 
 The driver repeatedly picks the variable of least cost among those still to eliminate,
 connects its neighbours (the fill-in edges that eliminating it creates) and removes it, so every
-cost sees the graph as elimination has changed it. Ties go to the smaller variable id. Costs
-live in a heap with lazy deletion; after an elimination only the variables whose cost can have
-changed are re-costed: the neighbours of the eliminated variable and, for the fill costs, the
-neighbours of each end of a new fill-in edge (their own neighbourhoods gained an edge).
+cost sees the graph as elimination has changed it. Ties go to the smaller variable id. The
+variables of cost 0 wait in a bitset (the lowest bit is the next pick), the others in a heap
+with lazy deletion. After an elimination only the costs that can have changed are updated:
+with a fill cost, eliminating a variable of cost 0 (simplicial: no fill-in) lowers each
+neighbour's cost by a closed form; otherwise the neighbours are re-costed, and so are the
+variables next to two of them (a new fill-in edge may join two of their neighbours).
 
 Costs of eliminating ``v`` with neighbours ``N(v)`` (``c`` = cardinality):
 
@@ -17,36 +24,66 @@ Costs of eliminating ``v`` with neighbours ``N(v)`` (``c`` = cardinality):
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from pgm.errors import PGMError
 
-Adjacency = dict[int, set[int]]
+Cost = Callable[[int, Sequence[int], Sequence[int]], int]
 
 
-def _min_degree(v: int, adj: Adjacency, cards: Sequence[int]) -> float:
-    return len(adj[v])
+def bit_list(bits: int) -> list[int]:
+    """The positions of the set bits of ``bits`` (a non-negative int), ascending."""
+    out = []
+    while bits:
+        top = bits.bit_length() - 1
+        out.append(top)
+        bits ^= 1 << top
+    out.reverse()
+    return out
 
 
-def _min_fill(v: int, adj: Adjacency, cards: Sequence[int]) -> float:
-    nbrs = adj[v]  # each missing pair (a, b) is seen from a and from b; a itself is in nbrs
-    return (sum(map(len, map(nbrs.difference, map(adj.__getitem__, nbrs)))) - len(nbrs)) // 2
+def _min_degree(v: int, adj: Sequence[int], cards: Sequence[int]) -> int:
+    return adj[v].bit_count() - 1
 
 
-def _weighted_min_fill(v: int, adj: Adjacency, cards: Sequence[int]) -> float:
-    nbrs = adj[v]
-    return sum(cards[a] * sum(cards[b] for b in nbrs - adj[a] if b != a) for a in nbrs) // 2
+def _min_fill(v: int, adj: Sequence[int], cards: Sequence[int]) -> int:
+    nbrs = rest = adj[v] & ~(1 << v)
+    missed = 0  # each missing pair (a, b) is seen from a and from b
+    while rest:
+        a = rest & -rest
+        missed += (nbrs & ~adj[a.bit_length() - 1]).bit_count()
+        rest ^= a
+    return missed // 2
 
 
-COSTS: Mapping[str, Callable[[int, Adjacency, Sequence[int]], float]] = {
+def _weighted_min_fill(v: int, adj: Sequence[int], cards: Sequence[int]) -> int:
+    nbrs = adj[v] & ~(1 << v)
+    total = 0
+    if nbrs & (nbrs - 1):
+        for a in bit_list(nbrs):
+            total += cards[a] * sum([cards[b] for b in bit_list(nbrs & ~adj[a])])
+    return total // 2
+
+
+COSTS: Mapping[str, Cost] = {
     "min_degree": _min_degree,
     "min_fill": _min_fill,
     "weighted_min_fill": _weighted_min_fill,
 }
 
+# The fill costs are 0 exactly for a simplicial ``v`` (its neighbours pairwise adjacent). When
+# such a ``v`` is eliminated, a neighbour ``a`` loses ``v`` and the missing pairs ``(v, x)``,
+# ``x`` in ``adj[a] & ~adj[v]``, and nothing else around ``a`` changes: its cost drops by
+_DROPS: Mapping[str, Cost] = {
+    "min_fill": lambda a, v, adj, cards: (adj[a] & ~adj[v]).bit_count(),
+    "weighted_min_fill": lambda a, v, adj, cards: (
+        cards[v] * sum([cards[x] for x in bit_list(adj[a] & ~adj[v])])
+    ),
+}
 
-def heuristic_cost(heuristic: str) -> Callable[[int, Adjacency, Sequence[int]], float]:
-    """The cost function named ``heuristic``.
+
+def heuristic_cost(heuristic: str) -> Cost:
+    """The cost function named ``heuristic``: ``cost(v, adj, cards) -> int``.
 
     Raises
     ------
@@ -63,8 +100,8 @@ def heuristic_cost(heuristic: str) -> Callable[[int, Adjacency, Sequence[int]], 
 
 
 def greedy_order(
-    adjacency: Mapping[int, Iterable[int]],
-    stages: Sequence[Iterable[int]],
+    adj: Sequence[int],
+    stages: Sequence[int],
     cards: Sequence[int],
     heuristic: str = "min_fill",
 ) -> list[int]:
@@ -72,11 +109,12 @@ def greedy_order(
 
     Parameters
     ----------
-    adjacency : mapping int -> iterable of int
-        Interaction graph (symmetric); variables outside every stage are kept, never eliminated.
-    stages : sequence of iterables of int
-        Variables to eliminate; all of a stage go before any of the next (max-product after
-        sum-product for marginal MAP).
+    adj : sequence of int
+        Interaction graph as closed neighbourhoods (bitsets, indexed by variable id, ``v`` in
+        ``adj[v]``); variables outside every stage are kept, never eliminated. Not modified.
+    stages : sequence of int
+        Bitsets of the variables to eliminate; all of a stage go before any of the next
+        (max-product after sum-product for marginal MAP).
     cards : sequence of int
         Cardinality by variable id.
     heuristic : {"min_degree", "min_fill", "weighted_min_fill"}
@@ -87,32 +125,61 @@ def greedy_order(
         The elimination order.
     """
     cost = heuristic_cost(heuristic)
-    adj = {v: set(n) for v, n in adjacency.items()}
+    drop = _DROPS.get(heuristic)  # None for min_degree, whose updates are cheap anyway
+    adj = list(adj)
     order: list[int] = []
     for stage in stages:
-        costs = {v: cost(v, adj, cards) for v in stage}
-        heap = [(c, v) for v, c in costs.items()]
+        costs: dict[int, int] = {}
+        zero = 0  # bitset of the variables of cost 0: the next picks, smallest id first
+        heap: list[tuple[int, int]] = []  # the others, with stale entries
+        for v in bit_list(stage):
+            c = costs[v] = cost(v, adj, cards)
+            if c:
+                heap.append((c, v))
+            else:
+                zero |= 1 << v
         heapq.heapify(heap)
-        while heap:
-            c, v = heapq.heappop(heap)
-            if costs.get(v) != c:  # eliminated already, or a stale entry
-                continue
-            del costs[v]
+        while costs:
+            if zero:
+                gone = zero & -zero
+                zero ^= gone
+                v = gone.bit_length() - 1
+            else:
+                c, v = heapq.heappop(heap)
+                if costs.get(v) != c:  # eliminated already, or a stale entry
+                    continue
+                gone = 1 << v
+            c = costs.pop(v)
             order.append(v)
-            nbrs = adj.pop(v)
-            touched = set(nbrs)
-            for a in nbrs:
+            nbrs = touched = adj[v] & ~gone
+            if drop is not None and not c:  # no fill-in: the neighbours just lose v
+                for a in bit_list(nbrs):
+                    adj[a] &= ~gone
+                    old = costs.get(a)
+                    if old is not None and (less := drop(a, v, adj, cards)):
+                        costs[a] = old - less
+                        if old > less:
+                            heapq.heappush(heap, (old - less, a))
+                        else:
+                            zero |= 1 << a
+                continue
+            for a in bit_list(nbrs):
                 mine = adj[a]
-                mine.discard(v)
-                before = len(mine)
-                mine.update(nbrs)
-                mine.discard(a)
-                if len(mine) != before and cost is not _min_degree:
-                    touched |= mine  # a gained an edge: its neighbours may gain a fill pair
-            for u in touched:
-                if u in costs:
-                    new = cost(u, adj, cards)
-                    if new != costs[u]:
-                        costs[u] = new
+                adj[a] = (mine | nbrs) & ~gone
+                if drop is not None and nbrs & ~mine:  # a gained an edge: its neighbours may
+                    touched |= adj[a]  # gain a fill pair
+            for u in bit_list(touched):
+                old = costs.get(u)
+                if old is None:
+                    continue
+                common = adj[u] & nbrs
+                if not nbrs >> u & 1 and not common & (common - 1):
+                    continue  # u keeps its neighbours, at most one of them gained edges
+                if old != (new := cost(u, adj, cards)):
+                    costs[u] = new
+                    if new:
+                        zero &= ~(1 << u)
                         heapq.heappush(heap, (new, u))
+                    else:
+                        zero |= 1 << u
     return order

@@ -1,0 +1,106 @@
+"""The part of a model that a query needs, found with bitsets.
+
+Sets of variables (or of factors) are Python ints: bit ``v`` is set when variable ``v`` is in
+the set. Per model, :func:`ancestor_sets` gives each variable of a Bayesian network its
+ancestral set once; per query, :func:`relevant_factors` is then a few ORs and one walk over the
+query's connected part.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pgm.ordering import bit_list
+
+
+def ancestor_sets(parents: Sequence[Sequence[int]]) -> list[int]:
+    """Bitset of ``v`` and all its ancestors, for each variable ``v`` of a DAG.
+
+    Parameters
+    ----------
+    parents : sequence of sequences of int
+        ``parents[v]``: the parent ids of ``v`` (acyclic).
+    """
+    out: list[int | None] = [None] * len(parents)
+    for root in range(len(parents)):
+        stack = [root]  # depth-first, each variable finished after its parents
+        while stack:
+            v = stack[-1]
+            if out[v] is not None:  # reached twice before it was finished
+                stack.pop()
+                continue
+            todo = [u for u in parents[v] if out[u] is None]
+            if todo:
+                stack.extend(todo)
+                continue
+            stack.pop()
+            bits = 1 << v
+            for u in parents[v]:
+                bits |= out[u]
+            out[v] = bits
+    return out
+
+
+def relevant_factors(
+    scopes: Sequence[int],
+    factors_of: Sequence[Sequence[int]],
+    ancestors: Sequence[int] | None,
+    query: int,
+    observed: int,
+    seeds: int,
+    connected: bool,
+) -> tuple[list[int], list[int]]:
+    """The factors a query multiplies, and those whose whole scope is observed.
+
+    Parameters
+    ----------
+    scopes : sequence of int
+        Scope bitset of each factor.
+    factors_of : sequence of sequences of int
+        Ids of the factors that mention each variable.
+    ancestors : sequence of int or None
+        For a Bayesian network (factor ``v`` is the CPD of variable ``v``), the ancestral set of
+        each variable (:func:`ancestor_sets`): the CPDs outside the ancestral set of ``seeds``
+        are barren (they sum to one) and dropped. ``None`` for a Markov network.
+    query : int
+        Bitset of the query variables.
+    observed : int
+        Bitset of the variables observed in every case.
+    seeds : int
+        Bitset of every variable the query names (query, observed, partially observed).
+    connected : bool
+        Keep only the factors connected to ``query`` once the observed variables are removed
+        (the others only scale a posterior); ``False`` for the probability of evidence.
+
+    Returns
+    -------
+    factors : list of int
+        Ids of the factors with an unobserved variable that the query needs (in the order the
+        walk from the query finds them, or ascending when not ``connected``).
+    constants : list of int
+        Ids, ascending, of the kept factors whose whole scope is observed.
+    """
+    if ancestors is None:
+        kept = maybe_constant = (1 << len(scopes)) - 1
+    else:
+        kept = 0
+        for v in bit_list(seeds):
+            kept |= ancestors[v]
+        maybe_constant = kept & observed  # the CPD of an unobserved variable mentions it
+    hidden = ~observed
+    constants = [f for f in bit_list(maybe_constant) if not scopes[f] & hidden]
+    if not connected:
+        return [f for f in bit_list(kept) if scopes[f] & hidden], constants
+    factors = []
+    reached = frontier = query
+    while frontier:  # grow the query's part through shared unobserved variables
+        grown = 0
+        for v in bit_list(frontier):
+            for f in factors_of[v]:
+                if kept >> f & 1:
+                    kept ^= 1 << f  # each factor is taken once
+                    factors.append(f)
+                    grown |= scopes[f]
+        frontier = grown & hidden & ~reached
+        reached |= frontier
+    return factors, constants
