@@ -5,10 +5,11 @@ elimination at all:
 
     P(X_v = s | x_-v)  ~  P(s | pa_v(x)) * prod_{c in children(v)} P(x_c | pa_c(x), X_v = s)
 
-so only X_v's Markov blanket (parents, children, the children's other parents) matters. This module
-computes it for many cases and many variables at once, with one gather per CPD involved, in log
-space. It is the fast path for queries of the form P(X_v | all of its blanket observed), which
-variable elimination answers too (and the tests check the two agree).
+so only X_v's Markov blanket (parents, children, the children's other parents) matters. This
+module computes it for many cases and many variables at once, in log space: one gather from all
+the CPDs involved and one sum per variable (see :class:`_Program`). It is the fast path for
+queries of the form P(X_v | all of its blanket observed), which variable elimination answers too
+(and the tests check the two agree).
 
 Letters: n cases, k states of X_v.
 """
@@ -28,15 +29,94 @@ __all__ = ["markov_blanket", "markov_blanket_posteriors"]
 
 
 class _Prepared:
-    """Blankets and log-CPD tables of one model version, built on first use per variable."""
+    """Blankets and gather programs of one model version, built on first use."""
 
     def __init__(self, model: BayesianNetwork) -> None:
         self.version = model.version
         self.blankets: dict[Any, frozenset] = {}
-        self.families: dict[Any, tuple[np.ndarray, list]] = {}
+        self.programs: dict[tuple, _Program] = {}
+
+
+class _Program:
+    """How to gather ``log P(X_v = s | x_-v)`` (unnormalised) for a tuple of variables at once.
+
+    Each requested variable ``v`` contributes one *term* per CPD that mentions it (its own and
+    its children's). A term reads the flattened log-table of that CPD at
+    ``offset + sum_a x[var_a] stride_a + s stride_v`` for every state ``s`` of ``v``: one gather
+    over all terms and states, then a sum of each variable's consecutive terms.
+
+    Letters: V variables, P terms, A the most other axes of a term, K the most states.
+
+    Attributes
+    ----------
+    variables : tuple
+        The V variables, in request order.
+    cards : ndarray of int64, shape (V,)
+    logs : ndarray of float64, shape (total,)
+        Every CPD's log-table, flattened (C order), concatenated.
+    offset, stride_v : ndarray of int64, shape (P,)
+        Start of the term's table in ``logs``; stride of ``v``'s axis in it.
+    axis_column, axis_stride : ndarray of int64, shape (P, A)
+        Evidence column (index into ``columns``) and stride of the term's other axes; padded
+        with column 0 and stride 0.
+    columns : list
+        The evidence variables the terms read, in column order.
+    starts : ndarray of int64, shape (V,)
+        First term of each variable (terms are grouped by variable, in request order).
+    term_card : ndarray of int64, shape (P,)
+        States of each term's variable.
+    """
+
+    def __init__(self, model: BayesianNetwork, variables: tuple) -> None:
+        tables: dict[Any, tuple[int, np.ndarray, list]] = {}
+        pieces, size = [], 0
+        terms, starts = [], []
+        for v in variables:
+            starts.append(len(terms))
+            for node in (v, *model.get_children(v)):
+                if node not in tables:
+                    cpd = model.get_cpds(node)
+                    with np.errstate(divide="ignore"):  # C order: strides match the flat copy
+                        table = np.ascontiguousarray(np.log(cpd.values))
+                    tables[node] = (size, table, [node, *cpd.evidence])
+                    pieces.append(table.reshape(-1))
+                    size += table.size
+                start, table, axes = tables[node]
+                strides = [st // table.itemsize for st in table.strides]
+                others = [(u, strides[i]) for i, u in enumerate(axes) if u != v]
+                terms.append((start, strides[axes.index(v)], others))
+        self.variables = variables
+        self.cards = np.array([model.get_cardinality(v) for v in variables], dtype=np.int64)
+        self.logs = np.concatenate(pieces) if pieces else np.zeros(0)
+        self.columns = list(dict.fromkeys(u for _, _, others in terms for u, _ in others))
+        where = {u: i for i, u in enumerate(self.columns)}
+        width = max((len(others) for _, _, others in terms), default=0)
+        self.offset = np.array([t[0] for t in terms], dtype=np.int64)
+        self.stride_v = np.array([t[1] for t in terms], dtype=np.int64)
+        self.axis_column = np.zeros((len(terms), width), dtype=np.int64)
+        self.axis_stride = np.zeros((len(terms), width), dtype=np.int64)
+        for p, (_, _, others) in enumerate(terms):
+            for a, (u, stride) in enumerate(others):
+                self.axis_column[p, a], self.axis_stride[p, a] = where[u], stride
+        self.starts = np.array(starts, dtype=np.int64)
+        self.term_card = self.cards.repeat(np.diff(np.append(self.starts, len(terms))))
+
+    def log_scores(self, evidence: np.ndarray) -> np.ndarray:
+        """(n, V, K) float64 unnormalised log-posteriors (``-inf`` past a variable's states)
+        from the (n, len(columns)) int64 ``evidence``."""
+        n, k = evidence.shape[0], int(self.cards.max())
+        if n == 0:
+            return np.zeros((0, self.cards.size, k))
+        base = self.offset + (evidence[:, self.axis_column] * self.axis_stride).sum(axis=2)
+        states = np.minimum(np.arange(k), self.term_card[:, None] - 1)  # (P, K), clipped
+        index = base[:, :, None] + states * self.stride_v[:, None]
+        total = np.add.reduceat(self.logs[index], self.starts, axis=1)
+        total[:, np.arange(k)[None, :] >= self.cards[:, None]] = -np.inf
+        return total
 
 
 _prepared: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MAX_PROGRAMS = 64  # gather programs kept per model version
 
 
 def _prepare(model: BayesianNetwork) -> _Prepared:
@@ -60,16 +140,6 @@ def markov_blanket(model: BayesianNetwork, variable: Any) -> frozenset:
         blanket.discard(variable)
         prep.blankets[variable] = frozenset(blanket)
     return prep.blankets[variable]
-
-
-def _log_family(model: BayesianNetwork, node: Any) -> tuple[np.ndarray, list]:
-    """log of the CPD table of ``node`` (child axis first) and its parents in axis order."""
-    prep = _prepare(model)
-    if node not in prep.families:
-        cpd = model.get_cpds(node)
-        with np.errstate(divide="ignore"):
-            prep.families[node] = (np.log(cpd.values), list(cpd.evidence))
-    return prep.families[node]
 
 
 def markov_blanket_posteriors(
@@ -116,32 +186,33 @@ def markov_blanket_posteriors(
             raise InferenceError(f"evidence of {v!r} holds a state index outside [0, {card})")
     if variables is None:
         variables = [v for v in model.nodes() if markov_blanket(model, v) <= columns.keys()]
-    out: dict[Any, np.ndarray] = {}
+    variables = tuple(variables)
     for v in variables:
         missing = markov_blanket(model, v) - columns.keys()
         if missing:
             raise InferenceError(
                 f"P({v!r} | blanket) needs {sorted(map(str, missing))} observed in every case"
             )
-        k = model.get_cardinality(v)
-        states = np.arange(k)
-        total = np.zeros((n, k))
-        for node in [v, *model.get_children(v)]:
-            table, parents = _log_family(model, node)
-            index = []
-            for axis_var in [node, *parents]:
-                if axis_var == v:
-                    index.append(states[None, :])
-                else:
-                    index.append(columns[axis_var][:, None])
-            total += table[tuple(index)]
-        top = total.max(axis=1, keepdims=True)
-        impossible = ~np.isfinite(top[:, 0])
-        if impossible.any():
-            case = int(np.flatnonzero(impossible)[0])
-            raise InferenceError(
-                f"case {case}: the blanket of {v!r} has probability zero for every state"
-            )
-        p = np.exp(total - top)
-        out[v] = p / p.sum(axis=1, keepdims=True)
-    return out
+    if not variables:
+        return {}
+    prep = _prepare(model)
+    program = prep.programs.get(variables)
+    if program is None:
+        if len(prep.programs) >= _MAX_PROGRAMS:  # forget the oldest
+            del prep.programs[next(iter(prep.programs))]
+        program = prep.programs[variables] = _Program(model, variables)
+    matrix = np.empty((n, len(program.columns)), dtype=np.int64)
+    for i, u in enumerate(program.columns):
+        matrix[:, i] = columns[u]
+    total = program.log_scores(matrix)
+    top = total.max(axis=2, keepdims=True)
+    impossible = ~np.isfinite(top[:, :, 0])
+    if impossible.any():
+        case, which = np.argwhere(impossible.T)[0][::-1]
+        raise InferenceError(
+            f"case {case}: the blanket of {variables[which]!r} has probability zero for every "
+            "state"
+        )
+    p = np.exp(total - top)
+    p /= p.sum(axis=2, keepdims=True)
+    return {v: p[:, i, : program.cards[i]] for i, v in enumerate(variables)}
