@@ -60,7 +60,8 @@ class _Program:
         Evidence column (index into ``columns``) and stride of the term's other axes; padded
         with column 0 and stride 0.
     columns : list
-        The evidence variables the terms read, in column order.
+        The evidence variables the terms read, in column order (``columns_set``: as a set,
+        which is the union of the variables' blankets).
     starts : ndarray of int64, shape (V,)
         First term of each variable (terms are grouped by variable, in request order).
     term_card : ndarray of int64, shape (P,)
@@ -89,6 +90,7 @@ class _Program:
         self.cards = np.array([model.get_cardinality(v) for v in variables], dtype=np.int64)
         self.logs = np.concatenate(pieces) if pieces else np.zeros(0)
         self.columns = list(dict.fromkeys(u for _, _, others in terms for u, _ in others))
+        self.columns_set = frozenset(self.columns)
         where = {u: i for i, u in enumerate(self.columns)}
         width = max((len(others) for _, _, others in terms), default=0)
         self.offset = np.array([t[0] for t in terms], dtype=np.int64)
@@ -173,37 +175,41 @@ def markov_blanket_posteriors(
         A blanket variable is missing from ``evidence`` (named), an index is out of range, or a
         case has probability zero for every state of the variable (named by case).
     """
-    columns = {v: np.asarray(a, dtype=np.int64).reshape(-1) for v, a in evidence.items()}
-    sizes = {a.shape[0] for a in columns.values()}
+    names = list(evidence)
+    columns = [np.asarray(evidence[v], dtype=np.int64).reshape(-1) for v in names]
+    sizes = {a.shape[0] for a in columns}
     if len(sizes) > 1:
         raise InferenceError(f"evidence columns have different lengths {sorted(sizes)}")
     n = sizes.pop() if sizes else 1
-    for v, a in columns.items():
-        if v not in model:
-            raise UnknownVariableError(f"unknown evidence variable {v!r}")
-        card = model.get_cardinality(v)
-        if a.size and (a.min() < 0 or a.max() >= card):
-            raise InferenceError(f"evidence of {v!r} holds a state index outside [0, {card})")
+    unknown = [v for v in names if v not in model]
+    if unknown:
+        raise UnknownVariableError(f"unknown evidence variable {unknown[0]!r}")
+    given = np.stack(columns, axis=1) if names else np.zeros((n, 0), dtype=np.int64)
+    cards = np.array([model.get_cardinality(v) for v in names], dtype=np.int64)
+    bad = np.flatnonzero(((given < 0) | (given >= cards)).any(axis=0))
+    if bad.size:
+        v = names[bad[0]]
+        raise InferenceError(f"evidence of {v!r} holds a state index outside [0, {cards[bad[0]]})")
+    observed = dict(zip(names, range(len(names)), strict=True))
     if variables is None:
-        variables = [v for v in model.nodes() if markov_blanket(model, v) <= columns.keys()]
+        variables = [v for v in model.nodes() if markov_blanket(model, v) <= observed.keys()]
     variables = tuple(variables)
-    for v in variables:
-        missing = markov_blanket(model, v) - columns.keys()
-        if missing:
-            raise InferenceError(
-                f"P({v!r} | blanket) needs {sorted(map(str, missing))} observed in every case"
-            )
-    if not variables:
-        return {}
     prep = _prepare(model)
     program = prep.programs.get(variables)
+    if program is None or not observed.keys() >= program.columns_set:
+        for v in variables:
+            missing = markov_blanket(model, v) - observed.keys()
+            if missing:
+                raise InferenceError(
+                    f"P({v!r} | blanket) needs {sorted(map(str, missing))} observed in every case"
+                )
+    if not variables:
+        return {}
     if program is None:
         if len(prep.programs) >= _MAX_PROGRAMS:  # forget the oldest
             del prep.programs[next(iter(prep.programs))]
         program = prep.programs[variables] = _Program(model, variables)
-    matrix = np.empty((n, len(program.columns)), dtype=np.int64)
-    for i, u in enumerate(program.columns):
-        matrix[:, i] = columns[u]
+    matrix = given[:, [observed[u] for u in program.columns]]
     total = program.log_scores(matrix)
     top = total.max(axis=2, keepdims=True)
     impossible = ~np.isfinite(top[:, :, 0])
