@@ -8,6 +8,8 @@ plan
 
 1. prunes barren nodes (in a Bayesian network, those that are not ancestors of a query or
    evidence variable sum to one and are dropped: one OR of ancestral sets compiled per model),
+   and takes a CPD with its single-child roots summed in (once per model) when the query
+   leaves those roots hidden,
 2. sets apart the constant factors (whole scope observed): looked up per case, multiplied
    into ``probability_of_evidence``, only checked for zero by posterior queries,
 3. prunes the parts of the graph that the evidence separates from the query (they only scale
@@ -16,7 +18,8 @@ plan
    a small single query is fused into one einsum,
 5. turns each elimination into an einsum over the factors that mention the variable
    (grouped when there are more operands than numpy takes, split into pairwise products when
-   large; matrix products through BLAS when large), and merges einsums: a step that only sums
+   large; large matrix products through BLAS, as one ``matmul`` with the axis moves planned
+   when there is no case axis), and merges einsums: a step that only sums
    axes out of the previous result joins it (one pass over a large table), and a single
    query's small steps join the step that uses their result (one call instead of several).
 
@@ -54,7 +57,7 @@ from pgm.errors import (
 )
 from pgm.factor import Factor
 from pgm.ordering import bit_list, greedy_order, heuristic_cost
-from pgm.pruning import ancestor_sets, relevant_factors
+from pgm.pruning import ancestor_sets, fold_roots, relevant_factors
 from pgm.states import state_index, state_indices
 from pgm.steps import LABELS, MAX, SUM, Step, StepBuilder, bits, table_size
 
@@ -68,7 +71,9 @@ class _Compiled:
     """A model as integer-indexed factors: the input of planning, rebuilt when ``version`` moves.
 
     Factor ``i`` of a Bayesian network is the CPD of variable ``i``; ``ancestors`` is ``None``
-    for a Markov network.
+    for a Markov network. The factors past the model's are CPDs with roots folded in
+    (:func:`pgm.pruning.fold_roots`): ``folds`` maps a CPD to its folded twin; no variable's
+    ``factors_of`` lists a folded one.
     """
 
     version: int
@@ -83,6 +88,7 @@ class _Compiled:
     tables: list[np.ndarray]
     factors_of: list[list[int]]  # variable id -> ids of the factors that mention it
     ancestors: list[int] | None  # variable id -> bitset of it and its ancestors
+    folds: dict[int, tuple[int, int]]  # CPD id -> (id of its folded table, bitset of roots)
 
 
 def _compile(model: Any) -> _Compiled:
@@ -104,6 +110,13 @@ def _compile(model: Any) -> _Compiled:
         for v in scope:
             factors_of[v].append(f)
     n = len(names)
+    tables = [np.asarray(t, dtype=np.float64) for _, t in factors]
+    bayesian = hasattr(model, "get_cpds")
+    folds = {}
+    for c, (scope, table, roots) in fold_roots(scopes, tables, factors_of, bayesian).items():
+        folds[c] = (len(tables), roots)
+        scopes.append(scope)
+        tables.append(table)
     return _Compiled(
         version=model.version,
         names=names,
@@ -114,9 +127,10 @@ def _compile(model: Any) -> _Compiled:
         labels=list(LABELS[:n]) if n <= len(LABELS) else [chr(_WIDE + v) for v in range(n)],
         scopes=scopes,
         scope_bits=[sum(1 << v for v in set(scope)) for scope in scopes],
-        tables=[np.asarray(t, dtype=np.float64) for _, t in factors],
+        tables=tables,
         factors_of=factors_of,
-        ancestors=ancestor_sets([s[1:] for s in scopes]) if hasattr(model, "get_cpds") else None,
+        ancestors=ancestor_sets([s[1:] for s in scopes[:n]]) if bayesian else None,
+        folds=folds,
     )
 
 
@@ -156,7 +170,8 @@ class Plan:
     max_table_size : int
         Largest number of entries of a table built by a step (per case).
     n_factors : int
-        Factors the steps multiply (after pruning; constant factors excluded).
+        Factors the steps multiply (after pruning and folding roots; constant factors
+        excluded).
     n_constants : int
         Factors whose whole scope is observed: looked up once per case and checked for zero
         (posterior queries) or multiplied in (probability of evidence).
@@ -199,6 +214,7 @@ class VariableElimination:
         self._sum_product = kernels.get("factor_sum_product")
         self._max_product = kernels.get("factor_max_product")
         self._gather = kernels.get("factor_gather")
+        self._contract = kernels.get("factor_contract")
 
     # -- model and names ----------------------------------------------------------------------
     def _model(self) -> _Compiled:
@@ -359,6 +375,8 @@ class VariableElimination:
             query | observed | bits(p),
             connected=mode != _EVIDENCE,
         )
+        if cm.folds:
+            factors = self._fold(cm, factors, query | observed | bits(p))
         inputs = [self._prepared(cm, f, observed) for f in factors]
         kept = query
         for inp in inputs:
@@ -406,6 +424,19 @@ class VariableElimination:
         )
 
     @staticmethod
+    def _fold(cm: _Compiled, factors: list[int], seeds: int) -> list[int]:
+        """``factors`` with each CPD whose folded roots the query leaves hidden (none in bitset
+        ``seeds``) replaced by its folded twin, and those roots' CPDs dropped."""
+        out, dropped = [], 0
+        for f in factors:
+            hit = cm.folds.get(f)
+            if hit is not None and not hit[1] & seeds:
+                f = hit[0]
+                dropped |= hit[1]
+            out.append(f)
+        return [f for f in out if not dropped >> f & 1] if dropped else out
+
+    @staticmethod
     def _explicit_order(cm, order, hidden, q, e, p, mode) -> list[int]:
         """The listed variables that must go (bitset ``hidden``), in order; partially observed
         ones not listed go last; for MAP the query variables follow by id."""
@@ -445,6 +476,8 @@ class VariableElimination:
                 best, arg = self._max_product(step.spec, *operands)
                 slots.append(best)
                 back.append((step, arg))
+            elif step.gemm is not None:
+                slots.append(self._contract(*operands, step.gemm))
             else:
                 slots.append(self._sum_product(step.spec, *operands, blas=step.blas))
         return (slots[-1] if plan.steps else None), back

@@ -3,12 +3,15 @@
 Sets of variables (or of factors) are Python ints: bit ``v`` is set when variable ``v`` is in
 the set. Per model, :func:`ancestor_sets` gives each variable of a Bayesian network its
 ancestral set once; per query, :func:`relevant_factors` is then a few ORs and one walk over the
-query's connected part.
+query's connected part. :func:`fold_roots` sums, once per model, the roots that only one child
+mentions into that child's CPD (a query that leaves them hidden then never orders them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+
+import numpy as np
 
 from pgm.ordering import bit_list
 
@@ -104,3 +107,53 @@ def relevant_factors(
         frontier = grown & hidden & ~reached
         reached |= frontier
     return factors, constants
+
+
+def fold_roots(
+    scopes: Sequence[Sequence[int]],
+    tables: Sequence[np.ndarray],
+    factors_of: Sequence[list[int]],
+    bayesian: bool = True,
+) -> dict[int, tuple[tuple[int, ...], np.ndarray, int]]:
+    """Sum each root that only one CPD mentions besides its own into that child's CPD.
+
+    For a Bayesian network (factor ``v`` is the CPD of variable ``v``): a root ``r`` (scope
+    ``(r,)``) whose variable only its own CPD and one child's CPD ``c`` mention can be summed
+    out before any query that neither asks nor observes ``r``::
+
+        T_c(x_c, rest) = sum_{r} P(r) P(x_c | r, rest)
+
+    (every such root of ``c`` at once). The caller uses ``T_c`` in place of the CPDs of ``c``
+    and its folded roots only when no folded root is queried or observed.
+
+    Parameters
+    ----------
+    scopes : sequence of sequences of int
+        Variable ids of each factor, in axis order.
+    tables : sequence of ndarray of float64
+        Factor tables, one axis per scope entry.
+    factors_of : sequence of lists of int
+        Ids of the factors that mention each variable.
+    bayesian : bool
+        ``False`` for a Markov network: nothing is folded (its factors are not CPDs).
+
+    Returns
+    -------
+    dict
+        ``{c: (scope of T_c, T_c, bitset of the folded roots)}``, for each child with a root
+        to fold.
+    """
+    roots: dict[int, list[int]] = {}
+    for r, scope in enumerate(scopes if bayesian else ()):
+        if len(scope) == 1 and scope[0] == r and len(factors_of[r]) == 2:
+            roots.setdefault(sum(factors_of[r]) - r, []).append(r)
+    out = {}
+    for c, rs in roots.items():
+        scope = scopes[c]
+        args = [tables[c], list(range(len(scope)))]
+        for r in rs:
+            args += [tables[r], [scope.index(r)]]
+        kept = [i for i, v in enumerate(scope) if v not in rs]
+        table = np.einsum(*args, kept)
+        out[c] = (tuple([scope[i] for i in kept]), table, sum(1 << r for r in rs))
+    return out

@@ -5,7 +5,8 @@ slots are Python-int bitsets (bit ``v``: variable or slot ``v``). :class:`StepBu
 each elimination into an einsum over the slots that mention the variable: grouped when there
 are more operands than numpy takes, split into pairwise products when large, sent through BLAS
 when a large matrix product, and merged with the step before when that saves a call or a pass
-(see :class:`StepBuilder`).
+(see :class:`StepBuilder`). A matrix product without a case axis gets its axis moves planned
+once (:func:`gemm_layout`): the executor then makes one ``numpy.matmul`` call.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ CASE = "Z"  # the einsum label of a batch's case axis
 LABELS = string.ascii_letters.replace(CASE, "")
 SUM, MAX = "sum", "max"
 PAIRWISE_MIN = 1 << 12  # steps with tables this large are split into pairwise products
-BLAS_MIN = 1 << 14  # pairwise sum steps this large that are matrix products go through BLAS
+BLAS_MIN = 1 << 14  # a batch's pairwise sum steps this large that are matrix products: BLAS
+GEMM_MIN = 1 << 11  # the same for a single query, whose matrix products have planned layouts
 MAX_OPERANDS = 32  # numpy.einsum takes at most 64 operands; larger steps are grouped
 MERGE_MAX = 256  # a single query's step takes in a deferred one if its loop stays this small
 
@@ -56,7 +58,8 @@ class Step(NamedTuple):
     op: str
     out_scope: tuple[int, ...]  # variable ids of the result, axis order (case axis excluded)
     has_case: bool
-    blas: bool  # contract through numpy's planned (BLAS) path: large matrix products
+    blas: bool  # contract through BLAS: large matrix products
+    gemm: tuple | None  # a blas step without case axis: its planned matmul layout
 
 
 def _is_gemm(scopes: Sequence[int], pair: Sequence[int]) -> bool:
@@ -65,6 +68,41 @@ def _is_gemm(scopes: Sequence[int], pair: Sequence[int]) -> bool:
     not: the planned path then copies the table into a transposed order first."""
     a, b = scopes[pair[0]], scopes[pair[1]]
     return bool(a & ~b and b & ~a)
+
+
+def gemm_layout(subs_a: str, subs_b: str, result: str, size: dict[str, int]) -> tuple | None:
+    """The layout that :func:`kernels.reference.factor.factor_contract` takes for the einsum
+    ``subs_a,subs_b->result`` (``size``: entries along each label), or ``None`` unless both
+    operands keep a label the other lacks (a matrix-vector product gains nothing from BLAS
+    over einsum's loop once its table is copied into matmul's order).
+
+    Labels of both operands and the result are the batch ``P``, of both but not the result the
+    contraction ``K``; ``a``'s other kept labels are ``M``, ``b``'s ``N``; labels of one operand
+    only that the result lacks are summed out of it first.
+    """
+    batch = [c for c in result if c in subs_a and c in subs_b]
+    left = [c for c in result if c in subs_a and c not in subs_b]
+    right = [c for c in result if c in subs_b and c not in subs_a]
+    if not left or not right:
+        return None
+    inner = [c for c in subs_a if c in subs_b and c not in result]
+    sum_a = tuple([i for i, c in enumerate(subs_a) if c not in subs_b and c not in result])
+    sum_b = tuple([i for i, c in enumerate(subs_b) if c not in subs_a and c not in result])
+    kept_a = [c for c in subs_a if c in subs_b or c in result]
+    kept_b = [c for c in subs_b if c in subs_a or c in result]
+    head = (math.prod([size[c] for c in batch]),) if batch else ()
+    m, k, n = (math.prod([size[c] for c in part]) for part in (left, inner, right))
+    order = batch + left + right
+    return (
+        sum_a,
+        tuple([kept_a.index(c) for c in batch + left + inner]),
+        (*head, m, k),
+        sum_b,
+        tuple([kept_b.index(c) for c in batch + inner + right]),
+        (*head, k, n),
+        tuple([size[c] for c in order]),
+        tuple([order.index(c) for c in result]),
+    )
 
 
 class _Deferred(NamedTuple):
@@ -113,6 +151,7 @@ class StepBuilder:
         id; ``limit``: the largest table allowed; ``single``: a plan for one case."""
         self.cards, self.names, self.labels, self.limit = cards, names, labels, limit
         self.merge_max = MERGE_MAX if single else 0  # a batch's cases multiply any loop
+        self.blas_min = GEMM_MIN if single else BLAS_MIN
         self.batch = not single  # only a batch has case axes
         self.wide = len(names) > len(LABELS)
         self.scopes: list[int] = []
@@ -174,7 +213,14 @@ class StepBuilder:
         operands = tuple([position[o] for o in step.operands])
         position[s] = self.tables
         self.tables += 1
-        self.steps.append(Step(step.var, operands, spec, op, step.out_scope, step.case, step.blas))
+        gemm = None
+        if step.blas and not step.case:
+            size = {self.labels[u]: self.cards[u] for u in bit_list(step.union)}
+            gemm = gemm_layout(*step.subs, result, size)
+        blas = step.blas and (gemm is not None or step.case)
+        self.steps.append(
+            Step(step.var, operands, spec, op, step.out_scope, step.case, blas, gemm)
+        )
 
     def _pair(self, used: list[int], keep: int) -> tuple[int, int, str, None]:
         """Replace in ``used`` the pair of slots whose product spans the fewest entries by the
@@ -248,7 +294,7 @@ class StepBuilder:
             if case
             else "".join([labels[u] for u in outs])
         )
-        blas = op == SUM and len(used) == 2 and size >= BLAS_MIN and _is_gemm(scopes, used)
+        blas = op == SUM and len(used) == 2 and size >= self.blas_min and _is_gemm(scopes, used)
         operands, op_subs, loop = self._absorb(used, op, size, summed_size, blas)
         target = len(scopes)
         bit = 1 << target

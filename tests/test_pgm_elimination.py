@@ -1,4 +1,5 @@
-"""The planner's bitset parts (pruning, ordering) and step merging against naive oracles."""
+"""The planner's bitset parts (pruning, folded roots, ordering), step merging and the planned
+matrix products against naive oracles."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import numpy as np
 from hypothesis import given
 
 import pgm
+from kernels.reference.factor import factor_contract
 from pgm.ordering import COSTS, bit_list, greedy_order
-from pgm.pruning import ancestor_sets, relevant_factors
+from pgm.pruning import ancestor_sets, fold_roots, relevant_factors
+from pgm.steps import gemm_layout
 
 
 @st.composite
@@ -170,3 +173,67 @@ def test_models_with_more_variables_than_letters(states):
     found = ve.map_query(["C65", "C66"], evidence)
     at = pair[int(found["C66"]), int(found["C65"])]
     assert at >= pair[best] - 1e-12, f"MAP value {at} < best {pair[best]}"
+
+
+@given(
+    roles=st.lists(st.integers(0, 5), min_size=1, max_size=7),
+    sizes=st.lists(st.integers(1, 4), min_size=7, max_size=7),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_planned_matmul_equals_einsum(roles, sizes, seed):
+    """``gemm_layout`` + ``factor_contract`` against ``numpy.einsum`` on random two-operand
+    specs. Role of each label: 0 batch, 1 contracted, 2 a-kept, 3 b-kept, 4 a-summed,
+    5 b-summed; axis orders shuffled."""
+    rng = np.random.default_rng(seed)
+    labels = "abcdefg"[: len(roles)]
+    sub_a = [c for c, r in zip(labels, roles, strict=False) if r in (0, 1, 2, 4)]
+    sub_b = [c for c, r in zip(labels, roles, strict=False) if r in (0, 1, 3, 5)]
+    out = [c for c, r in zip(labels, roles, strict=False) if r in (0, 2, 3)]
+    sub_a, sub_b, out = ("".join(rng.permutation(x)) if x else "" for x in (sub_a, sub_b, out))
+    size = dict(zip(labels, sizes, strict=False))
+    layout = gemm_layout(sub_a, sub_b, out, size)
+    if 2 not in roles or 3 not in roles:
+        assert layout is None, f"{sub_a},{sub_b}->{out} is no matrix product"
+        return
+    a = rng.uniform(0.1, 1.0, [size[c] for c in sub_a])
+    b = rng.uniform(0.1, 1.0, [size[c] for c in sub_b])
+    perm = rng.permutation(a.ndim)  # the same values in another memory order (strided)
+    a = np.ascontiguousarray(a.transpose(perm)).transpose(np.argsort(perm))
+    got = factor_contract(a, b, layout)
+    expected = np.einsum(f"{sub_a},{sub_b}->{out}", a, b)
+    assert got.shape == expected.shape, f"shape {got.shape} != {expected.shape}"
+    diff = np.max(np.abs(got - expected), initial=0.0)
+    assert diff <= 1e-12 * max(1.0, np.abs(expected).max()), f"{sub_a},{sub_b}->{out}: {diff}"
+
+
+@given(parents=dags(max_vars=8), seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_folded_roots_equal_the_unfolded_sum(parents, seed, data):
+    """Each folded CPD is the sum over its roots of their CPDs times the child's (brute force
+    over the roots' states), and a query that leaves a folded root hidden never orders it."""
+    rng = np.random.default_rng(seed)
+    bn = random_network(rng, parents)
+    n = len(parents)
+    cpds = bn.get_cpds()
+    scopes = [tuple(int(v[1:]) for v in c.variables) for c in cpds]
+    tables = [np.asarray(c.values, np.float64) for c in cpds]
+    factors_of = [[f for f, s in enumerate(scopes) if v in s] for v in range(n)]
+    folds = fold_roots(scopes, tables, factors_of)
+    for c, (scope, table, roots) in folds.items():
+        assert roots and not roots & ~as_bits(scopes[c]), f"roots {bin(roots)} of {c}"
+        left = tuple(v for v in scopes[c] if not roots >> v & 1)
+        assert scope == left, f"folded scope {scope} != {left}"
+        for r in bit_list(roots):
+            assert not parents[r] and factors_of[r] == sorted([r, c]), f"{r} is not foldable"
+        expected = np.zeros(table.shape)
+        for states in np.ndindex(*[tables[r].shape[0] for r in bit_list(roots)]):
+            at = dict(zip(bit_list(roots), states, strict=True))
+            index = tuple(at.get(v, slice(None)) for v in scopes[c])
+            weight = np.prod([tables[r][s] for r, s in at.items()])
+            expected += weight * tables[c][index]
+        diff = np.max(np.abs(table - expected))
+        assert diff <= 1e-12, f"folded CPD of X{c} differs from the brute sum by {diff:.3e}"
+    if folds:
+        c = data.draw(st.sampled_from(sorted(folds)))
+        plan = pgm.VariableElimination(bn).plan([f"X{c}"])
+        hidden = {f"X{r}" for r in bit_list(folds[c][2])}
+        assert not hidden & set(plan.order), f"folded roots {hidden} ordered: {plan.order}"
