@@ -42,6 +42,7 @@ query is not seen by a posterior query (``probability_of_evidence`` sees it).
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -89,6 +90,18 @@ class _Compiled:
     factors_of: list[list[int]]  # variable id -> ids of the factors that mention it
     ancestors: list[int] | None  # variable id -> bitset of it and its ancestors
     folds: dict[int, tuple[int, int]]  # CPD id -> (id of its folded table, bitset of roots)
+
+
+_COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _compiled(model: Any) -> _Compiled:
+    """The compiled form of ``model``'s current version, shared by every engine on it (a new
+    engine on an unchanged model neither re-checks nor recompiles it)."""
+    cm = _COMPILED.get(model)
+    if cm is None or cm.version != model.version:
+        cm = _COMPILED[model] = _compile(model)
+    return cm
 
 
 def _compile(model: Any) -> _Compiled:
@@ -219,7 +232,7 @@ class VariableElimination:
     # -- model and names ----------------------------------------------------------------------
     def _model(self) -> _Compiled:
         if self._compiled is None or self._compiled.version != self.model.version:
-            self._compiled = _compile(self.model)
+            self._compiled = _compiled(self.model)
             self.clear_cache()
             self._tables.clear()
         return self._compiled

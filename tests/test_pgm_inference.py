@@ -277,6 +277,20 @@ def test_plan_is_reused_for_new_evidence_values_and_rebuilt_on_mutation(rng):
     assert not before.allclose(after)
 
 
+def test_engines_on_one_model_share_its_compiled_form_until_it_changes(rng, monkeypatch):
+    bn = chain_network(rng, 4)
+    first = pgm.VariableElimination(bn).query(["X3"], {"X0": 1})
+    checks = []
+    monkeypatch.setattr(bn, "check_model", lambda: checks.append(1) or True)
+    again = pgm.VariableElimination(bn).query(["X3"], {"X0": 1})
+    assert not checks, "a new engine on an unchanged model checked and compiled it again"
+    assert first.allclose(again)
+    bn.add_cpds(pgm.TabularCPD("X3", 2, [[0.25, 0.25], [0.75, 0.75]], ["X2"], [2]))
+    changed = pgm.VariableElimination(bn).query(["X3"], {"X0": 1})
+    assert checks, "the changed model was not checked again"
+    assert_close(changed.values, [0.25, 0.75], atol=1e-15)
+
+
 def chain_network(rng: np.random.Generator, n: int) -> pgm.BayesianNetwork:
     names = [f"X{i}" for i in range(n)]
     bn = pgm.BayesianNetwork(list(zip(names[:-1], names[1:], strict=True)))
