@@ -66,6 +66,18 @@ class Cases:
         """I, the number of item codes (columns of ``exclude``)."""
         return self.exclude.shape[1]
 
+    def allowed(self) -> np.ndarray:
+        """(n, I) bool: True where an item may be recommended (not in ``exclude``).
+
+        Written from the stored entries (a fill and one scatter), which is several times
+        faster than densifying ``exclude`` and comparing.
+        """
+        coo = self.exclude.tocoo()
+        hit = coo.data != 0  # explicitly stored False entries exclude nothing
+        out = np.ones(self.exclude.shape, dtype=bool)
+        out[coo.row[hit], coo.col[hit]] = False
+        return out
+
     def rows(self, index: slice | np.ndarray) -> Cases:
         """The cases selected by ``index`` (a slice or an int array of row numbers)."""
         return Cases(

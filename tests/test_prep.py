@@ -6,6 +6,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -325,6 +326,24 @@ def test_cases_validate():
         Cases(**{**ok, "lengths": np.array([3])})
     with pytest.raises(TypeError, match="int64"):
         Cases(**{**ok, "users": np.array([0], dtype=np.int32)})
+
+
+@given(st.integers(0, 5), st.integers(1, 9), st.integers(0, 2**32 - 1))
+def test_allowed_is_the_complement_of_exclude(n, n_items, seed):
+    """Duplicate and explicitly stored False entries included."""
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(0, 3 * n * n_items + 1))
+    rows, cols = rng.integers(0, max(n, 1), k), rng.integers(0, n_items, k)
+    data = rng.random(k) < 0.8
+    exclude = sp.csr_matrix((data, (rows, cols)), shape=(n, n_items), dtype=bool)
+    cases = Cases(
+        users=np.zeros(n, np.int64),
+        context=np.full((n, 1), -1),
+        lengths=np.zeros(n, np.int64),
+        targets=np.full((n, 1), -1),
+        exclude=exclude,
+    )
+    np.testing.assert_array_equal(cases.allowed(), exclude.toarray() == 0)
 
 
 def test_encode_attributes():

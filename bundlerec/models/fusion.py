@@ -298,7 +298,7 @@ class Fusion:
     ) -> tuple[np.ndarray, np.ndarray]:
         """(M, n, I) log-rank features of the components ``names`` (default: all) and the
         (n, I) bool recommendable items."""
-        allowed = cases.exclude.toarray() == 0
+        allowed = cases.allowed()
         names = list(self.components) if names is None else names
         feats = [log_rank(self._scores(name, cases, allowed.shape), allowed) for name in names]
         return np.stack(feats), allowed
@@ -398,7 +398,7 @@ class Fusion:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
         used = self._used()
-        allowed = cases.exclude.toarray() == 0
+        allowed = cases.allowed()
         n, n_items = allowed.shape
         weights = [self.weights[name] for name in used]
         scores = [self._scores(name, cases, allowed.shape) for name in used]

@@ -384,9 +384,10 @@ class SequenceModel:
         self.dtype = _choice("dtype", str(np.dtype(dtype)), ("float32", "float64"))
         self.sampler = _choice("sampler", sampler, ("uniform", "popularity"))
         self._net: _Net | None = None
-        # (V, D) item vectors and (V,) biases of the current weights, computed on first use;
-        # every change of the weights (_build, training, grow_items, from_state) drops them.
-        self._item_cache: tuple[np.ndarray, np.ndarray] | None = None
+        # (V, D) item vectors, (V,) biases and [v, b]^T of the current weights, computed on
+        # first use; every change of the weights (_build, training, grow_items, from_state)
+        # drops them.
+        self._item_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.history_: list[dict[str, float]] = []
 
     def get_params(self) -> dict[str, Any]:
@@ -532,8 +533,7 @@ class SequenceModel:
 
     def item_vectors(self) -> np.ndarray:
         """(n_items_, D + 1) float32 ``[v, b]``: item vectors with the item bias appended."""
-        v, b = self._items()
-        return np.concatenate([v, b[:, None]], axis=1)
+        return self._items()[2].T.copy()
 
     # -- state ------------------------------------------------------------------------------------
     def get_state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -644,27 +644,29 @@ class SequenceModel:
                 out[part] = net.encode(inputs[part], every=False).numpy()
         return out
 
-    def _items(self) -> tuple[np.ndarray, np.ndarray]:
-        """(V, D) item vectors and (V,) biases, float32 (cached until the weights change)."""
+    def _items(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(V, D) item vectors, (V,) biases and their (D + 1, V) product matrix ``[v, b]^T``,
+        float32 (cached until the weights change)."""
         net = self._fitted()
         if self._item_cache is None:
             rows = np.arange(1, self.n_items_ + 1)
             with corenn.no_grad():
                 v, b = net.items(rows), net.items.biases(rows)
-            self._item_cache = (v.numpy().astype(np.float32), b.numpy().astype(np.float32))
+            v, b = v.numpy().astype(np.float32), b.numpy().astype(np.float32)
+            self._item_cache = (v, b, np.ascontiguousarray(np.hstack([v, b[:, None]]).T))
         return self._item_cache
 
     def _scores(self, inputs: _Inputs) -> np.ndarray:
         """(n, V) float32 scores: one product (dot head), or MLP chunks of cases."""
         u = self._users(inputs)
-        v, b = self._items()
-        if self.head == "dot":
+        v, b, vb = self._items()
+        if self.head == "dot":  # [u, 1] [v, b]^T: the bias inside the product, no second pass
             out = np.empty((u.shape[0], v.shape[0]), dtype=np.float32)
 
             def product(rows: np.ndarray) -> None:
                 part = slice(rows[0], rows[-1] + 1)
-                np.matmul(u[part], v.T, out=out[part])
-                out[part] += b
+                u1 = np.hstack([u[part], np.ones((rows.size, 1), np.float32)])
+                np.matmul(u1, vb, out=out[part])
 
             map_blocks(product, np.arange(u.shape[0]), _SCORE_ROWS)
             return out
