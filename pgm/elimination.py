@@ -57,7 +57,7 @@ from pgm.errors import (
     ZeroProbabilityError,
 )
 from pgm.factor import Factor
-from pgm.ordering import bit_list, greedy_order, heuristic_cost
+from pgm.ordering import bit_list, greedy_order, heuristic_code
 from pgm.pruning import ancestor_sets, fold_roots, relevant_factors
 from pgm.states import state_index, state_indices
 from pgm.steps import LABELS, MAX, SUM, Step, StepBuilder, bits, table_size
@@ -84,6 +84,8 @@ class _Compiled:
     states: list[list[str]]
     state_ids: list[dict[str, int]]  # variable id -> {state name: index}
     labels: list[str]  # variable id -> its einsum label
+    sizes: dict[str, int]  # einsum label -> cardinality
+    card_array: np.ndarray  # cards as int64, shape (n_variables,), for the ordering kernel
     scopes: list[tuple[int, ...]]
     scope_bits: list[int]  # factor id -> bitset of its scope
     tables: list[np.ndarray]
@@ -125,6 +127,8 @@ def _compile(model: Any) -> _Compiled:
     n = len(names)
     tables = [np.asarray(t, dtype=np.float64) for _, t in factors]
     bayesian = hasattr(model, "get_cpds")
+    labels = list(LABELS[:n]) if n <= len(LABELS) else [chr(_WIDE + v) for v in range(n)]
+    cards = [len(s) for s in states]
     folds = {}
     for c, (scope, table, roots) in fold_roots(scopes, tables, factors_of, bayesian).items():
         folds[c] = (len(tables), roots)
@@ -134,10 +138,12 @@ def _compile(model: Any) -> _Compiled:
         version=model.version,
         names=names,
         index=index,
-        cards=[len(s) for s in states],
+        cards=cards,
         states=states,
         state_ids=[{s: i for i, s in enumerate(st)} for st in states],
-        labels=list(LABELS[:n]) if n <= len(LABELS) else [chr(_WIDE + v) for v in range(n)],
+        labels=labels,
+        sizes=dict(zip(labels, cards, strict=True)),
+        card_array=np.array(cards, dtype=np.int64),
         scopes=scopes,
         scope_bits=[sum(1 << v for v in set(scope)) for scope in scopes],
         tables=tables,
@@ -377,7 +383,7 @@ class VariableElimination:
         variables span at most ``_FUSE_MAX`` joint entries is one einsum (no ordering; its
         Python overhead would exceed the loop)."""
         if isinstance(order, str):
-            heuristic_cost(order)  # an unknown name raises even when no ordering runs
+            heuristic_code(order)  # an unknown name raises even when no ordering runs
         query, observed = bits(q), bits(e)
         factors, constants = relevant_factors(
             cm.scope_bits,
@@ -402,7 +408,7 @@ class VariableElimination:
             fuse = table_size(cm.cards, kept) <= _FUSE_MAX
         else:
             fuse = False
-        build = StepBuilder(cm.cards, cm.names, cm.labels, self.max_table_size, single)
+        build = StepBuilder(cm.cards, cm.names, cm.labels, self.max_table_size, single, cm.sizes)
         for inp in inputs:
             build.add(
                 inp.scope, inp.variables, inp.labels, not single and bool(inp.pairs), not fuse
@@ -411,7 +417,7 @@ class VariableElimination:
             elim = []
         elif isinstance(order, str):
             stages = [hidden, query] if mode == _MAP else [hidden]
-            elim = greedy_order(build.adj, stages, cm.cards, order)
+            elim = greedy_order(build.adj, stages, cm.card_array, order)
         else:
             elim = self._explicit_order(cm, order, hidden, q, e, p, mode)
         build.width, build.biggest = len(q) - 1, math.prod([cm.cards[v] for v in q])

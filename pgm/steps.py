@@ -80,24 +80,40 @@ def gemm_layout(subs_a: str, subs_b: str, result: str, size: dict[str, int]) -> 
     contraction ``K``; ``a``'s other kept labels are ``M``, ``b``'s ``N``; labels of one operand
     only that the result lacks are summed out of it first.
     """
-    batch = [c for c in result if c in subs_a and c in subs_b]
-    left = [c for c in result if c in subs_a and c not in subs_b]
-    right = [c for c in result if c in subs_b and c not in subs_a]
+    batch, left, right = [], [], []
+    for c in result:
+        if c in subs_a:
+            (batch if c in subs_b else left).append(c)
+        elif c in subs_b:
+            right.append(c)
     if not left or not right:
         return None
-    inner = [c for c in subs_a if c in subs_b and c not in result]
-    sum_a = tuple([i for i, c in enumerate(subs_a) if c not in subs_b and c not in result])
-    sum_b = tuple([i for i, c in enumerate(subs_b) if c not in subs_a and c not in result])
-    kept_a = [c for c in subs_a if c in subs_b or c in result]
+    inner, kept_a, sum_a = [], [], []
+    for i, c in enumerate(subs_a):
+        if c in subs_b:
+            kept_a.append(c)
+            if c not in result:
+                inner.append(c)
+        elif c in result:
+            kept_a.append(c)
+        else:
+            sum_a.append(i)
     kept_b = [c for c in subs_b if c in subs_a or c in result]
-    head = (math.prod([size[c] for c in batch]),) if batch else ()
-    m, k, n = (math.prod([size[c] for c in part]) for part in (left, inner, right))
+    sum_b = [i for i, c in enumerate(subs_b) if c not in subs_a and c not in result]
+    m = k = n = 1
+    for c in left:
+        m *= size[c]
+    for c in inner:
+        k *= size[c]
+    for c in right:
+        n *= size[c]
     order = batch + left + right
+    head = (math.prod([size[c] for c in batch]),) if batch else ()
     return (
-        sum_a,
+        tuple(sum_a),
         tuple([kept_a.index(c) for c in batch + left + inner]),
         (*head, m, k),
-        sum_b,
+        tuple(sum_b),
         tuple([kept_b.index(c) for c in batch + inner + right]),
         (*head, k, n),
         tuple([size[c] for c in order]),
@@ -146,10 +162,13 @@ class StepBuilder:
         labels: Sequence[str],
         limit: int,
         single: bool,
+        sizes: dict[str, int] | None = None,
     ) -> None:
         """``cards``, ``names`` and ``labels`` (einsum labels, one character each) by variable
-        id; ``limit``: the largest table allowed; ``single``: a plan for one case."""
+        id; ``limit``: the largest table allowed; ``single``: a plan for one case; ``sizes``:
+        the cardinality at each label (built here if not given; a model may keep one)."""
         self.cards, self.names, self.labels, self.limit = cards, names, labels, limit
+        self.sizes = dict(zip(labels, cards, strict=True)) if sizes is None else sizes
         self.merge_max = MERGE_MAX if single else 0  # a batch's cases multiply any loop
         self.blas_min = GEMM_MIN if single else BLAS_MIN
         self.batch = not single  # only a batch has case axes
@@ -215,8 +234,7 @@ class StepBuilder:
         self.tables += 1
         gemm = None
         if step.blas and not step.case:
-            size = {self.labels[u]: self.cards[u] for u in bit_list(step.union)}
-            gemm = gemm_layout(*step.subs, result, size)
+            gemm = gemm_layout(*step.subs, result, self.sizes)
         blas = step.blas and (gemm is not None or step.case)
         self.steps.append(
             Step(step.var, operands, spec, op, step.out_scope, step.case, blas, gemm)

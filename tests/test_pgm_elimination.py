@@ -10,9 +10,12 @@ import hypothesis.strategies as st
 import numpy as np
 from hypothesis import given
 
+import kernels.cpu
+import kernels.reference
 import pgm
 from kernels.reference.factor import factor_contract
-from pgm.ordering import COSTS, bit_list, greedy_order
+from kernels.reference.planning import COSTS as COSTS_BY_CODE
+from pgm.ordering import HEURISTICS, bit_list, bitset_rows, greedy_order
 from pgm.pruning import ancestor_sets, fold_roots, relevant_factors
 from pgm.steps import gemm_layout
 
@@ -104,7 +107,9 @@ def test_greedy_min_fill_equals_recosting_on_larger_graphs(n, density, seed):
     bits = [as_bits(graph[v] | {v}) for v in range(n)]
     stage = as_bits(v for v in range(n) if rng.random() < 0.8)
     for v in range(n):
-        assert COSTS["min_fill"](v, bits, [2] * n) == defined_fill(v, graph), f"fill of {v}"
+        assert COSTS_BY_CODE[HEURISTICS.index("min_fill")](v, bits, [2] * n) == defined_fill(
+            v, graph
+        ), f"fill of {v}"
     naive, left = [], set(bit_list(stage))
     while left:  # re-cost every remaining variable after each elimination
         v = min(left, key=lambda u: (defined_fill(u, graph), u))
@@ -115,6 +120,52 @@ def test_greedy_min_fill_equals_recosting_on_larger_graphs(n, density, seed):
             graph[a] = (graph[a] | nbrs) - {a, v}
     order = greedy_order(bits, [stage], [2] * n, "min_fill")
     assert order == naive, f"incremental order {order} != re-costed order {naive}"
+
+
+def defined_cost(code: int, v: int, graph: dict, cards) -> int:
+    """Cost ``code`` of eliminating ``v`` from its definition (see kernels.reference.planning)."""
+    if code == 0:
+        return len(graph[v])
+    missing = [(a, b) for a, b in combinations(sorted(graph[v]), 2) if b not in graph[a]]
+    return sum(1 if code == 1 else int(cards[a] * cards[b]) for a, b in missing)
+
+
+@given(
+    n=st.integers(1, 40),
+    density=st.floats(0.0, 0.5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_greedy_order_kernels_equal_recosting(n, density, seed):
+    """Both twins of the ``greedy_order`` kernel (bitset rows over several bytes, two stages,
+    each heuristic) equal a driver that re-costs every waiting variable after each pick."""
+    rng = np.random.default_rng(seed)
+    graph = {v: set() for v in range(n)}
+    for a, b in combinations(range(n), 2):
+        if rng.random() < density:
+            graph[a].add(b)
+            graph[b].add(a)
+    cards = rng.integers(2, 6, n).astype(np.int64)
+    roles = rng.integers(0, 3, n)  # stage 0, stage 1, or kept
+    stages = [as_bits(np.flatnonzero(roles == k).tolist()) for k in (0, 1)]
+    adj = bitset_rows([as_bits(graph[v] | {v}) for v in range(n)], n)
+    rows = bitset_rows(stages, n)
+    for code, name in enumerate(HEURISTICS):
+        left, naive = {v: set(nb) for v, nb in graph.items()}, []
+        for k in (0, 1):
+            waiting = set(np.flatnonzero(roles == k).tolist())
+            while waiting:
+                v = min(waiting, key=lambda u: (defined_cost(code, u, left, cards), u))
+                naive.append(v)
+                waiting.discard(v)
+                nbrs = left.pop(v)
+                for a in nbrs:
+                    left[a] = (left[a] | nbrs) - {a, v}
+        for twin in (kernels.reference, kernels.cpu):
+            order = twin.greedy_order(adj, rows, cards, code).tolist()
+            assert order == naive, f"{twin.__name__} {name}: order {order} != re-costed {naive}"
+        assert greedy_order([as_bits(graph[v] | {v}) for v in range(n)], stages, cards, name) == (
+            naive
+        ), f"pgm.ordering.greedy_order {name} differs from the re-costed order"
 
 
 @given(parents=dags(max_vars=9), seed=st.integers(0, 2**32 - 1), data=st.data())
