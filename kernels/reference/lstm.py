@@ -25,6 +25,8 @@ passed as one (I + H, 4H) array ``w_t``: its rows ``[:I]`` are ``W_ih^T``, ``[I:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 __all__ = ["lstm_cell_fwd", "lstm_cell_bwd", "lstm_seq_fwd", "lstm_seq_bwd"]
@@ -162,6 +164,8 @@ def lstm_seq_fwd(
     tanh_c: np.ndarray,
     xh: np.ndarray,
     y: np.ndarray,
+    *,
+    cell: Callable[..., None] | None = None,
 ) -> None:
     """All steps of one LSTM layer forward, into caller-provided buffers.
 
@@ -194,7 +198,11 @@ def lstm_seq_fwd(
         gradient needs.
     y : ndarray, shape (B, T, H)
         Out: the hidden state at each step, 0 at padded steps.
+    cell : callable, optional
+        The step kernel (default :func:`lstm_cell_fwd`); the Numba twin runs this loop, with
+        numpy's BLAS for the GEMMs, with its compiled cell when it works on one block of rows.
     """
+    cell = lstm_cell_fwd if cell is None else cell
     n, steps, inputs = x.shape
     hidden = hs.shape[2]
     keep = acts.shape[0] == steps
@@ -219,7 +227,7 @@ def lstm_seq_fwd(
                 np.matmul(xt[t : t + m].reshape(rows[0]), w_t[:inputs], out=proj)
             np.matmul(hs[s], w_t[inputs:], out=acts[a])
             p = t % chunk
-        lstm_cell_fwd(xg[p], acts[a], bias, cs[s], hs[s], lengths, t, cs[s1], hs[s1], tanh_c[a], y)
+        cell(xg[p], acts[a], bias, cs[s], hs[s], lengths, t, cs[s1], hs[s1], tanh_c[a], y)
 
 
 def lstm_seq_bwd(
@@ -238,6 +246,8 @@ def lstm_seq_bwd(
     dx: np.ndarray | None,
     dw: np.ndarray | None,
     db: np.ndarray | None,
+    *,
+    cell: Callable[..., None] | None = None,
 ) -> None:
     """All steps of one LSTM layer backward (BPTT) from what :func:`lstm_seq_fwd` saved (S = T).
 
@@ -270,7 +280,10 @@ def lstm_seq_bwd(
         Accumulated (+=): ``[dW_ih, dW_hh]``. None: not computed.
     db : ndarray, shape (4H,), or None
         Accumulated (+=): gradient of either bias (they are summed). None with ``dw``.
+    cell : callable, optional
+        The step kernel (default :func:`lstm_cell_bwd`), as in :func:`lstm_seq_fwd`.
     """
+    cell = lstm_cell_bwd if cell is None else cell
     steps, n, four_h = acts.shape
     hidden = four_h // 4
     inputs = xh.shape[2] - hidden
@@ -281,7 +294,7 @@ def lstm_seq_bwd(
         m = min(chunk, steps - start)
         for t in range(start + m - 1, start - 1, -1):
             dg = dgates[t - start]
-            lstm_cell_bwd(acts[t], tanh_c[t], cs[t], gy, dh, gh_n, dc, lengths, t, dg)
+            cell(acts[t], tanh_c[t], cs[t], gy, dh, gh_n, dc, lengths, t, dg)
             if fused:
                 np.matmul(dg, w, out=dxh)
                 dx[:, t], dh[...] = dxh[:, :inputs], dxh[:, inputs:]
