@@ -42,6 +42,7 @@ query is not seen by a posterior query (``probability_of_evidence`` sees it).
 from __future__ import annotations
 
 import math
+import threading
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,7 +65,39 @@ from pgm.steps import LABELS, MAX, SUM, Step, StepBuilder, bits, table_size
 
 _WIDE = 0x100  # with more variables than letters, v's label is chr(_WIDE + v), renamed per step
 _FUSE_MAX = 1024  # single queries whose variables span at most this many entries: one einsum
+_INPUTS_MAX = 512  # prepared factors kept per compiled model
+_INPUTS_LOCK = threading.Lock()
 _POSTERIOR, _EVIDENCE, _MAP = "posterior", "evidence", "map"
+
+
+class _Input(NamedTuple):
+    """A model factor prepared for one evidence pattern: observed axes last, flattened into one.
+
+    A batch gathers the case axis ``N`` LAST: einsum's inner loop then runs along the cases
+    (contiguous and long) rather than along a variable of two or three states. A single case
+    takes the view ``table[..., r]``.
+    """
+
+    table: np.ndarray
+    scope: int  # bitset of the unobserved variables (the leading axes)
+    variables: tuple[int, ...]  # their ids, ascending
+    labels: str  # einsum labels of the leading axes, in axis order
+    evidence_pos: np.ndarray  # ids of the observed variables (columns of the evidence), int64
+    strides: np.ndarray  # row-major strides of the flattened evidence axes, int64
+    pairs: tuple[tuple[int, int], ...]  # (id, stride) as Python ints, for a single case
+
+
+class _Kernels(NamedTuple):
+    """The factor kernels for numpy tables, looked up once per compiled model."""
+
+    sum_product: Any
+    max_product: Any
+    gather: Any
+    contract: Any
+
+    @classmethod
+    def lookup(cls) -> _Kernels:
+        return cls(*[kernels.get(f"factor_{name}") for name in cls._fields])
 
 
 @dataclass(frozen=True)
@@ -92,6 +125,67 @@ class _Compiled:
     factors_of: list[list[int]]  # variable id -> ids of the factors that mention it
     ancestors: list[int] | None  # variable id -> bitset of it and its ancestors
     folds: dict[int, tuple[int, int]]  # CPD id -> (id of its folded table, bitset of roots)
+    kernels: _Kernels  # chosen when the version is compiled (``kernels.get``)
+    inputs: dict[tuple, _Input] = field(default_factory=dict, repr=False)  # see ``prepared``
+
+    def prepared(self, f: int, observed: int) -> _Input:
+        """Factor ``f`` for the variables of bitset ``observed``: its observed axes moved last
+        and flattened into one. Cached per (factor, its observed variables), at most
+        ``_INPUTS_MAX`` entries (the oldest go first): every engine on this version shares it.
+        """
+        key = (f, self.scope_bits[f] & observed)
+        hit = self.inputs.get(key)
+        if hit is not None:
+            return hit
+        table, scope = self.tables[f], self.scopes[f]
+        ev_axes = [i for i, v in enumerate(scope) if observed >> v & 1]
+        rest = [i for i, v in enumerate(scope) if not observed >> v & 1]
+        if ev_axes and rest:
+            table = table.transpose(rest + ev_axes)
+        ev_cards = [self.cards[scope[i]] for i in ev_axes]
+        strides = [math.prod(ev_cards[k + 1 :]) for k in range(len(ev_axes))]
+        table = np.ascontiguousarray(table.reshape((*table.shape[: len(rest)], -1)))
+        ids = [scope[i] for i in ev_axes]
+        return self._keep(
+            key,
+            _Input(
+                table if ev_axes else table[..., 0],
+                bits(scope[i] for i in rest),
+                tuple(sorted(scope[i] for i in rest)),
+                "".join(self.labels[scope[i]] for i in rest),
+                np.array(ids, np.int64),
+                np.array(strides, np.int64),
+                tuple(zip(ids, strides, strict=True)),
+            ),
+        )
+
+    def likelihood(self, v: int) -> _Input:
+        """The per-case likelihood of a partially observed variable ``v``: columns one-hot
+        states, then a column of ones that index ``-1`` ("not observed") picks (cached)."""
+        hit = self.inputs.get((-1 - v,))
+        if hit is not None:
+            return hit
+        card = self.cards[v]
+        table = np.hstack([np.eye(card), np.ones((card, 1))])
+        return self._keep(
+            (-1 - v,),
+            _Input(
+                table,
+                1 << v,
+                (v,),
+                self.labels[v],
+                np.array([v], np.int64),
+                np.ones(1, np.int64),
+                ((v, 1),),
+            ),
+        )
+
+    def _keep(self, key: tuple, hit: _Input) -> _Input:
+        with _INPUTS_LOCK:  # engines on one model may run in several threads
+            while len(self.inputs) >= _INPUTS_MAX:
+                del self.inputs[next(iter(self.inputs))]
+            self.inputs[key] = hit
+        return hit
 
 
 _COMPILED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -150,24 +244,8 @@ def _compile(model: Any) -> _Compiled:
         factors_of=factors_of,
         ancestors=ancestor_sets([s[1:] for s in scopes[:n]]) if bayesian else None,
         folds=folds,
+        kernels=_Kernels.lookup(),
     )
-
-
-class _Input(NamedTuple):
-    """A model factor prepared for one evidence pattern: observed axes last, flattened into one.
-
-    A batch gathers the case axis ``N`` LAST: einsum's inner loop then runs along the cases
-    (contiguous and long) rather than along a variable of two or three states. A single case
-    takes the view ``table[..., r]``.
-    """
-
-    table: np.ndarray
-    scope: int  # bitset of the unobserved variables (the leading axes)
-    variables: tuple[int, ...]  # their ids, ascending
-    labels: str  # einsum labels of the leading axes, in axis order
-    evidence_pos: np.ndarray  # ids of the observed variables (columns of the evidence), int64
-    strides: np.ndarray  # row-major strides of the flattened evidence axes, int64
-    pairs: tuple[tuple[int, int], ...]  # (id, stride) as Python ints, for a single case
 
 
 @dataclass(frozen=True)
@@ -229,18 +307,12 @@ class VariableElimination:
         self._compiled: _Compiled | None = None
         self._plans: dict[tuple, Plan] = {}  # by variable ids
         self._named: dict[tuple, Plan] = {}  # by the names as the caller gave them
-        self._tables: dict[tuple, _Input] = {}  # prepared factors, per model version
-        self._sum_product = kernels.get("factor_sum_product")
-        self._max_product = kernels.get("factor_max_product")
-        self._gather = kernels.get("factor_gather")
-        self._contract = kernels.get("factor_contract")
 
     # -- model and names ----------------------------------------------------------------------
     def _model(self) -> _Compiled:
         if self._compiled is None or self._compiled.version != self.model.version:
             self._compiled = _compiled(self.model)
             self.clear_cache()
-            self._tables.clear()
         return self._compiled
 
     @staticmethod
@@ -325,50 +397,6 @@ class VariableElimination:
         self._named[named] = plan
         return plan
 
-    def _prepared(self, cm: _Compiled, f: int, observed: int) -> _Input:
-        """Factor ``f`` for the variables of bitset ``observed``: its observed axes moved last
-        and flattened into one (cached per model)."""
-        key = (f, cm.scope_bits[f] & observed)
-        hit = self._tables.get(key)
-        if hit is not None:
-            return hit
-        table, scope = cm.tables[f], cm.scopes[f]
-        ev_axes = [i for i, v in enumerate(scope) if observed >> v & 1]
-        rest = [i for i, v in enumerate(scope) if not observed >> v & 1]
-        if ev_axes and rest:
-            table = table.transpose(rest + ev_axes)
-        ev_cards = [cm.cards[scope[i]] for i in ev_axes]
-        strides = [math.prod(ev_cards[k + 1 :]) for k in range(len(ev_axes))]
-        table = np.ascontiguousarray(table.reshape((*table.shape[: len(rest)], -1)))
-        ids = [scope[i] for i in ev_axes]
-        hit = self._tables[key] = _Input(
-            table if ev_axes else table[..., 0],
-            bits(scope[i] for i in rest),
-            tuple(sorted(scope[i] for i in rest)),
-            "".join(cm.labels[scope[i]] for i in rest),
-            np.array(ids, np.int64),
-            np.array(strides, np.int64),
-            tuple(zip(ids, strides, strict=True)),
-        )
-        return hit
-
-    def _likelihood(self, cm: _Compiled, v: int) -> _Input:
-        """The per-case likelihood of a partially observed variable ``v``: columns one-hot
-        states, then a column of ones that index ``-1`` ("not observed") picks (cached)."""
-        hit = self._tables.get((-1 - v,))
-        if hit is None:
-            table = np.hstack([np.eye(cm.cards[v]), np.ones((cm.cards[v], 1))])
-            hit = self._tables[(-1 - v,)] = _Input(
-                table,
-                1 << v,
-                (v,),
-                cm.labels[v],
-                np.array([v], np.int64),
-                np.ones(1, np.int64),
-                ((v, 1),),
-            )
-        return hit
-
     def _build(
         self,
         cm: _Compiled,
@@ -396,12 +424,12 @@ class VariableElimination:
         )
         if cm.folds:
             factors = self._fold(cm, factors, query | observed | bits(p))
-        inputs = [self._prepared(cm, f, observed) for f in factors]
+        inputs = [cm.prepared(f, observed) for f in factors]
         kept = query
         for inp in inputs:
             kept |= inp.scope
         p = [v for v in p if kept >> v & 1]  # partially observed variables the query needs
-        inputs += [self._likelihood(cm, v) for v in p]
+        inputs += [cm.likelihood(v) for v in p]
         hidden = kept & ~query
         fuse = single and mode != _MAP and isinstance(order, str)
         if fuse and 1 << kept.bit_count() <= _FUSE_MAX:  # (a quick bound: 2+ states each)
@@ -438,7 +466,7 @@ class VariableElimination:
             query_ids=tuple(q),
             evidence_ids=e + p,
             inputs=tuple(inputs),
-            constants=tuple([self._prepared(cm, f, observed) for f in constants]),
+            constants=tuple([cm.prepared(f, observed) for f in constants]),
             steps=tuple(build.steps),
         )
 
@@ -487,18 +515,19 @@ class VariableElimination:
         ``[(step, argmax table)]`` in step order.
         """
         back = []
+        run = self._compiled.kernels
         for step in plan.steps:
             operands = [slots[s] for s in step.operands]
             for s in step.operands:
                 slots[s] = None
             if step.op == MAX:
-                best, arg = self._max_product(step.spec, *operands)
+                best, arg = run.max_product(step.spec, *operands)
                 slots.append(best)
                 back.append((step, arg))
             elif step.gemm is not None:
-                slots.append(self._contract(*operands, step.gemm))
+                slots.append(run.contract(*operands, step.gemm))
             else:
-                slots.append(self._sum_product(step.spec, *operands, blas=step.blas))
+                slots.append(run.sum_product(step.spec, *operands, blas=step.blas))
         return (slots[-1] if plan.steps else None), back
 
     def _run_single(self, plan: Plan, row: list[int]) -> tuple[Any, float, dict[int, int]]:
@@ -538,8 +567,9 @@ class VariableElimination:
         and their product ``(N,)``.
         """
         n = ev.shape[1]
+        gather = self._compiled.kernels.gather
         slots = [
-            self._gather(inp.table, inp.strides @ ev[inp.evidence_pos]) if inp.pairs else inp.table
+            gather(inp.table, inp.strides @ ev[inp.evidence_pos]) if inp.pairs else inp.table
             for inp in plan.inputs
         ]
         res, _ = self._execute(plan, slots)

@@ -4,6 +4,7 @@ matrix products against naive oracles."""
 from __future__ import annotations
 
 from itertools import combinations
+from unittest import mock
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
@@ -13,6 +14,7 @@ from hypothesis import given
 import kernels.cpu
 import kernels.reference
 import pgm
+import pgm.elimination
 from kernels.reference.factor import factor_contract
 from kernels.reference.planning import COSTS as COSTS_BY_CODE
 from pgm.ordering import HEURISTICS, bit_list, bitset_rows, greedy_order
@@ -288,3 +290,59 @@ def test_folded_roots_equal_the_unfolded_sum(parents, seed, data):
         plan = pgm.VariableElimination(bn).plan([f"X{c}"])
         hidden = {f"X{r}" for r in bit_list(folds[c][2])}
         assert not hidden & set(plan.order), f"folded roots {hidden} ordered: {plan.order}"
+
+
+def brute_posterior(bn, target, evidence: dict) -> np.ndarray:
+    """``P(target | evidence)`` (evidence as state indices) from the full joint table."""
+    names = bn.nodes()
+    index = {v: i for i, v in enumerate(names)}
+    args = []
+    for cpd in bn.get_cpds():
+        args += [np.asarray(cpd.values), [index[v] for v in cpd.variables]]
+    joint = np.einsum(*args, list(range(len(names))))
+    picked = joint[tuple([evidence.get(v, slice(None)) for v in names])]
+    kept = [v for v in names if v not in evidence]
+    marginal = picked.sum(axis=tuple(i for i, v in enumerate(kept) if v != target))
+    return marginal / marginal.sum()
+
+
+@given(parents=dags(max_vars=7), seed=st.integers(0, 2**32 - 1))
+def test_engines_share_bounded_prepared_factors_per_model_version(parents, seed):
+    """One-off engines reuse the prepared factors of the model's compiled form; the cache stays
+    within its bound (evicting does not change answers), and a new model version starts it
+    afresh (a replaced CPD is seen)."""
+    rng = np.random.default_rng(seed)
+    bn = random_network(rng, parents)
+    names = bn.nodes()
+    cards = [len(bn.states(v)) for v in names]
+    queries = []
+    for _ in range(4):
+        picked = rng.permutation(len(names))[: int(rng.integers(1, len(names) + 1))]
+        evidence = {names[j]: int(rng.integers(cards[j])) for j in picked[1:]}
+        queries.append((names[picked[0]], evidence))
+    with mock.patch.object(pgm.elimination, "_INPUTS_MAX", 3):
+        for version in range(2):
+            for target, evidence in queries:
+                got = pgm.VariableElimination(bn).query([target], evidence).values
+                want = brute_posterior(bn, target, evidence)
+                np.testing.assert_allclose(
+                    got,
+                    want,
+                    rtol=1e-9,
+                    atol=1e-12,
+                    err_msg=f"P({target} | {evidence}) on model version {version}",
+                )
+                size = len(pgm.elimination._COMPILED[bn].inputs)
+                assert size <= 3, f"{size} prepared factors cached, above the bound of 3"
+            j = int(rng.integers(len(names)))
+            cpd = bn.get_cpds(names[j])
+            values = rng.dirichlet(np.ones(cards[j]), size=cpd.get_values().shape[1]).T
+            evidence_cards = [cards[names.index(v)] for v in cpd.variables[1:]]
+            bn.add_cpds(
+                pgm.TabularCPD(names[j], cards[j], values, cpd.variables[1:], evidence_cards)
+            )
+    first = pgm.VariableElimination(bn).plan([queries[0][0]], queries[0][1])
+    again = pgm.VariableElimination(bn).plan([queries[0][0]], queries[0][1])
+    assert all(a is b for a, b in zip(first.inputs, again.inputs, strict=True)), (
+        "a second engine on the same model version prepared its factors again"
+    )
