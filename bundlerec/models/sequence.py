@@ -48,14 +48,27 @@ count give identical scores.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm import tqdm
 
 import corenn
-from bundlerec.models.towers import EVENT_START, EVENT_UNKNOWN, ItemTower, UserTower, make_head
+from bundlerec.models.sequences import (
+    Inputs,
+    Sampler,
+    Steps,
+    Validation,
+    batches,
+    context_inputs,
+    hold_out_last,
+    merge,
+    padded,
+    shuffle_ties,
+    window_batch,
+    windows,
+)
+from bundlerec.models.towers import ItemTower, UserTower, make_head
 from bundlerec.parallel import map_blocks
 from corenn import F
 
@@ -67,7 +80,6 @@ __all__ = ["SequenceModel"]
 
 _FORMAT = "bundlerec.SequenceModel/1"
 _N_EVENT_TYPES = 4
-_EVENT_DROPOUT = 0.5
 _CLIP_NORM = 5.0
 _VALID_K = 10
 _SOFTMAX_POOL = 32
@@ -75,162 +87,6 @@ _CASE_CHUNK = 2048
 _SCORE_ROWS = 64  # shoppers per block of the (dot head) item product
 _MLP_CELLS = 1 << 22
 _VALID_FIELDS = ("user", "item", "basket")
-
-
-# -- sequences ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _Steps:
-    """Merged steps grouped by user in time order; every array (S,) int64 (item codes)."""
-
-    user: np.ndarray
-    item: np.ndarray
-    event: np.ndarray
-    time: np.ndarray
-
-    def take(self, index: np.ndarray) -> _Steps:
-        """The steps ``index`` (an (S',) index or bool mask)."""
-        return _Steps(self.user[index], self.item[index], self.event[index], self.time[index])
-
-    def bounds(self, n_users: int) -> tuple[np.ndarray, np.ndarray]:
-        """(U,) index of each user's first step and one past the last."""
-        stop = np.cumsum(np.bincount(self.user, minlength=n_users))
-        return stop - np.bincount(self.user, minlength=n_users), stop
-
-
-@dataclass(frozen=True)
-class _Inputs:
-    """Sequences as the user tower reads them: ``[start, step rows...]`` right-padded.
-
-    items, events: (B, T) int64 item rows (0 = start or padding) and event rows; lengths: (B,)
-    valid steps, the start step included; users: (B,) user rows (0 = unknown).
-    """
-
-    items: np.ndarray
-    events: np.ndarray
-    lengths: np.ndarray
-    users: np.ndarray
-
-    def __getitem__(self, rows: slice) -> _Inputs:
-        """The sequences ``rows``, cropped to their longest length."""
-        width = int(self.lengths[rows].max(initial=1))
-        items, events = self.items[rows, :width], self.events[rows, :width]
-        return _Inputs(items, events, self.lengths[rows], self.users[rows])
-
-
-def _merge(user: np.ndarray, item: np.ndarray, event: np.ndarray, time: np.ndarray) -> _Steps:
-    """Merge consecutive events of one user on one item; a step keeps its strongest event and
-    the time of its first event."""
-    new = np.r_[True, (user[1:] != user[:-1]) | (item[1:] != item[:-1])][: len(user)]
-    first = np.flatnonzero(new)
-    strongest = np.maximum.reduceat(event.astype(np.int64), first) if first.size else first
-    return _Steps(*(a[first].astype(np.int64) for a in (user, item)), strongest, time[first])
-
-
-def _shuffle_ties(steps: _Steps, rng: np.random.Generator) -> _Steps:
-    """The steps with every run of one user's equal-time steps in a random order.
-
-    Steps at one time (the items of one basket) have no order; a fresh order each epoch keeps
-    the model from learning the arbitrary order of a file.
-    """
-    return steps.take(np.lexsort((rng.random(steps.item.size), steps.time, steps.user)))
-
-
-def _padded(values: np.ndarray, start: np.ndarray, stop: np.ndarray, width: int) -> np.ndarray:
-    """(n, width) int64: the last ``width`` of ``values[start[i]:stop[i]]``, right-padded -1."""
-    count = np.minimum(stop - start, width)
-    t = np.arange(width)
-    valid = t < count[:, None]
-    index = np.where(valid, (stop - count)[:, None] + t, 0)
-    return np.where(valid, values[index], -1) if values.size else np.full(valid.shape, -1)
-
-
-def _context_inputs(context: np.ndarray, users: np.ndarray) -> _Inputs:
-    """Tower inputs of right-padded item-code contexts (n, L) whose events are unknown."""
-    n = context.shape[0]
-    items = np.concatenate([np.zeros((n, 1), dtype=np.int64), context + 1], axis=1)
-    events = np.full(items.shape, EVENT_UNKNOWN, dtype=np.int64)
-    events[:, 0] = EVENT_START
-    return _Inputs(items, events, 1 + (context >= 0).sum(axis=1), users + 1)
-
-
-def _windows(steps: _Steps, n_users: int, max_len: int) -> tuple[np.ndarray, np.ndarray]:
-    """(W,) start and stop step of every training window, cut from each sequence's end."""
-    first, stop = steps.bounds(n_users)
-    count = -(-(stop - first) // max_len)
-    user = np.repeat(np.arange(n_users), count)
-    rank = np.arange(user.size) - np.repeat(np.cumsum(count) - count, count)
-    end = stop[user] - rank * max_len
-    return np.maximum(first[user], end - max_len), end
-
-
-def _window_batch(
-    steps: _Steps, start: np.ndarray, stop: np.ndarray, rng: np.random.Generator
-) -> tuple[_Inputs, np.ndarray]:
-    """Tower inputs (event dropout applied) and (B, T) target codes (-1 padded) of windows."""
-    width = int((stop - start).max())
-    targets = _padded(steps.item, start, stop, width)
-    seen = _padded(steps.event, start, stop, width)[:, :-1]
-    dropped = (seen < 0) | (rng.random(seen.shape) < _EVENT_DROPOUT)
-    events = np.concatenate(
-        [np.full((len(start), 1), EVENT_START), np.where(dropped, EVENT_UNKNOWN, seen)], axis=1
-    )
-    items = np.concatenate([np.zeros((len(start), 1), dtype=np.int64), targets[:, :-1] + 1], 1)
-    return _Inputs(items, events, stop - start, steps.user[start] + 1), targets
-
-
-def _batches(lengths: np.ndarray, size: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Window indices in batches of ``size`` with similar lengths, in random order."""
-    order = np.lexsort((rng.random(lengths.size), lengths))
-    chunks = [order[i : i + size] for i in range(0, order.size, size)]
-    return [chunks[i] for i in rng.permutation(len(chunks))]
-
-
-@dataclass(frozen=True)
-class _Validation:
-    """Validation cases: tower inputs, context item codes (n, L) and one target code each."""
-
-    inputs: _Inputs
-    context: np.ndarray
-    target: np.ndarray
-
-
-def _validation(steps: _Steps, users, stop, target, n_users: int, max_len: int) -> _Validation:
-    """Cases whose context is each user's steps before ``stop`` (the last ``max_len - 1``)."""
-    first, _ = steps.bounds(n_users)
-    context = _padded(steps.item, first[users], stop, max_len - 1)
-    return _Validation(_context_inputs(context, users), context, target)
-
-
-def _hold_out_last(steps: _Steps, n_users: int, max_len: int) -> tuple[_Steps, _Validation]:
-    """Each user's last step (users with >= 2 steps) as a validation case, removed from steps."""
-    first, stop = steps.bounds(n_users)
-    users = np.flatnonzero(stop - first >= 2)
-    val = _validation(steps, users, stop[users] - 1, steps.item[stop[users] - 1], n_users, max_len)
-    keep = np.ones(steps.item.size, dtype=bool)
-    keep[stop[users] - 1] = False
-    return steps.take(keep), val
-
-
-# -- sampling -------------------------------------------------------------------------------------
-class _Sampler:
-    """Negative item rows drawn from ``q``: uniform, or proportional to step counts ** 0.75.
-
-    ``log_q`` is indexed by item row (row 0, "none", holds 0).
-    """
-
-    def __init__(self, kind: str, items: np.ndarray, n_items: int, dtype: np.dtype) -> None:
-        if kind == "uniform":
-            weight = np.ones(n_items)
-        else:
-            weight = np.bincount(items, minlength=n_items) ** 0.75
-        self.cdf = np.cumsum(weight)
-        with np.errstate(divide="ignore"):
-            self.log_q = np.log(np.r_[self.cdf[-1], weight] / self.cdf[-1]).astype(dtype)
-
-    def draw(self, rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
-        """Item rows of ``shape``, drawn independently from ``q``."""
-        u = rng.random(shape) * self.cdf[-1]
-        return 1 + np.minimum(np.searchsorted(self.cdf, u, side="right"), self.cdf.size - 1)
 
 
 # -- the network ----------------------------------------------------------------------------------
@@ -243,7 +99,7 @@ class _Net(corenn.Module):
         self.users = users
         self.head = head
 
-    def encode(self, inputs: _Inputs, every: bool) -> corenn.Tensor:
+    def encode(self, inputs: Inputs, every: bool) -> corenn.Tensor:
         """User vectors at every step (B, T, D), or after each sequence's last step (B, D)."""
         steps = self.items(inputs.items)
         return self.users(steps, inputs.events, inputs.lengths, inputs.users, every)
@@ -432,7 +288,7 @@ class SequenceModel:
         _check_events(train, "train", n_items, n_users)
         items = _feature_rows(item_features, n_items, "item_features", "item")
         users = _feature_rows(user_features, n_users, "user_features", "user")
-        steps = _merge(train.user, train.item, train.event, train.timestamp)
+        steps = merge(train.user, train.item, train.event, train.timestamp)
         if steps.item.size == 0:
             raise ValueError("train holds no events")
         init, run = (np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(2))
@@ -488,7 +344,7 @@ class SequenceModel:
         self._tunes += 1
         rng = np.random.default_rng(np.random.SeedSequence([self.seed, self._tunes]))
         lr = self.lr if lr is None else lr
-        steps = _merge(train.user, train.item, train.event, train.timestamp)
+        steps = merge(train.user, train.item, train.event, train.timestamp)
         self._run(steps, valid, epochs, lr, rng)
         return self
 
@@ -606,7 +462,7 @@ class SequenceModel:
                 )
         return rows
 
-    def _case_inputs(self, cases: Cases) -> _Inputs:
+    def _case_inputs(self, cases: Cases) -> Inputs:
         """Validated, merged tower inputs of ``cases`` (the last ``max_len - 1`` context steps)."""
         self._fitted()
         context, lengths = np.asarray(cases.context), np.asarray(cases.lengths)
@@ -628,13 +484,13 @@ class SequenceModel:
                 f"cases.context holds item code {bad} outside [0, n_items={self.n_items_})"
             )
         case = np.nonzero(valid)[0]
-        steps = _merge(case, items, np.zeros_like(items), np.zeros_like(items))
+        steps = merge(case, items, np.zeros_like(items), np.zeros_like(items))
         stop = np.cumsum(np.bincount(steps.user, minlength=n))
         start = stop - np.bincount(steps.user, minlength=n)
-        context = _padded(steps.item, start, stop, self.max_len - 1)
-        return _context_inputs(context, users.astype(np.int64))
+        context = padded(steps.item, start, stop, self.max_len - 1)
+        return context_inputs(context, users.astype(np.int64))
 
-    def _users(self, inputs: _Inputs) -> np.ndarray:
+    def _users(self, inputs: Inputs) -> np.ndarray:
         """(n, D) user vectors, in chunks of cases."""
         net = self._fitted()
         out = np.zeros((inputs.lengths.size, self.dim), dtype=np.float32)
@@ -656,7 +512,7 @@ class SequenceModel:
             self._item_cache = (v, b, np.ascontiguousarray(np.hstack([v, b[:, None]]).T))
         return self._item_cache
 
-    def _scores(self, inputs: _Inputs) -> np.ndarray:
+    def _scores(self, inputs: Inputs) -> np.ndarray:
         """(n, V) float32 scores: one product (dot head), or MLP chunks of cases."""
         u = self._users(inputs)
         v, b, vb = self._items()
@@ -680,7 +536,7 @@ class SequenceModel:
                 out[i : i + chunk] = logits.numpy()[0] + b
         return out
 
-    def _hit_rate(self, val: _Validation) -> float:
+    def _hit_rate(self, val: Validation) -> float:
         """Hit rate at 10 of the validation targets, context items excluded."""
         hits = 0
         for i in range(0, val.target.size, _CASE_CHUNK):
@@ -694,8 +550,8 @@ class SequenceModel:
         return hits / max(val.target.size, 1)
 
     def _valid_cases(
-        self, steps: _Steps, valid: Interactions, rng: np.random.Generator
-    ) -> _Validation:
+        self, steps: Steps, valid: Interactions, rng: np.random.Generator
+    ) -> Validation:
         """Cases of ``valid`` events, one per valid user, from the user's first valid basket.
 
         One distinct item of that basket, drawn with ``rng``, is the target; the context is the
@@ -720,7 +576,7 @@ class SequenceModel:
             c = c[-width:]
             context[r, : len(c)] = c
         users = np.array(users, dtype=np.int64)
-        return _Validation(_context_inputs(context, users), context, np.array(target, np.int64))
+        return Validation(context_inputs(context, users), context, np.array(target, np.int64))
 
     def _run(self, steps, valid, epochs: int, lr: float, rng: np.random.Generator) -> None:
         """Train for up to ``epochs`` epochs with early stopping; restore the best weights."""
@@ -729,22 +585,22 @@ class SequenceModel:
         if self.patience is not None and valid is not None:
             val = self._valid_cases(steps, valid, rng)
         elif self.patience is not None:
-            steps, val = _hold_out_last(steps, self.n_users_, self.max_len)
+            steps, val = hold_out_last(steps, self.n_users_, self.max_len)
         if val is not None and val.target.size == 0:
             val = None
-        start, stop = _windows(steps, self.n_users_, self.max_len)
-        sampler = _Sampler(self.sampler, steps.item, self.n_items_, np.dtype(self.dtype))
+        start, stop = windows(steps, self.n_users_, self.max_len)
+        sampler = Sampler(self.sampler, steps.item, self.n_items_, np.dtype(self.dtype))
         params = list(net.parameters())
         optimizer = corenn.optim.Adam(params, lr=lr)
         best, best_state, waited = -np.inf, None, 0
         self.history_ = []
         for epoch in range(epochs):
-            batches = _batches(stop - start, self.batch_size, rng)
-            bar = tqdm(batches, desc=f"epoch {epoch + 1}/{epochs}", disable=not self.verbose)
+            order = batches(stop - start, self.batch_size, rng)
+            bar = tqdm(order, desc=f"epoch {epoch + 1}/{epochs}", disable=not self.verbose)
             total = 0.0
-            shuffled = _shuffle_ties(steps, rng)
+            shuffled = shuffle_ties(steps, rng)
             for i, idx in enumerate(bar):
-                inputs, targets = _window_batch(shuffled, start[idx], stop[idx], rng)
+                inputs, targets = window_batch(shuffled, start[idx], stop[idx], rng)
                 loss = self._loss(inputs, targets, sampler, rng)
                 net.zero_grad()
                 loss.backward()
@@ -753,7 +609,7 @@ class SequenceModel:
                 total += float(loss.item())
                 bar.set_postfix(loss=f"{total / (i + 1):.4f}")
             self._item_cache = None
-            record = {"epoch": epoch + 1, "loss": total / max(len(batches), 1)}
+            record = {"epoch": epoch + 1, "loss": total / max(len(order), 1)}
             self.history_.append(record)
             if val is None:
                 continue
@@ -770,7 +626,7 @@ class SequenceModel:
             net.load_state_dict(best_state)
         self._item_cache = None
 
-    def _loss(self, inputs: _Inputs, targets: np.ndarray, sampler: _Sampler, rng) -> Any:
+    def _loss(self, inputs: Inputs, targets: np.ndarray, sampler: Sampler, rng) -> Any:
         """Mean loss over the valid positions of a batch (see the module docstring).
 
         Every (B, T) position is scored, padding included (batches of similar lengths make it
