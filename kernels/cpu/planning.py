@@ -64,22 +64,34 @@ def _cost(v, linked, nbrs, degree, cards, heuristic):
 
 
 @njit(cache=True)
+def _set_bits(row, out):
+    """Write the positions of the set bits of the little-endian bitset ``row`` (uint8 bytes)
+    into ``out``, ascending, and return how many there are."""
+    count = 0
+    for k in range(row.shape[0]):
+        byte = np.int64(row[k])
+        while byte:
+            low = byte & -byte
+            out[count] = 8 * k + _low_bit(low)
+            byte ^= low
+            count += 1
+    return count
+
+
+@njit(cache=True)
 def _greedy_order(adj, stages, cards, heuristic):
     n = adj.shape[0]
     linked = np.zeros((n, n), np.bool_)
     nbrs = np.empty((n, n), np.int64)  # nbrs[v, :degree[v]]: the neighbours of v, any order
     degree = np.zeros(n, np.int64)
+    members = np.empty(8 * max(adj.shape[1], stages.shape[1]), np.int64)
     for u in range(n):
-        for k in range(adj.shape[1]):
-            byte = np.int64(adj[u, k])
-            while byte:
-                low = byte & -byte
-                v = 8 * k + _low_bit(low)
-                byte ^= low
-                if v != u and v < n:
-                    linked[u, v] = True
-                    nbrs[u, degree[u]] = v
-                    degree[u] += 1
+        for i in range(_set_bits(adj[u], members)):
+            v = members[i]
+            if v != u and v < n:
+                linked[u, v] = True
+                nbrs[u, degree[u]] = v
+                degree[u] += 1
     order = np.empty(n, np.int64)
     done = 0
     cost = np.zeros(n, np.int64)
@@ -87,17 +99,11 @@ def _greedy_order(adj, stages, cards, heuristic):
     todo = np.empty(n, np.int64)  # the stage's variables still to eliminate, any order
     waiting = np.zeros(n, np.bool_)
     for s in range(stages.shape[0]):
-        left = 0
-        for k in range(stages.shape[1]):
-            byte = np.int64(stages[s, k])
-            while byte:
-                low = byte & -byte
-                v = 8 * k + _low_bit(low)
-                byte ^= low
-                todo[left] = v
-                left += 1
-                waiting[v] = True
-                cost[v] = _cost(v, linked, nbrs, degree, cards, heuristic)
+        left = _set_bits(stages[s], todo)
+        for i in range(left):
+            v = todo[i]
+            waiting[v] = True
+            cost[v] = _cost(v, linked, nbrs, degree, cards, heuristic)
         while left:
             best = 0
             for i in range(1, left):
