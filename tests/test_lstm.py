@@ -117,6 +117,61 @@ def test_layer_kernels_match_the_reference_for_any_row_blocks(blocks, fused, rng
     _assert_close("inference c_n", cs[steps % 2], runs[1][1][steps], 1e-12)
 
 
+@st.composite
+def tile_case(draw):
+    """Batches across tile (6 rows) and block boundaries, hidden sizes with partial and whole
+    16-unit panels, padded steps or none (the fast path needs 6 active rows)."""
+    n, steps = draw(st.integers(1, 14)), draw(st.integers(1, 4))
+    full = draw(st.booleans())
+    lengths = (
+        [steps] * n if full else draw(st.lists(st.integers(1, steps), min_size=n, max_size=n))
+    )
+    return dict(
+        n=n,
+        steps=steps,
+        inputs=draw(st.integers(1, 5)),
+        hidden=draw(st.sampled_from([1, 3, 16, 17, 32])),
+        lengths=np.array(lengths, np.int64),
+        keep=draw(st.booleans()),
+        blocks=draw(st.integers(1, 3)),
+        seed=draw(st.integers(0, 2**31)),
+    )
+
+
+@settings(max_examples=20)
+@given(tile_case())
+def test_tiled_float32_forward_matches_the_float64_reference(case):
+    """The fused tile kernel (GEMM and cell per tile of 6 rows x 16 units) gives the reference's
+    outputs and saved buffers, within float32 rounding, on any rows, units, lengths, blocks."""
+    from kernels.cpu import _lstm_tiles
+
+    n, steps, inputs, hidden = case["n"], case["steps"], case["inputs"], case["hidden"]
+    lengths, keep = case["lengths"], case["keep"]
+    r = np.random.default_rng(case["seed"])
+    x = r.standard_normal((n, steps, inputs)).astype(np.float32)
+    w_t = (0.5 * r.standard_normal((inputs + hidden, 4 * hidden))).astype(np.float32)
+    bias = r.standard_normal(4 * hidden).astype(np.float32)
+    h0, c0 = r.standard_normal((2, n, hidden)).astype(np.float32)
+    kept = steps if keep else 1
+    runs = []
+    for dtype in (np.float32, np.float64):
+        hs, cs = np.zeros((2, kept + 1, n, hidden), dtype)
+        hs[0], cs[0] = h0, c0
+        acts, tanh_c = np.zeros((kept, n, 4 * hidden), dtype), np.zeros((kept, n, hidden), dtype)
+        xh, y = np.zeros((kept, n, inputs + hidden), dtype), np.zeros((n, steps, hidden), dtype)
+        if dtype == np.float32:
+            buffers = (hs, cs, acts, tanh_c, xh, y, case["blocks"])
+            _lstm_tiles.seq_fwd(x, w_t, bias, lengths, *buffers)
+        else:
+            x64, w64, b64 = (a.astype(dtype) for a in (x, w_t, bias))
+            ref.lstm_seq_fwd(x64, w64, b64, lengths, False, 1, hs, cs, acts, tanh_c, xh, y)
+        last = steps if keep else steps % 2
+        runs.append(dict(y=y, h_n=hs[last], c_n=cs[last], acts=acts, tanh_c=tanh_c, xh=xh))
+    names = ("y", "h_n", "c_n", "acts", "tanh_c", "xh") if keep else ("y", "h_n", "c_n")
+    for name in names:
+        _assert_close(f"tiled {name} ({case})", runs[0][name], runs[1][name], 2e-5)
+
+
 def test_fused_and_chunked_projections_match_one_chunk(rng, monkeypatch):
     """The forward's three ways to project the inputs, one GEMM of [x_t, h_{t-1}] per step
     (small I + H), one GEMM over all T steps, and chunks of 2 steps (last one partial, also in

@@ -21,7 +21,9 @@ import numpy as np
 from numba import njit, prange
 
 import kernels.reference.lstm as reference
+from kernels.cpu import _lstm_tiles
 from kernels.cpu._scalar import _sigmoid, _tanh
+from kernels.cpu._simd import TILE_ROWS, has_avx512
 from kernels.threads import get_blas_threads
 
 __all__ = ["lstm_cell_fwd", "lstm_cell_bwd", "lstm_seq_fwd", "lstm_seq_bwd"]
@@ -29,6 +31,11 @@ __all__ = ["lstm_cell_fwd", "lstm_cell_bwd", "lstm_seq_fwd", "lstm_seq_bwd"]
 MIN_BLOCK_ROWS = 16
 """Fewest batch rows a thread of the layer drivers takes: below that, a block's GEMMs are too
 small for BLAS to run near its peak."""
+
+TILED_FORWARD = has_avx512()
+"""Whether the float32 forward runs the fused tile kernel (:mod:`kernels.cpu._lstm_tiles`):
+on AVX-512 CPUs, where its 16-lane vectors are single registers. Elsewhere, and in float64,
+the forward is BLAS plus the compiled cell."""
 
 
 # fastmath "contract" only: lets LLVM fuse a * b + c into one FMA (one rounding instead of two,
@@ -282,12 +289,20 @@ def lstm_seq_fwd(
 ) -> None:
     """One LSTM layer forward (see :func:`kernels.reference.lstm.lstm_seq_fwd`).
 
-    On several row blocks, all steps run inside Numba, one block per thread. On one block, the
-    reference's step loop runs with the compiled cell: its GEMMs then go to numpy's OpenBLAS,
-    which on (64, 256) @ (256, 1024) measured 140 GFLOP/s against 121 for SciPy's (the one
-    Numba's ``np.dot`` calls), and equal on the other benchmark shapes.
+    float32 on an AVX-512 CPU (:data:`TILED_FORWARD`): the fused tile kernel
+    (:mod:`kernels.cpu._lstm_tiles`), one block of whole tiles per Numba thread (at least two
+    tiles each); ``fused`` and ``chunk`` do not apply, and ``xh`` is written only when all
+    steps are kept. Otherwise, on several row blocks, all steps run inside Numba, one block per
+    thread. On one block, the reference's step loop runs with the compiled cell: its GEMMs then
+    go to numpy's OpenBLAS, which on (64, 256) @ (256, 1024) measured 140 GFLOP/s against 121
+    for SciPy's (the one Numba's ``np.dot`` calls), and equal on the other benchmark shapes.
     """
     if x.shape[0] == 0:
+        return
+    if TILED_FORWARD and x.dtype == np.float32:
+        tiles = -(-x.shape[0] // TILE_ROWS)
+        blocks = max(1, min(numba.get_num_threads(), tiles // 2))
+        _lstm_tiles.seq_fwd(x, w_t, bias, lengths, hs, cs, acts, tanh_c, xh, y, blocks)
         return
     args = (x, w_t, bias, lengths, bool(fused), int(chunk), hs, cs, acts, tanh_c, xh, y)
     blocks = _blocks(x.shape[0])

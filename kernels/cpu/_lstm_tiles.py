@@ -1,0 +1,229 @@
+"""float32 LSTM layer forward with the gate GEMM and the cell fused per tile (AVX-512 CPUs).
+
+Same outputs as :func:`kernels.reference.lstm.lstm_seq_fwd` (see there for the buffers). The
+weights ``[W_ih, W_hh]^T`` and the bias are packed once per call (:func:`pack_panels`) so that
+one 64-column panel holds the four gates (i, f, g, o) of 16 hidden units. Each step then
+computes, for every panel and every tile of 6 batch rows, the tile's preactivations
+``bias + x_t W_ih^T + h_{t-1} W_hh^T`` in registers (:func:`tile_fma`, reading ``x`` and the
+previous state in place: no ``[x_t, h_{t-1}]`` copy, no (B, 4H) gate array), and applies the
+cell to the tile while it is in L1. Rows of the batch are independent: with several threads,
+each takes a block of rows through all T steps.
+
+The products run in slices of ``K_SLICE`` weight rows, each applied to all tiles of the block
+while it is in L1.
+
+Why not BLAS here (STYLE rule 8 sends GEMMs to BLAS): on the development machine, an AVX-512
+Xeon, OpenBLAS (numpy's) ran the per-step products of the benchmark shapes at 110-152
+GFLOP/s, this tile at 147-186 (e.g. (1020, 48) @ (48, 128): 118 vs 175; (60, 256) @
+(256, 1024): 120 vs 186), and the (B, 4H) gate array that BLAS writes no longer makes a round
+trip through L2 before the cell reads it. With it the forward went from 1.3-1.6x torch's time
+to about 1x (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from kernels.cpu._simd import (
+    LANES,
+    TILE_COLS,
+    TILE_ROWS,
+    pack_panels,
+    tile_fma,
+    vfma,
+    vload,
+    vmul,
+    vsigmoid,
+    vstore,
+    vtanh,
+)
+
+K_SLICE = 128
+"""Weight rows of a panel (64 float32 columns: 32 KiB) that one pass applies to every tile."""
+
+_OPTIONS = dict(cache=True, error_model="numpy", fastmath={"contract"})
+
+
+@njit(inline="always", **_OPTIONS)
+def _gates(tile, q):
+    """Activations (i, f, g, o) of the 16 units of tile row ``q / 64``, written back in place."""
+    i, f = vsigmoid(vload(tile, q)), vsigmoid(vload(tile, q + LANES))
+    g, o = vtanh(vload(tile, q + 2 * LANES)), vsigmoid(vload(tile, q + 3 * LANES))
+    vstore(tile, q, i)
+    vstore(tile, q + LANES, f)
+    vstore(tile, q + 2 * LANES, g)
+    vstore(tile, q + 3 * LANES, o)
+    return i, f, g, o
+
+
+@njit(**_OPTIONS)
+def _cell_fast(tile, b0, j0, a, s, s1, keep, hs, cs, acts, tanh_c):
+    """The cell on a full tile (6 active rows, 16 units ``j0 ..``), in vector registers,
+    reading ``c_{t-1}`` from and writing ``c_t``, ``h_t`` (and the saved buffers) to their
+    arrays directly."""
+    n, hidden = cs.shape[1], cs.shape[2]
+    for r in range(TILE_ROWS):
+        b = b0 + r
+        i, f, g, o = _gates(tile, r * TILE_COLS)
+        c = vfma(f, vload(cs, (s * n + b) * hidden + j0), vmul(i, g))
+        tc = vtanh(c)
+        vstore(cs, (s1 * n + b) * hidden + j0, c)
+        vstore(hs, (s1 * n + b) * hidden + j0, vmul(o, tc))
+        if keep:
+            vstore(tanh_c, (a * n + b) * hidden + j0, tc)
+            q = (a * n + b) * 4 * hidden + j0
+            vstore(acts, q, i)
+            vstore(acts, q + hidden, f)
+            vstore(acts, q + 2 * hidden, g)
+            vstore(acts, q + 3 * hidden, o)
+
+
+@njit(**_OPTIONS)
+def _cell_any(tile, rows, b0, j0, t, lengths, a, s, s1, keep, hs, cs, acts, tanh_c, out):
+    """The cell on any tile: its first ``rows`` rows, the units ``j0 ..`` below H, rows past
+    their sequence's end carrying their state. ``out`` (3, 16) is scratch."""
+    hidden = hs.shape[2]
+    units = min(LANES, hidden - j0)
+    zero = np.float32(0)
+    for r in range(rows):
+        b = b0 + r
+        if t >= lengths[b]:  # past the sequence's end: carry the state
+            for u in range(units):
+                cs[s1, b, j0 + u] = cs[s, b, j0 + u]
+            for u in range(units):
+                hs[s1, b, j0 + u] = hs[s, b, j0 + u]
+            if keep:
+                for u in range(units):
+                    tanh_c[a, b, j0 + u] = zero
+                for g in range(4):
+                    for u in range(units):
+                        acts[a, b, g * hidden + j0 + u] = zero
+            continue
+        for u in range(units):
+            out[0, u] = cs[s, b, j0 + u]
+        i, f, g, o = _gates(tile, r * TILE_COLS)
+        c = vfma(f, vload(out, 0), vmul(i, g))
+        tc = vtanh(c)
+        vstore(out, 0, c)
+        vstore(out, LANES, tc)
+        vstore(out, 2 * LANES, vmul(o, tc))
+        for u in range(units):
+            cs[s1, b, j0 + u] = out[0, u]
+        for u in range(units):
+            hs[s1, b, j0 + u] = out[2, u]
+        if keep:
+            for u in range(units):
+                tanh_c[a, b, j0 + u] = out[1, u]
+            for g in range(4):
+                for u in range(units):
+                    acts[a, b, g * hidden + j0 + u] = tile[r, g * LANES + u]
+
+
+@njit(**_OPTIONS)
+def _accumulate(a, stride, offset, depth, wp, w_off, lo, hi, tiles):
+    """``tiles[i] += A_i W`` for each tile ``i`` of rows ``lo + 6 i ..`` (rows past ``hi``
+    repeat row ``hi - 1``): row ``b`` of ``A`` is ``a.flat[b * stride + offset :][:depth]``,
+    ``W`` the packed panel rows at ``w_off``. The sum runs in slices of at most ``K_SLICE``
+    rows of ``W`` (32 KiB), each applied to every tile while it is in L1."""
+    for k0 in range(0, depth, K_SLICE):
+        k1 = min(depth, k0 + K_SLICE)
+        o = offset + k0
+        for i in range(tiles.shape[0]):
+            b0 = lo + TILE_ROWS * i
+            r1, r2 = min(b0 + 1, hi - 1), min(b0 + 2, hi - 1)
+            r3, r4, r5 = min(b0 + 3, hi - 1), min(b0 + 4, hi - 1), min(b0 + 5, hi - 1)
+            tile_fma(
+                a, b0 * stride + o, r1 * stride + o, r2 * stride + o, r3 * stride + o,
+                r4 * stride + o, r5 * stride + o, k1 - k0, wp, w_off + k0 * TILE_COLS, tiles[i],
+            )  # fmt: skip
+
+
+@njit(**_OPTIONS)
+def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi):
+    """All steps forward for batch rows ``lo <= b < hi``."""
+    n, steps, inputs = x.shape
+    hidden = hs.shape[2]
+    panels, depth = wp.shape[0], wp.shape[1]
+    keep = acts.shape[0] == steps
+    tiles = np.empty((-(-(hi - lo) // TILE_ROWS), TILE_ROWS, TILE_COLS), np.float32)
+    out = np.zeros((3, LANES), np.float32)
+    for t in range(steps):
+        a, s, s1 = (t, t, t + 1) if keep else (0, t % 2, 1 - t % 2)
+        if keep:  # [x_t, h_{t-1}], which the weight gradient needs
+            for b in range(lo, hi):
+                for k in range(inputs):
+                    xh[a, b, k] = x[b, t, k]
+                for k in range(hidden):
+                    xh[a, b, inputs + k] = hs[s, b, k]
+        for p in range(panels):
+            for i in range(tiles.shape[0]):
+                for r in range(TILE_ROWS):
+                    for k in range(4):
+                        vstore(
+                            tiles[i],
+                            r * TILE_COLS + k * LANES,
+                            vload(bp, p * TILE_COLS + k * LANES),
+                        )
+            w_x = p * depth * TILE_COLS  # the panel's W_ih^T rows, then its W_hh^T rows
+            _accumulate(x, steps * inputs, t * inputs, inputs, wp, w_x, lo, hi, tiles)
+            w_h = w_x + inputs * TILE_COLS
+            _accumulate(hs, hidden, s * n * hidden, hidden, wp, w_h, lo, hi, tiles)
+            j0 = p * LANES
+            for i in range(tiles.shape[0]):
+                b0 = lo + TILE_ROWS * i
+                rows = min(TILE_ROWS, hi - b0)
+                full = rows == TILE_ROWS and j0 + LANES <= hidden
+                for r in range(rows):
+                    full = full and t < lengths[b0 + r]
+                if full:
+                    _cell_fast(tiles[i], b0, j0, a, s, s1, keep, hs, cs, acts, tanh_c)
+                else:
+                    _cell_any(
+                        tiles[i], rows, b0, j0, t, lengths, a, s, s1, keep, hs, cs, acts,
+                        tanh_c, out,
+                    )  # fmt: skip
+        for b in range(lo, hi):  # the step's outputs: a contiguous run of H per row
+            if t < lengths[b]:
+                for j in range(hidden):
+                    y[b, t, j] = hs[s1, b, j]
+            else:
+                for j in range(hidden):
+                    y[b, t, j] = 0
+
+
+@njit(cache=True, parallel=True)
+def _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, blocks):
+    n = x.shape[0]
+    tiles = -(-n // TILE_ROWS)
+    for k in prange(blocks):  # blocks of whole tiles, rows independent
+        lo = min(n, k * tiles // blocks * TILE_ROWS)
+        hi = min(n, (k + 1) * tiles // blocks * TILE_ROWS)
+        _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi)
+
+
+def seq_fwd(
+    x: np.ndarray,
+    w_t: np.ndarray,
+    bias: np.ndarray,
+    lengths: np.ndarray,
+    hs: np.ndarray,
+    cs: np.ndarray,
+    acts: np.ndarray,
+    tanh_c: np.ndarray,
+    xh: np.ndarray,
+    y: np.ndarray,
+    blocks: int,
+) -> None:
+    """One float32 LSTM layer forward on ``blocks`` row blocks (threads).
+
+    Arguments as :func:`kernels.reference.lstm.lstm_seq_fwd` without ``fused`` and ``chunk``
+    (all float32, C-contiguous; ``x`` (B, T, I) with B >= 1). ``xh`` is written only when all
+    steps are kept (``acts.shape[0] == T``); with one kept slot it is not read either.
+    """
+    wp = pack_panels(w_t, 4)
+    bp = np.ascontiguousarray(pack_panels(bias.reshape(1, -1), 4)[:, 0])
+    if blocks == 1:  # no parallel launch
+        _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, 0, x.shape[0])
+    else:
+        _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, blocks)
