@@ -121,11 +121,12 @@ def _cell_any(tile, rows, b0, j0, t, lengths, a, s, s1, keep, hs, cs, acts, tanh
 
 
 @njit(**_OPTIONS)
-def _accumulate(a, stride, offset, depth, wp, w_off, lo, hi, tiles):
-    """``tiles[i] += A_i W`` for each tile ``i`` of rows ``lo + 6 i ..`` (rows past ``hi``
+def _accumulate(a, stride, offset, depth, wp, w_off, lo, hi, tiles, bias, b_off):
+    """``tiles[i] (+)= A_i W`` for each tile ``i`` of rows ``lo + 6 i ..`` (rows past ``hi``
     repeat row ``hi - 1``): row ``b`` of ``A`` is ``a.flat[b * stride + offset :][:depth]``,
-    ``W`` the packed panel rows at ``w_off``. The sum runs in slices of at most ``K_SLICE``
-    rows of ``W`` (32 KiB), each applied to every tile while it is in L1."""
+    ``W`` the packed panel rows at ``w_off``. With ``b_off >= 0`` the tiles start from the
+    bias row ``bias.flat[b_off :][:64]``, else from their values. The sum runs in slices of at
+    most ``K_SLICE`` rows of ``W`` (32 KiB), each applied to every tile while it is in L1."""
     for k0 in range(0, depth, K_SLICE):
         k1 = min(depth, k0 + K_SLICE)
         o = offset + k0
@@ -133,9 +134,15 @@ def _accumulate(a, stride, offset, depth, wp, w_off, lo, hi, tiles):
             b0 = lo + TILE_ROWS * i
             r1, r2 = min(b0 + 1, hi - 1), min(b0 + 2, hi - 1)
             r3, r4, r5 = min(b0 + 3, hi - 1), min(b0 + 4, hi - 1), min(b0 + 5, hi - 1)
+            tile = tiles[i]
+            if k0 == 0 and b_off >= 0:
+                init, i_off, i_stride = bias, b_off, 0
+            else:
+                init, i_off, i_stride = tile, 0, TILE_COLS
             tile_fma(
                 a, b0 * stride + o, r1 * stride + o, r2 * stride + o, r3 * stride + o,
-                r4 * stride + o, r5 * stride + o, k1 - k0, wp, w_off + k0 * TILE_COLS, tiles[i],
+                r4 * stride + o, r5 * stride + o, k1 - k0, wp, w_off + k0 * TILE_COLS,
+                init, i_off, i_stride, tile,
             )  # fmt: skip
 
 
@@ -157,18 +164,11 @@ def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi):
                 for k in range(hidden):
                     xh[a, b, inputs + k] = hs[s, b, k]
         for p in range(panels):
-            for i in range(tiles.shape[0]):
-                for r in range(TILE_ROWS):
-                    for k in range(4):
-                        vstore(
-                            tiles[i],
-                            r * TILE_COLS + k * LANES,
-                            vload(bp, p * TILE_COLS + k * LANES),
-                        )
             w_x = p * depth * TILE_COLS  # the panel's W_ih^T rows, then its W_hh^T rows
-            _accumulate(x, steps * inputs, t * inputs, inputs, wp, w_x, lo, hi, tiles)
             w_h = w_x + inputs * TILE_COLS
-            _accumulate(hs, hidden, s * n * hidden, hidden, wp, w_h, lo, hi, tiles)
+            xs = steps * inputs
+            _accumulate(x, xs, t * inputs, inputs, wp, w_x, lo, hi, tiles, bp, p * TILE_COLS)
+            _accumulate(hs, hidden, s * n * hidden, hidden, wp, w_h, lo, hi, tiles, bp, -1)
             j0 = p * LANES
             for i in range(tiles.shape[0]):
                 b0 = lo + TILE_ROWS * i
@@ -218,7 +218,7 @@ def seq_fwd(
     """One float32 LSTM layer forward on ``blocks`` row blocks (threads).
 
     Arguments as :func:`kernels.reference.lstm.lstm_seq_fwd` without ``fused`` and ``chunk``
-    (all float32, C-contiguous; ``x`` (B, T, I) with B >= 1). ``xh`` is written only when all
+    (all float32, C-contiguous; ``x`` (B, T, I) with B, I >= 1). ``xh`` is written only when all
     steps are kept (``acts.shape[0] == T``); with one kept slot it is not read either.
     """
     wp = pack_panels(w_t, 4)

@@ -192,10 +192,11 @@ def vmul(typingctx, a, b):
 
 
 @njit(cache=True)
-def tile_fma(a, o0, o1, o2, o3, o4, o5, depth, w, w_off, tile):
-    """Accumulate a 6 x 64 product tile: for each row ``r`` and column ``j < 64``::
+def tile_fma(a, o0, o1, o2, o3, o4, o5, depth, w, w_off, init, i_off, i_stride, tile):
+    """A 6 x 64 product tile: for each row ``r`` and column ``j < 64``::
 
-        tile[r, j] += sum_{k < depth} a.flat[o_r + k] * w.flat[w_off + 64 k + j]
+        tile[r, j] = init.flat[i_off + r i_stride + j]
+                     + sum_{k < depth} a.flat[o_r + k] * w.flat[w_off + 64 k + j]
 
     Parameters
     ----------
@@ -207,17 +208,56 @@ def tile_fma(a, o0, o1, o2, o3, o4, o5, depth, w, w_off, tile):
         K, the length of the sum.
     w : ndarray of float32, C-contiguous
         Right operand, packed: the 64 columns of row ``k`` at ``w_off + 64 k``.
+    init : ndarray of float32, C-contiguous
+        The initial values: a bias row (``i_stride = 0``) or a partial sum (``init`` the tile
+        itself, ``i_off = 0``, ``i_stride = 64``).
     tile : ndarray of float32, shape (6, 64), C-contiguous
-        In: the initial values (a bias, or a partial sum). Out: the accumulated tile.
+        Out: the tile.
     """
     # Written out by hand: 24 named locals are 24 registers, where an accumulator array indexed
     # in a loop would stay in memory. Per k: 4 vector loads of w, 6 broadcasts, 24 FMAs.
-    c00, c01, c02, c03 = vload(tile, 0), vload(tile, 16), vload(tile, 32), vload(tile, 48)
-    c10, c11, c12, c13 = vload(tile, 64), vload(tile, 80), vload(tile, 96), vload(tile, 112)
-    c20, c21, c22, c23 = vload(tile, 128), vload(tile, 144), vload(tile, 160), vload(tile, 176)
-    c30, c31, c32, c33 = vload(tile, 192), vload(tile, 208), vload(tile, 224), vload(tile, 240)
-    c40, c41, c42, c43 = vload(tile, 256), vload(tile, 272), vload(tile, 288), vload(tile, 304)
-    c50, c51, c52, c53 = vload(tile, 320), vload(tile, 336), vload(tile, 352), vload(tile, 368)
+    q = i_off
+    c00, c01, c02, c03 = (
+        vload(init, q),
+        vload(init, q + 16),
+        vload(init, q + 32),
+        vload(init, q + 48),
+    )
+    q = i_off + 1 * i_stride
+    c10, c11, c12, c13 = (
+        vload(init, q),
+        vload(init, q + 16),
+        vload(init, q + 32),
+        vload(init, q + 48),
+    )
+    q = i_off + 2 * i_stride
+    c20, c21, c22, c23 = (
+        vload(init, q),
+        vload(init, q + 16),
+        vload(init, q + 32),
+        vload(init, q + 48),
+    )
+    q = i_off + 3 * i_stride
+    c30, c31, c32, c33 = (
+        vload(init, q),
+        vload(init, q + 16),
+        vload(init, q + 32),
+        vload(init, q + 48),
+    )
+    q = i_off + 4 * i_stride
+    c40, c41, c42, c43 = (
+        vload(init, q),
+        vload(init, q + 16),
+        vload(init, q + 32),
+        vload(init, q + 48),
+    )
+    q = i_off + 5 * i_stride
+    c50, c51, c52, c53 = (
+        vload(init, q),
+        vload(init, q + 16),
+        vload(init, q + 32),
+        vload(init, q + 48),
+    )
     for k in range(depth):
         q = w_off + 64 * k
         b0, b1, b2, b3 = vload(w, q), vload(w, q + 16), vload(w, q + 32), vload(w, q + 48)
