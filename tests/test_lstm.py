@@ -294,6 +294,29 @@ def test_numba_and_reference_layers_agree_in_float32(rng):
         _assert_close("weight grad", a, b, 2e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_inference_calls_do_not_share_state(dtype, rng):
+    """Inference reuses its scratch buffers between calls: outputs already returned stay as
+    they were, and each call equals the training-mode forward on its own input."""
+    lstm = LSTM(3, 4, num_layers=2, dtype=dtype, rng=rng)
+    xs = [rng.standard_normal((5, 6, 3)).astype(dtype) for _ in range(2)]
+    with corenn.no_grad():
+        first = [t.data.copy() for t in _flat(lstm(xs[0]))]
+        kept = _flat(lstm(xs[0]))
+        second = _flat(lstm(xs[1]))
+    for name, a, b in zip(("y", "h_n", "c_n"), first, kept):
+        _assert_close(f"inference {name}, after another call", b.data, a, 0.0)
+    for x, got in ((xs[0], first), (xs[1], [t.data for t in second])):
+        want = _flat(lstm(Tensor(x, requires_grad=True)))
+        for name, a, b in zip(("y", "h_n", "c_n"), got, want):
+            _assert_close(f"inference vs training {name}", a, b.data, TOL[dtype])
+
+
+def _flat(out):
+    y, (h, c) = out
+    return [y, h, c]
+
+
 def test_empty_batch_gives_empty_outputs_and_zero_weight_gradients(rng):
     lstm = LSTM(3, 4, num_layers=2, rng=rng)
     x = Tensor(np.zeros((0, 5, 3), np.float32), requires_grad=True)

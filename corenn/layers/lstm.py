@@ -71,19 +71,19 @@ _SCRATCH = threading.local()
 _SCRATCH_MAX = 16
 
 
-def _scratch(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """A buffer of ``shape`` and ``dtype`` that the calling thread reuses from one inference
-    call to the next (contents undefined on return).
+def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """The calling thread's buffer ``name`` of ``shape`` and ``dtype``, reused from one
+    inference call to the next (contents undefined on return).
 
     Inference needs one slot per buffer, dead when the layer returns; a fresh buffer each call
     costs a page fault per 4 KiB on first touch (glibc maps a new block for each allocation of
     the same large size): at (B, T, I, H) = (1024, 10, 16, 32) that was about a quarter of the
-    forward. Keyed by shape and dtype, at most ``_SCRATCH_MAX`` buffers per thread.
+    forward. Keyed by name, shape and dtype; at most ``_SCRATCH_MAX`` buffers per thread.
     """
     cache = getattr(_SCRATCH, "buffers", None)
     if cache is None:
         cache = _SCRATCH.buffers = {}
-    key = (shape, np.dtype(dtype))
+    key = (name, shape, np.dtype(dtype))
     buf = cache.get(key)
     if buf is None:
         if len(cache) >= _SCRATCH_MAX:
@@ -107,13 +107,13 @@ class LSTMLayerFunction(Function):
         keep = is_grad_enabled() and any(self.needs_input_grad)
         kept = steps if keep else 1  # without backward, one reusable slot per buffer
         dtype = x.dtype
-        buffer = _scratch if not keep else lambda shape, dtype: np.empty(shape, dtype=dtype)
-        acts = buffer((kept, n, 4 * hidden), dtype)
-        tanh_c = buffer((kept, n, hidden), dtype)
-        hs = buffer((kept + 1, n, hidden), dtype)
-        cs = buffer((kept + 1, n, hidden), dtype)
+        buffer = _scratch if not keep else lambda _, shape, dtype: np.empty(shape, dtype=dtype)
+        acts = buffer("acts", (kept, n, 4 * hidden), dtype)
+        tanh_c = buffer("tanh_c", (kept, n, hidden), dtype)
+        hs = buffer("hs", (kept + 1, n, hidden), dtype)
+        cs = buffer("cs", (kept + 1, n, hidden), dtype)
         hs[0], cs[0] = h0, c0
-        xh = buffer((kept, n, inputs + hidden), dtype)  # [x_t, h_{t-1}]
+        xh = buffer("xh", (kept, n, inputs + hidden), dtype)  # [x_t, h_{t-1}]
         y = np.empty((n, steps, hidden), dtype=dtype)
         # Contiguous W^T: OpenBLAS runs (B, K) @ (K, 4H) faster than with a strided W^T.
         w_t = np.ascontiguousarray(np.concatenate([w_ih, w_hh], axis=1).T)
