@@ -6,9 +6,17 @@ fixture); for each shape and mode ours runs right before torch, so the ratio com
 under the same machine load. Compilation and first-call costs are excluded by a warm-up call.
 Forward runs without gradient recording on both sides; forward+backward backpropagates a
 gradient of ones from the output sequence.
+
+``python bench/bench_lstm.py [rounds]`` prints the comparison table instead, at 1 and 2 threads
+(or ``BENCH_THREADS``): ours and torch alternate call by call for ``rounds`` rounds (default
+15) and each keeps its best wall time, so a change of machine load hits both alike.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -66,3 +74,45 @@ def test_lstm(benchmark, request, threads, shape, mode, impl):
     fn()  # warm-up: Numba compilation, first allocations
     benchmark.extra_info["threads"] = threads
     benchmark.pedantic(fn, rounds=10, iterations=1, warmup_rounds=1)
+
+
+def _interleaved(fns: dict, rounds: int) -> dict:
+    """Best wall time (s) of each callable over ``rounds`` rounds that call each once in turn,
+    after one warm-up call each."""
+    for fn in fns.values():
+        fn()
+    best = dict.fromkeys(fns, float("inf"))
+    for _ in range(rounds):
+        for key, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            best[key] = min(best[key], time.perf_counter() - start)
+    return best
+
+
+def main(rounds: int) -> None:
+    import torch
+
+    requested = os.environ.get("BENCH_THREADS")
+    for threads in [int(requested)] if requested else [1, 2]:
+        corenn.set_num_threads(threads)
+        torch.set_num_threads(threads)
+        print(f"\n{threads} thread(s), best of {rounds} interleaved rounds, ms")
+        print(
+            "| shape (B,T,I,H) | fwd ours | fwd torch | ratio | fwd+bwd ours | fwd+bwd torch ",
+            end="",
+        )
+        print("| ratio |\n|---|---|---|---|---|---|---|")
+        for shape, name in zip(SHAPES, IDS):
+            cells = []
+            for mode in ("fwd", "fwd+bwd"):
+                best = _interleaved(
+                    {"ours": _ours(shape, mode), "torch": _torch(torch, shape, mode)}, rounds
+                )
+                ours, peer = best["ours"] * 1e3, best["torch"] * 1e3
+                cells += [f"{ours:.2f}", f"{peer:.2f}", f"{ours / peer:.2f}"]
+            print(f"| {name.replace('x', ',')} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 15)

@@ -92,6 +92,16 @@ def _scratch(name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
     return buf
 
 
+def _line_aligned(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    """An empty C-contiguous array whose data starts on a 64-byte cache line (numpy only
+    promises 16), so that a kernel can stream whole lines of it to memory."""
+    dtype = np.dtype(dtype)
+    size = math.prod(shape)
+    raw = np.empty(size * dtype.itemsize + 64, np.uint8)
+    skip = -raw.ctypes.data % 64
+    return raw[skip : skip + size * dtype.itemsize].view(dtype).reshape(shape)
+
+
 class LSTMLayerFunction(Function):
     """One LSTM layer over a whole batch of sequences.
 
@@ -114,7 +124,7 @@ class LSTMLayerFunction(Function):
         cs = buffer("cs", (kept + 1, n, hidden), dtype)
         hs[0], cs[0] = h0, c0
         xh = buffer("xh", (kept, n, inputs + hidden), dtype)  # [x_t, h_{t-1}]
-        y = np.empty((n, steps, hidden), dtype=dtype)
+        y = _line_aligned((n, steps, hidden), dtype)  # the kernel may stream it
         # Contiguous W^T: OpenBLAS runs (B, K) @ (K, 4H) faster than with a strided W^T.
         w_t = np.ascontiguousarray(np.concatenate([w_ih, w_hh], axis=1).T)
         kernels.get("lstm_seq_fwd", x)(

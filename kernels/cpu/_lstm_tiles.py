@@ -30,12 +30,14 @@ from kernels.cpu._simd import (
     TILE_COLS,
     TILE_ROWS,
     pack_panels,
+    store_fence,
     tile_fma,
     vfma,
     vload,
     vmul,
     vsigmoid,
     vstore,
+    vstream,
     vtanh,
 )
 
@@ -147,8 +149,9 @@ def _accumulate(a, stride, offset, depth, wp, w_off, lo, hi, tiles, bias, b_off)
 
 
 @njit(**_OPTIONS)
-def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi):
-    """All steps forward for batch rows ``lo <= b < hi``."""
+def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream):
+    """All steps forward for batch rows ``lo <= b < hi``; ``stream``: write ``y`` with
+    non-temporal stores (its rows are whole 64-byte lines)."""
     n, steps, inputs = x.shape
     hidden = hs.shape[2]
     panels, depth = wp.shape[0], wp.shape[1]
@@ -184,22 +187,27 @@ def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi):
                         tanh_c, out,
                     )  # fmt: skip
         for b in range(lo, hi):  # the step's outputs: a contiguous run of H per row
-            if t < lengths[b]:
-                for j in range(hidden):
-                    y[b, t, j] = hs[s1, b, j]
-            else:
+            if t >= lengths[b]:
                 for j in range(hidden):
                     y[b, t, j] = 0
+            elif stream:  # whole aligned lines, not read first: y is written once, not reread
+                for j in range(0, hidden, LANES):
+                    vstream(y, (b * steps + t) * hidden + j, vload(hs, (s1 * n + b) * hidden + j))
+            else:
+                for j in range(hidden):
+                    y[b, t, j] = hs[s1, b, j]
+    if stream:
+        store_fence()
 
 
 @njit(cache=True, parallel=True)
-def _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, blocks):
+def _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, stream, blocks):
     n = x.shape[0]
     tiles = -(-n // TILE_ROWS)
     for k in prange(blocks):  # blocks of whole tiles, rows independent
         lo = min(n, k * tiles // blocks * TILE_ROWS)
         hi = min(n, (k + 1) * tiles // blocks * TILE_ROWS)
-        _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi)
+        _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream)
 
 
 def seq_fwd(
@@ -221,9 +229,11 @@ def seq_fwd(
     (all float32, C-contiguous; ``x`` (B, T, I) with B, I >= 1). ``xh`` is written only when all
     steps are kept (``acts.shape[0] == T``); with one kept slot it is not read either.
     """
+    # Rows of y that start on 64-byte lines and fill whole lines are streamed to memory.
+    stream = y.ctypes.data % 64 == 0 and y.shape[2] % LANES == 0
     wp = pack_panels(w_t, 4)
     bp = np.ascontiguousarray(pack_panels(bias.reshape(1, -1), 4)[:, 0])
     if blocks == 1:  # no parallel launch
-        _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, 0, x.shape[0])
+        _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, 0, x.shape[0], stream)
     else:
-        _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, blocks)
+        _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, stream, blocks)

@@ -91,6 +91,36 @@ def vstore(typingctx, arr, idx, vec):
 
 
 @intrinsic
+def vstream(typingctx, arr, idx, vec):
+    """``arr.flat[idx : idx + 16] = vec`` as a non-temporal store (straight to memory, without
+    reading the line into cache first). The address must be 64-byte aligned; call
+    :func:`store_fence` before other threads read what was streamed."""
+    if not _check_array(arr, idx) or vec != f32x16:
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = _element(context, builder, sig.args[0], args[0], args[1])
+        store = builder.store(args[2], builder.bitcast(ptr, _VEC.as_pointer()), align=64)
+        flag = builder.module.add_metadata([ir.Constant(ir.IntType(32), 1)])
+        store.set_metadata("nontemporal", flag)
+        return context.get_dummy_value()
+
+    return types.none(arr, idx, vec), codegen
+
+
+@intrinsic
+def store_fence(typingctx):
+    """A full memory fence (``fence seq_cst``: ``mfence`` on x86), which also orders the
+    non-temporal stores of :func:`vstream` before any later access."""
+
+    def codegen(context, builder, sig, args):
+        builder.fence("seq_cst")
+        return context.get_dummy_value()
+
+    return types.none(), codegen
+
+
+@intrinsic
 def vbroadcast(typingctx, arr, idx):
     """A vector whose 16 lanes are ``arr.flat[idx]``."""
     if not _check_array(arr, idx):
