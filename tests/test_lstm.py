@@ -323,6 +323,21 @@ def test_inference_calls_do_not_share_state(dtype, rng):
             _assert_close(f"inference vs training {name}", a, b.data, TOL[dtype])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_nan_input_reaches_only_its_own_sequence(dtype, rng):
+    """A NaN in one sequence's input makes that sequence's outputs NaN from that step on, and
+    leaves the other sequences finite (no clamp or approximation may hide it)."""
+    lstm = LSTM(3, 16, dtype=dtype, rng=rng)
+    x = rng.standard_normal((7, 4, 3)).astype(dtype)
+    x[2, 1, 0] = np.nan
+    with corenn.no_grad():
+        y, (h, c) = lstm(x)
+    assert np.isnan(y.data[2, 1:]).all(), "NaN input did not propagate to its sequence"
+    others = np.delete(y.data, 2, axis=0)
+    assert np.isfinite(others).all() and np.isfinite(y.data[2, 0]).all(), "NaN leaked"
+    assert np.isnan(h.data[0, 2]).all() and np.isnan(c.data[0, 2]).all()
+
+
 def _flat(out):
     y, (h, c) = out
     return [y, h, c]

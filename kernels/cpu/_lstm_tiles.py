@@ -17,7 +17,11 @@ Xeon, OpenBLAS (numpy's) ran the per-step products of the benchmark shapes at 11
 GFLOP/s, this tile at 147-186 (e.g. (1020, 48) @ (48, 128): 118 vs 175; (60, 256) @
 (256, 1024): 120 vs 186), and the (B, 4H) gate array that BLAS writes no longer makes a round
 trip through L2 before the cell reads it. With it the forward went from 1.3-1.6x torch's time
-to about 1x (docs/performance.md).
+to 0.86-0.96x at 1 thread (docs/performance.md, LSTM).
+
+The step's outputs are copied to ``y`` in one pass per step, as non-temporal stores when ``y``'s
+rows are whole aligned 64-byte lines (the layer allocates it so): ``y`` is written once and
+never read here, and a normal store would first read each line from memory.
 """
 
 from __future__ import annotations
@@ -158,6 +162,7 @@ def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream):
     keep = acts.shape[0] == steps
     tiles = np.empty((-(-(hi - lo) // TILE_ROWS), TILE_ROWS, TILE_COLS), np.float32)
     out = np.zeros((3, LANES), np.float32)
+    xs = steps * inputs  # stride of x's rows
     for t in range(steps):
         a, s, s1 = (t, t, t + 1) if keep else (0, t % 2, 1 - t % 2)
         if keep:  # [x_t, h_{t-1}], which the weight gradient needs
@@ -169,7 +174,6 @@ def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream):
         for p in range(panels):
             w_x = p * depth * TILE_COLS  # the panel's W_ih^T rows, then its W_hh^T rows
             w_h = w_x + inputs * TILE_COLS
-            xs = steps * inputs
             _accumulate(x, xs, t * inputs, inputs, wp, w_x, lo, hi, tiles, bp, p * TILE_COLS)
             _accumulate(hs, hidden, s * n * hidden, hidden, wp, w_h, lo, hi, tiles, bp, -1)
             j0 = p * LANES
@@ -202,6 +206,7 @@ def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream):
 
 @njit(cache=True, parallel=True)
 def _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, stream, blocks):
+    """:func:`_rows` on ``blocks`` blocks of whole tiles, one per thread."""
     n = x.shape[0]
     tiles = -(-n // TILE_ROWS)
     for k in prange(blocks):  # blocks of whole tiles, rows independent

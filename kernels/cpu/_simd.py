@@ -160,10 +160,9 @@ def _exp_ir(builder, x):
     :func:`kernels.cpu._scalar._expf` (relative error <= 1.2e-7 on [-87, 88])."""
     fma_ty = ir.FunctionType(_VEC, [_VEC, _VEC, _VEC])
     fma = cgutils.get_or_insert_function(builder.module, fma_ty, "llvm.fma.v16f32")
-    minmax_ty = ir.FunctionType(_VEC, [_VEC, _VEC])
-    vmax = cgutils.get_or_insert_function(builder.module, minmax_ty, "llvm.maxnum.v16f32")
-    vmin = cgutils.get_or_insert_function(builder.module, minmax_ty, "llvm.minnum.v16f32")
-    x = builder.call(vmin, [builder.call(vmax, [x, _splat(-87.0)]), _splat(88.0)])
+    # Clamp to [-87, 88] by compare and select, which keeps NaN (llvm.minnum would not).
+    for bound, op in ((-87.0, "<"), (88.0, ">")):
+        x = builder.select(builder.fcmp_ordered(op, x, _splat(bound)), _splat(bound), x)
     magic = _splat(12582912.0)
     shifted = builder.call(fma, [x, _splat(1.4426950408889634), magic])
     k = builder.fsub(shifted, magic)
