@@ -4,11 +4,13 @@ Letters: B batch, T time steps, I input size, H hidden size, L layers.
 
 Each layer is one autograd Function whose forward and backward are one kernel call each
 (``lstm_seq_fwd``, ``lstm_seq_bwd``: all T steps inside the kernel, no Python per step; on
-several threads, one block of batch rows per thread). Forward: the input projection
-``X W_ih^T`` is one GEMM per chunk of steps (a chunk's projections fit in about an L2 cache, see
-:func:`_chunk_steps`); each step adds the recurrent GEMM ``h_{t-1} W_hh^T`` (BLAS) and one fused
-cell kernel applies the gates. When ``I + H`` is small (``_FUSE_MAX_K``) the two GEMMs are one
-per step, ``[x_t, h_{t-1}] [W_ih, W_hh]^T``. The gates::
+several threads, one block of batch rows per thread). The float32 forward on AVX-512 CPUs fuses
+the gate products with the cell per tile of rows and units (``kernels/cpu/_lstm_tiles.py``);
+what follows describes the other path (float64, other CPUs) and the backward. Forward: the input
+projection ``X W_ih^T`` is one GEMM per chunk of steps (a chunk's projections fit in about an
+L2 cache, see :func:`_chunk_steps`); each step adds the recurrent GEMM ``h_{t-1} W_hh^T``
+(BLAS) and one fused cell kernel applies the gates. When ``I + H`` is small (``_FUSE_MAX_K``)
+the two GEMMs are one per step, ``[x_t, h_{t-1}] [W_ih, W_hh]^T``. The gates::
 
     i, f, g, o = sigmoid, sigmoid, tanh, sigmoid of (x_t W_ih^T + h_{t-1} W_hh^T + b_ih + b_hh)
     c_t = f c_{t-1} + i g;   h_t = o tanh(c_t)
