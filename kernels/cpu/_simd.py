@@ -8,6 +8,10 @@ of a product in 24 of them.
 
 The intrinsics read and write C-contiguous float32 arrays of any shape at a flat element index
 (no bounds check: callers keep ``index + 16 <= size``). Call them from ``@njit`` code only.
+
+Numba's on-disk cache (``cache=True``) checks only the source file of the cached function, so a
+change here is not seen by kernels cached from other modules: delete their ``__pycache__``
+entries after editing this file (as for :mod:`kernels.cpu._scalar`).
 """
 
 from __future__ import annotations
