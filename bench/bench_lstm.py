@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 import numpy as np
 import pytest
+from interleave import interleaved
 
 import corenn
 from corenn import Tensor
@@ -76,20 +76,6 @@ def test_lstm(benchmark, request, threads, shape, mode, impl):
     benchmark.pedantic(fn, rounds=10, iterations=1, warmup_rounds=1)
 
 
-def _interleaved(fns: dict, rounds: int) -> dict:
-    """Best wall time (s) of each callable over ``rounds`` rounds that call each once in turn,
-    after one warm-up call each."""
-    for fn in fns.values():
-        fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            best[key] = min(best[key], time.perf_counter() - start)
-    return best
-
-
 def main(rounds: int) -> None:
     import torch
 
@@ -106,7 +92,7 @@ def main(rounds: int) -> None:
         for shape, name in zip(SHAPES, IDS):
             cells = []
             for mode in ("fwd", "fwd+bwd"):
-                best = _interleaved(
+                best = interleaved(
                     {"ours": _ours(shape, mode), "torch": _torch(torch, shape, mode)}, rounds
                 )
                 ours, peer = best["ours"] * 1e3, best["torch"] * 1e3

@@ -39,6 +39,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import interleave  # noqa: E402
+
 import pgm  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bif"
@@ -337,22 +339,10 @@ def best_of(fn, repeat: int = 5) -> float:
 
 
 def interleaved(fns: dict, rounds: int = 5) -> dict:
-    """Best CPU time (s) of each callable over ``rounds`` rounds that call each once in turn
-    (after one warm-up call each), so a change of machine load hits every engine alike.
-
-    CPU time of this process (``time.process_time``), not wall time: on a shared machine a
-    busy neighbour then slows no engine by taking its core away (with one thread everywhere
-    the two agree on an idle machine).
-    """
-    for fn in fns.values():
-        fn()
-    best = dict.fromkeys(fns, float("inf"))
-    for _ in range(rounds):
-        for key, fn in fns.items():
-            start = time.process_time()
-            fn()
-            best[key] = min(best[key], time.process_time() - start)
-    return best
+    """Best CPU time (s) of each callable over ``rounds`` interleaved rounds: CPU time of this
+    process, not wall time, so that a busy neighbour slows no engine by taking its core away
+    (with one thread everywhere the two agree on an idle machine)."""
+    return interleave.interleaved(fns, rounds, clock=time.process_time)
 
 
 def peer(make, *args, **kwargs):
