@@ -58,12 +58,11 @@ from pgm.errors import (
     ZeroProbabilityError,
 )
 from pgm.factor import Factor
-from pgm.ordering import bit_list, greedy_order, heuristic_code
+from pgm.ordering import bit_list, heuristic_code
 from pgm.pruning import ancestor_sets, fold_roots, relevant_factors
 from pgm.states import state_index, state_indices
-from pgm.steps import LABELS, MAX, SUM, Step, StepBuilder, bits, table_size
+from pgm.steps import MAX, Step, bits, build_steps, table_size
 
-_WIDE = 0x100  # with more variables than letters, v's label is chr(_WIDE + v), renamed per step
 _FUSE_MAX = 1024  # single queries whose variables span at most this many entries: one einsum
 _INPUTS_MAX = 512  # prepared factors kept per compiled model
 _INPUTS_LOCK = threading.Lock()
@@ -80,8 +79,7 @@ class _Input(NamedTuple):
 
     table: np.ndarray
     scope: int  # bitset of the unobserved variables (the leading axes)
-    variables: tuple[int, ...]  # their ids, ascending
-    labels: str  # einsum labels of the leading axes, in axis order
+    axes: tuple[int, ...]  # their ids, in axis order
     evidence_pos: np.ndarray  # ids of the observed variables (columns of the evidence), int64
     strides: np.ndarray  # row-major strides of the flattened evidence axes, int64
     pairs: tuple[tuple[int, int], ...]  # (id, stride) as Python ints, for a single case
@@ -116,9 +114,7 @@ class _Compiled:
     cards: list[int]
     states: list[list[str]]
     state_ids: list[dict[str, int]]  # variable id -> {state name: index}
-    labels: list[str]  # variable id -> its einsum label
-    sizes: dict[str, int]  # einsum label -> cardinality
-    card_array: np.ndarray  # cards as int64, shape (n_variables,), for the ordering kernel
+    card_array: np.ndarray  # cards as int64, shape (n_variables,), for the planning kernel
     scopes: list[tuple[int, ...]]
     scope_bits: list[int]  # factor id -> bitset of its scope
     tables: list[np.ndarray]
@@ -151,8 +147,7 @@ class _Compiled:
             _Input(
                 table if ev_axes else table[..., 0],
                 bits(scope[i] for i in rest),
-                tuple(sorted(scope[i] for i in rest)),
-                "".join(self.labels[scope[i]] for i in rest),
+                tuple(scope[i] for i in rest),
                 np.array(ids, np.int64),
                 np.array(strides, np.int64),
                 tuple(zip(ids, strides, strict=True)),
@@ -173,7 +168,6 @@ class _Compiled:
                 table,
                 1 << v,
                 (v,),
-                self.labels[v],
                 np.array([v], np.int64),
                 np.ones(1, np.int64),
                 ((v, 1),),
@@ -221,7 +215,6 @@ def _compile(model: Any) -> _Compiled:
     n = len(names)
     tables = [np.asarray(t, dtype=np.float64) for _, t in factors]
     bayesian = hasattr(model, "get_cpds")
-    labels = list(LABELS[:n]) if n <= len(LABELS) else [chr(_WIDE + v) for v in range(n)]
     cards = [len(s) for s in states]
     folds = {}
     for c, (scope, table, roots) in fold_roots(scopes, tables, factors_of, bayesian).items():
@@ -235,8 +228,6 @@ def _compile(model: Any) -> _Compiled:
         cards=cards,
         states=states,
         state_ids=[{s: i for i, s in enumerate(st)} for st in states],
-        labels=labels,
-        sizes=dict(zip(labels, cards, strict=True)),
         card_array=np.array(cards, dtype=np.int64),
         scopes=scopes,
         scope_bits=[sum(1 << v for v in set(scope)) for scope in scopes],
@@ -436,29 +427,29 @@ class VariableElimination:
             fuse = table_size(cm.cards, kept) <= _FUSE_MAX
         else:
             fuse = False
-        build = StepBuilder(cm.cards, cm.names, cm.labels, self.max_table_size, single, cm.sizes)
-        for inp in inputs:
-            build.add(
-                inp.scope, inp.variables, inp.labels, not single and bool(inp.pairs), not fuse
-            )
         if fuse:
-            elim = []
+            order_arg: Any = []
         elif isinstance(order, str):
-            stages = [hidden, query] if mode == _MAP else [hidden]
-            elim = greedy_order(build.adj, stages, cm.card_array, order)
+            order_arg = heuristic_code(order)
         else:
-            elim = self._explicit_order(cm, order, hidden, q, e, p, mode)
-        build.width, build.biggest = len(q) - 1, math.prod([cm.cards[v] for v in q])
-        n_hidden = hidden.bit_count()
-        for k, v in enumerate(elim):
-            build.eliminate(v, MAX if mode == _MAP and k >= n_hidden else SUM)
-        build.finish(q if mode == _POSTERIOR else [])
+            order_arg = self._explicit_order(cm, order, hidden, q, e, p, mode)
+        built = build_steps(
+            [(inp.axes, not single and bool(inp.pairs)) for inp in inputs],
+            cm.card_array,
+            cm.names,
+            q,
+            order_arg,
+            mode,
+            single,
+            self.max_table_size,
+        )
+        elim = built.order
         return Plan(
             variables=tuple([cm.names[i] for i in q]),
             evidence=tuple([cm.names[i] for i in e + p]),
             order=tuple([cm.names[i] for i in elim or bit_list(hidden)]),
-            induced_width=max(build.width, 0),
-            max_table_size=build.biggest,
+            induced_width=max(built.width, 0),
+            max_table_size=built.biggest,
             n_factors=len(factors),
             n_constants=len(constants),
             mode=mode,
@@ -467,7 +458,7 @@ class VariableElimination:
             evidence_ids=e + p,
             inputs=tuple(inputs),
             constants=tuple([cm.prepared(f, observed) for f in constants]),
-            steps=tuple(build.steps),
+            steps=built.steps,
         )
 
     @staticmethod

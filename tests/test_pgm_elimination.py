@@ -17,9 +17,9 @@ import pgm
 import pgm.elimination
 from kernels.reference.factor import factor_contract
 from kernels.reference.planning import COSTS as COSTS_BY_CODE
+from kernels.reference.steps import matmul_layout
 from pgm.ordering import HEURISTICS, bit_list, bitset_rows, greedy_order
 from pgm.pruning import ancestor_sets, fold_roots, relevant_factors
-from pgm.steps import gemm_layout
 
 
 @st.composite
@@ -234,7 +234,7 @@ def test_models_with_more_variables_than_letters(states):
     seed=st.integers(0, 2**32 - 1),
 )
 def test_planned_matmul_equals_einsum(roles, sizes, seed):
-    """``gemm_layout`` + ``factor_contract`` against ``numpy.einsum`` on random two-operand
+    """``matmul_layout`` + ``factor_contract`` against ``numpy.einsum`` on random two-operand
     specs. Role of each label: 0 batch, 1 contracted, 2 a-kept, 3 b-kept, 4 a-summed,
     5 b-summed; axis orders shuffled."""
     rng = np.random.default_rng(seed)
@@ -244,7 +244,7 @@ def test_planned_matmul_equals_einsum(roles, sizes, seed):
     out = [c for c, r in zip(labels, roles, strict=False) if r in (0, 2, 3)]
     sub_a, sub_b, out = ("".join(rng.permutation(x)) if x else "" for x in (sub_a, sub_b, out))
     size = dict(zip(labels, sizes, strict=False))
-    layout = gemm_layout(sub_a, sub_b, out, size)
+    layout = matmul_layout(sub_a, sub_b, out, size)
     if 2 not in roles or 3 not in roles:
         assert layout is None, f"{sub_a},{sub_b}->{out} is no matrix product"
         return

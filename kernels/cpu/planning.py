@@ -47,7 +47,7 @@ def greedy_order(
     )
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _cost(v, linked, nbrs, degree, cards, heuristic):
     """The cost of eliminating ``v`` (see the module of the reference twin)."""
     d = degree[v]
@@ -63,7 +63,7 @@ def _cost(v, linked, nbrs, degree, cards, heuristic):
     return total
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _set_bits(row, out):
     """Write the positions of the set bits of the little-endian bitset ``row`` (uint8 bytes)
     into ``out``, ascending, and return how many there are."""
@@ -120,7 +120,7 @@ def _greedy_order(adj, stages, cards, heuristic):
     return order[:done].copy()
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _eliminate(v, pick, near, waiting, cost, linked, nbrs, degree, cards, heuristic):
     """Remove ``v`` from the graph, join its neighbours pairwise, and update the costs of the
     waiting variables: its neighbours are re-costed; with a fill cost, a variable next to both
@@ -160,7 +160,7 @@ def _eliminate(v, pick, near, waiting, cost, linked, nbrs, degree, cards, heuris
             cost[a] = _cost(a, linked, nbrs, degree, cards, heuristic)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _low_bit(low):
     """The position of the single set bit of the byte ``low``."""
     k = 0

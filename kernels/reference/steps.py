@@ -1,0 +1,535 @@
+"""Elimination steps: an elimination order turned into einsum calls (plain Python; the spec).
+
+Letters: F input tables, A their axes in all, V variables, Q query variables, E eliminations,
+S emitted steps, K operands of all steps, U loop variables of all steps. Sets of variables or
+of slots are Python-int bitsets (bit ``v``: variable or slot ``v``).
+
+Slots
+    A *slot* is a table of the plan: an input table (slots ``0 .. F-1``) or the result of a
+    step. A slot has a scope (its variables), an axis order (an input's ``axes``, a step's
+    ``outs``) and maybe a trailing case axis. A slot is *live* until a step multiplies it in;
+    eliminating ``v`` multiplies the live slots that mention ``v`` and sums (or maxes) ``v``
+    out. A step with more than ``MAX_OPERANDS`` operands is preceded by products of groups of
+    them; a step of at least ``PAIRWISE_MIN`` entries with three or more operands is preceded
+    by the product of its cheapest pair (the pair whose union spans the fewest entries, the
+    first such pair in slot order), which sums out what no other operand and no output needs.
+    A sum step of two operands that is a matrix product (each has a variable the other lacks)
+    of at least ``GEMM_MIN`` (a single case) or ``BLAS_MIN`` (a batch) entries is a BLAS
+    candidate.
+
+Deferral and merging
+    A sum step is *deferred* until its result is used; only then is it emitted, or merged.
+    The step that uses it takes the deferred step's operands into its own einsum (one call
+    instead of two) when its loop stays within ``MERGE_MAX`` entries and within
+    ``MAX_OPERANDS`` operands (single cases only: a batch's case axis multiplies every loop),
+    or, for a sum step with that result as its only operand, always: a chain of reductions of
+    one table is one pass over it. A merged step is no BLAS candidate, except a chain, which
+    keeps the flag of the step it continues. A deferred step that is not merged is emitted
+    just before the step that uses it. Max steps are emitted at once; the last step (the
+    product into the query variables) is emitted at the end.
+
+Positions
+    The executor holds the input tables at positions ``0 .. F-1`` and appends each emitted
+    step's result: step ``k`` writes position ``F + k``. Operands are given as positions.
+
+Renaming
+    Each step's einsum spec names the ``i``-th variable of that step's loop (ascending id) by
+    ``LETTERS[i]`` and a case axis by ``CASE`` (always last), so any model fits in the letters
+    as long as no step loops over more than ``len(LETTERS)`` variables. An operand is written
+    in its own axis order; a sum step's output is its ``outs``; a max step's output is the
+    eliminated variable first, then ``outs`` (the executor maximises over that first axis).
+
+Table sizes are products of cardinalities saturated at ``2**63 - 1`` (the largest int64), so
+a fast twin can use int64 arithmetic: every decision compares them with bounds below that
+(only the choice among pairs that all span more entries differs from exact sizes: the first
+such pair is then taken, and refused, since ``limit`` is below the bound).
+"""
+
+from __future__ import annotations
+
+import math
+import string
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from kernels.reference.planning import _members, greedy_order
+
+__all__ = ["plan_steps"]
+
+CASE = "Z"  # the einsum label of a batch's case axis
+LETTERS = string.ascii_letters.replace(CASE, "")  # a step's variables, by rank in its loop
+PAIRWISE_MIN = 1 << 12  # steps with tables this large are split into pairwise products
+BLAS_MIN = 1 << 14  # a batch's pairwise sum steps this large that are matrix products: BLAS
+GEMM_MIN = 1 << 11  # the same for a single query, whose matrix products have planned layouts
+MAX_OPERANDS = 32  # numpy.einsum takes at most 64 operands; larger steps are grouped
+MERGE_MAX = 256  # a single query's step takes in a deferred one if its loop stays this small
+
+SUM, MAX = 0, 1  # step kinds (column 1 of ``steps``)
+POSTERIOR, EVIDENCE, MAP = 0, 1, 2  # query modes
+SATURATED = (1 << 63) - 1  # table sizes stop here
+
+
+def _times(a: int, b: int) -> int:
+    """``a * b`` saturated at ``SATURATED``."""
+    return min(a * b, SATURATED)
+
+
+def _entries(cards: list[int], variables: list[int]) -> int:
+    """Entries of a table over ``variables`` (saturated)."""
+    return min(math.prod([cards[v] for v in variables]), SATURATED)
+
+
+def _bits(ids: list[int]) -> int:
+    """The bitset of the ids ``ids``."""
+    out = 0
+    for i in ids:
+        out |= 1 << i
+    return out
+
+
+def matmul_layout(a: Sequence, b: Sequence, result: Sequence, size: Any) -> tuple | None:
+    """The axis moves that turn the einsum ``a,b->result`` into one (batched) matrix product,
+    or ``None`` unless each operand keeps a variable the other lacks (a table times a vector
+    over some of its axes gains nothing from BLAS once copied into matmul's order).
+
+    ``a``, ``b``, ``result``: the variables (or labels) of the operands' and the result's axes;
+    ``size[v]``: entries along ``v``. Variables of both operands and the result are the batch
+    ``P``, of both but not the result the contraction ``K``; ``a``'s other kept variables are
+    ``M``, ``b``'s ``N``; those of one operand only that the result lacks are summed out of it
+    first. Returns ``(sum_a, perm_a, shape_a, sum_b, perm_b, shape_b, shape_out, perm_out)``,
+    tuples of int, as :func:`kernels.reference.factor.factor_contract` takes them.
+    """
+    batch, left, right = [], [], []
+    for c in result:
+        if c in a:
+            (batch if c in b else left).append(c)
+        elif c in b:
+            right.append(c)
+    if not left or not right:
+        return None
+    inner, kept_a, sum_a = [], [], []
+    for i, c in enumerate(a):
+        if c in b:
+            kept_a.append(c)
+            if c not in result:
+                inner.append(c)
+        elif c in result:
+            kept_a.append(c)
+        else:
+            sum_a.append(i)
+    kept_b = [c for c in b if c in a or c in result]
+    sum_b = [i for i, c in enumerate(b) if c not in a and c not in result]
+    m, k, n = (math.prod([size[c] for c in part]) for part in (left, inner, right))
+    order = batch + left + right
+    head = (math.prod([size[c] for c in batch]),) if batch else ()
+    return (
+        tuple(sum_a),
+        tuple([kept_a.index(c) for c in batch + left + inner]),
+        (*head, m, k),
+        tuple(sum_b),
+        tuple([kept_b.index(c) for c in batch + inner + right]),
+        (*head, k, n),
+        tuple([size[c] for c in order]),
+        tuple([order.index(c) for c in result]),
+    )
+
+
+def encode_layout(layout: tuple | None) -> list[int]:
+    """A :func:`matmul_layout` as ints: each of its eight tuples as its length, then its
+    entries (empty for ``None``)."""
+    if layout is None:
+        return []
+    return [x for part in layout for x in (len(part), *part)]
+
+
+class _Refused(Exception):
+    """A step would build a table over the bounds: ``var`` (``-1`` for a product), its
+    ``size`` in entries and the bitset ``union`` of its variables."""
+
+    def __init__(self, var: int, size: int, union: int) -> None:
+        super().__init__(var, size, union)
+        self.var, self.size, self.union = var, size, union
+
+
+class _Pending(NamedTuple):
+    """One einsum: the step as it will be emitted (a sum step waits in this form)."""
+
+    operands: list[int]  # slots, each an input or an emitted step's result
+    var: int  # the variable eliminated (the last, when a chain); -1 for a product
+    outs: tuple[int, ...]  # variables of the result, axis order (case axis excluded)
+    case: bool  # the result has a case axis
+    union: int  # bitset of the variables of the loop
+    size: int  # entries of the loop (per case)
+    summed: int  # entries along the axes it sums out
+    blas: bool  # a BLAS candidate
+
+
+class _Emitted(NamedTuple):
+    """One emitted step, the row of the arrays ``plan_steps`` returns."""
+
+    var: int
+    op: int
+    case: bool
+    blas: bool
+    operands: list[int]  # positions
+    outs: tuple[int, ...]
+    union: list[int]  # loop variables, ascending
+    spec: str
+    gemm: list[int]  # the encoded matmul layout of a BLAS step without case axis, or []
+
+
+class _Planner:
+    """The slots of one plan and the steps emitted so far (see the module docstring).
+
+    ``scopes``, ``axes``, ``cases`` and ``position`` (``-1`` while deferred) by slot;
+    ``holders[v]``: bitset of the slots that mention variable ``v`` (live or not);
+    ``pending``: the deferred sum steps by the slot of their result.
+    """
+
+    def __init__(self, cards: list[int], limit: int, single: bool) -> None:
+        self.cards, self.limit = cards, limit
+        self.merge_max = MERGE_MAX if single else 0  # a batch's cases multiply any loop
+        self.blas_min = GEMM_MIN if single else BLAS_MIN
+        self.batch = not single  # only a batch has case axes
+        self.every = (1 << len(cards)) - 1
+        self.scopes: list[int] = []
+        self.axes: list[tuple[int, ...]] = []
+        self.cases: list[bool] = []
+        self.position: list[int] = []
+        self.holders = [0] * len(cards)
+        self.live = 0
+        self.pending: dict[int, _Pending] = {}
+        self.emitted: list[_Emitted] = []
+        self.tables = 0  # positions taken so far
+        self.width, self.biggest = 0, 1
+
+    def _new_slot(self, axes: tuple[int, ...], scope: int, case: bool, position: int) -> int:
+        slot = len(self.scopes)
+        self.scopes.append(scope)
+        self.axes.append(axes)
+        self.cases.append(case)
+        self.position.append(position)
+        self.live |= 1 << slot
+        for u in axes:
+            self.holders[u] |= 1 << slot
+        return slot
+
+    def add_input(self, axes: tuple[int, ...], case: bool) -> None:
+        """Make an input table (``axes``: its variables in axis order) the next slot."""
+        self._new_slot(axes, _bits(list(axes)), self.batch and case, self.tables)
+        self.tables += 1
+
+    def eliminate(self, var: int, op: int) -> None:
+        """Sum (``op=SUM``) or maximise (``op=MAX``) ``var`` out of the live slots."""
+        self.product(self.holders[var] & self.live, self.every & ~(1 << var), op, var)
+
+    def finish(self, out: list[int]) -> None:
+        """Multiply the live slots into the variables ``out`` (that axis order); emit all."""
+        if self.live:
+            self.product(self.live, _bits(out), SUM, -1, out)
+            self._flush(len(self.scopes) - 1)
+
+    def product(
+        self, used: int, keep: int, op: int, var: int, outs: list[int] | None = None
+    ) -> None:
+        """Add the step(s) multiplying the slots of bitset ``used`` and keeping, of their
+        variables, those of bitset ``keep`` (a max step: maximising out ``var``, the only
+        one it drops). The result's axes follow ``outs`` if given, else ascending ids."""
+        slots = _members(used)
+        while len(slots) > MAX_OPERANDS:  # a product of each leading group first
+            self.product(_bits(slots[:MAX_OPERANDS]), self.every, SUM, -1)
+            slots = slots[MAX_OPERANDS:] + [len(self.scopes) - 1]
+        union = 0
+        for s in slots:
+            union |= self.scopes[s]
+        if outs is None:
+            outs = _members(union & keep)
+        summed = _entries(self.cards, _members(union & ~keep))
+        size = _times(_entries(self.cards, outs), summed)
+        if size >= PAIRWISE_MIN and len(slots) > 2:
+            spared = union & keep | (1 << var if op == MAX else 0)
+            self._pair(slots, spared)  # replaces the pair by its product's slot
+            self.product(_bits(slots), keep, op, var, outs)
+            return
+        if size > self.limit or union.bit_count() > len(LETTERS):
+            raise _Refused(var, size, union)
+        self.width = max(self.width, union.bit_count() - 1)
+        self.biggest = max(self.biggest, size)
+        case = True in [self.cases[s] for s in slots]
+        blas = op == SUM and len(slots) == 2 and size >= self.blas_min and self._is_gemm(*slots)
+        step = self._absorb(slots, var, tuple(outs), case, op, size, summed, blas)
+        self.live &= ~_bits(slots)
+        target = self._new_slot(tuple(outs), union & keep, case, -1)
+        if op == SUM:
+            self.pending[target] = step
+        else:
+            self._emit(target, step, op)
+
+    def _is_gemm(self, a: int, b: int) -> bool:
+        """Whether each of slots ``a`` and ``b`` has a variable the other lacks: a matrix
+        product (a table times a vector over some of its axes is not)."""
+        only_a = self.scopes[a] & ~self.scopes[b]
+        return bool(only_a and self.scopes[b] & ~self.scopes[a])
+
+    def _pair(self, slots: list[int], spared: int) -> None:
+        """Emit the product of the pair of ``slots`` whose union spans the fewest entries,
+        keeping ``spared`` and what the other slots mention, and put its slot in place of the
+        pair in ``slots`` (last)."""
+        best = None
+        for i, a in enumerate(slots):
+            for b in slots[i + 1 :]:
+                size = _entries(self.cards, _members(self.scopes[a] | self.scopes[b]))
+                if best is None or size < best[0]:
+                    best = (size, a, b)
+        _, a, b = best
+        slots.remove(a)
+        slots.remove(b)
+        needed = spared
+        for s in slots:
+            needed |= self.scopes[s]
+        self.product(1 << a | 1 << b, needed, SUM, -1)
+        slots.append(len(self.scopes) - 1)
+
+    def _absorb(
+        self,
+        slots: list[int],
+        var: int,
+        outs: tuple[int, ...],
+        case: bool,
+        op: int,
+        size: int,
+        summed: int,
+        blas: bool,
+    ) -> _Pending:
+        """The einsum of a step over ``slots`` (``size`` entries, ``summed`` of them along the
+        summed axes): each deferred operand is merged (its operands taken in) when the step
+        can take it, else emitted first."""
+        operands: list[int] = []
+        union = 0
+        for i, s in enumerate(slots):
+            d = self.pending.get(s)
+            if d is not None:
+                if op == SUM and len(slots) == 1:  # a chain of reductions: one pass
+                    del self.pending[s]
+                    return d._replace(
+                        var=var, outs=outs, case=case, summed=_times(d.summed, summed)
+                    )
+                grown = _times(size, d.summed)
+                fits = len(operands) + len(d.operands) + len(slots) - i - 1 <= MAX_OPERANDS
+                if op == SUM and grown <= self.merge_max and fits:  # small: one einsum
+                    del self.pending[s]
+                    operands += d.operands
+                    union |= d.union
+                    size, summed, blas = grown, _times(summed, d.summed), False
+                    continue
+                self._flush(s)
+            operands.append(s)
+            union |= self.scopes[s]
+        return _Pending(operands, var, outs, case, union, size, summed, blas)
+
+    def _flush(self, slot: int) -> None:
+        """Emit the deferred step whose result is ``slot``, if it still waits."""
+        step = self.pending.pop(slot, None)
+        if step is not None:
+            self._emit(slot, step, SUM)
+
+    def _emit(self, slot: int, step: _Pending, op: int) -> None:
+        """Emit ``step`` (kind ``op``) as the step whose result is ``slot``."""
+        loop = _members(step.union)
+        letter = {v: LETTERS[i] for i, v in enumerate(loop)}
+
+        def labels(s: int) -> str:
+            return "".join([letter[v] for v in self.axes[s]]) + (CASE if self.cases[s] else "")
+
+        result = (letter[step.var] if op == MAX else "") + labels(slot)
+        spec = ",".join([labels(s) for s in step.operands]) + "->" + result
+        operands = [self.position[s] for s in step.operands]
+        self.position[slot] = self.tables
+        self.tables += 1
+        blas, gemm = step.blas, []
+        if blas and not step.case:  # a matrix product: its axis moves planned once
+            a, b = (self.axes[s] for s in step.operands)
+            gemm = encode_layout(matmul_layout(a, b, self.axes[slot], self.cards))
+            blas = bool(gemm)
+        self.emitted.append(
+            _Emitted(step.var, op, step.case, blas, operands, step.outs, loop, spec, gemm)
+        )
+
+
+def _segments(rows: list) -> tuple[np.ndarray, np.ndarray]:
+    """``(offsets (len(rows)+1,), values)`` int64 of a list of int sequences."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(r) for r in rows])
+    values = np.array([v for r in rows for v in r], dtype=np.int64)
+    return offsets, values
+
+
+def _check(
+    axes: list, offsets: list, n_tables: int, cards: list, query: list, elim: list, flags: tuple
+) -> None:
+    """Raise ``ValueError`` naming the first inconsistency of the inputs of ``plan_steps``."""
+    heuristic, mode, limit = flags
+    n = len(cards)
+    if len(offsets) != n_tables + 1 or offsets[0] != 0 or offsets[-1] != len(axes):
+        raise ValueError(
+            f"axes_off must have F+1 = {n_tables + 1} entries from 0 to len(axes) = "
+            f"{len(axes)}; got {offsets}"
+        )
+    if any(b < a for a, b in zip(offsets, offsets[1:])):
+        raise ValueError(f"axes_off must not decrease; got {offsets}")
+    for name, ids in (("axes", axes), ("query", query), ("elim", elim)):
+        bad = [v for v in ids if not 0 <= v < n]
+        if bad:
+            raise ValueError(f"{name} holds variable ids outside [0, {n}): {bad}")
+    for f in range(n_tables):
+        table = axes[offsets[f] : offsets[f + 1]]
+        if len(set(table)) != len(table):
+            raise ValueError(f"table {f} repeats a variable: {table}")
+    for name, ids in (("query", query), ("elim", elim)):
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{name} repeats a variable: {ids}")
+    if any(c < 1 for c in cards):
+        raise ValueError(f"cards must be positive; got {cards}")
+    if heuristic not in (-1, 0, 1, 2) or mode not in (POSTERIOR, EVIDENCE, MAP):
+        raise ValueError(f"heuristic must be -1..2 and mode 0..2; got {heuristic}, {mode}")
+    if not 0 <= limit < SATURATED:
+        raise ValueError(f"limit must be in [0, 2**63 - 1); got {limit}")
+
+
+def plan_steps(
+    axes: np.ndarray,
+    axes_off: np.ndarray,
+    cases: np.ndarray,
+    cards: np.ndarray,
+    query: np.ndarray,
+    elim: np.ndarray,
+    heuristic: int,
+    mode: int,
+    single: bool,
+    limit: int,
+) -> tuple[np.ndarray, ...]:
+    """Turn an elimination order into einsum steps over the input tables.
+
+    Parameters
+    ----------
+    axes : ndarray of int64, shape (A,)
+        The variable ids of the input tables' axes, table after table, in axis order (case
+        axis excluded).
+    axes_off : ndarray of int64, shape (F+1,)
+        Table ``f``'s axes are ``axes[axes_off[f]:axes_off[f+1]]`` (empty: a scalar table).
+    cases : ndarray of bool, shape (F,)
+        Table ``f`` has a trailing case axis (read only for a batch, ``single=False``).
+    cards : ndarray of int64, shape (V,)
+        Cardinality by variable id.
+    query : ndarray of int64, shape (Q,)
+        The query variables, in the result's axis order.
+    elim : ndarray of int64, shape (E,)
+        The elimination order, used when ``heuristic < 0``; empty then: no eliminations one
+        by one, only the final product (a fused plan).
+    heuristic : int
+        ``-1``: use ``elim``. ``0`` min degree, ``1`` min fill, ``2`` weighted min fill:
+        order the hidden variables (those of the tables not in ``query``) by
+        :func:`kernels.reference.planning.greedy_order` on the interaction graph of the
+        tables, then, for MAP, the query variables.
+    mode : int
+        ``0`` posterior (the result is over ``query``), ``1`` evidence (a scalar), ``2`` MAP
+        (the first ``n_hidden`` eliminations sum, the rest maximise; a scalar).
+    single : bool
+        A plan for one case (small steps merged, no case axes) or for a batch.
+    limit : int
+        The largest table (entries per case) a step may build, in ``[0, 2**63 - 1)``.
+
+    Returns
+    -------
+    info : ndarray of int64, shape (5,)
+        ``[status, width, biggest, err_var, err_size]``: ``width`` the most variables of one
+        step's table minus one (at least ``Q - 1``), ``biggest`` its most entries (at least
+        the query's). ``status`` 0: ok (``err_var = err_size = 0``); 1: a step would build a
+        table of more than ``limit`` entries or over more than ``len(LETTERS)`` variables:
+        ``err_var`` the variable being eliminated (``-1`` for a product), ``err_size`` that
+        table's entries (saturated), and the arrays stop at the steps emitted before it.
+    order : ndarray of int64, shape (E',)
+        The variables eliminated, in order (``elim`` when ``heuristic < 0``).
+    steps : ndarray of int64, shape (S, 4)
+        Per step ``[var or -1, op (0 sum, 1 max), case axis (0/1), blas (0/1)]``; ``blas``:
+        a BLAS candidate (see the module docstring) that is a matrix product when it has no
+        case axis (its layout is then in ``gemm``).
+    ops_off : ndarray of int64, shape (S+1,)
+    ops : ndarray of int64, shape (K,)
+        Step ``k``'s operands ``ops[ops_off[k]:ops_off[k+1]]`` as positions: inputs ``0 ..
+        F-1``, then step ``j``'s result at ``F + j``.
+    outs_off : ndarray of int64, shape (S+1,)
+    outs : ndarray of int64, shape (sum of the steps' output ranks,)
+        Step ``k``'s result variables, in axis order (case axis excluded).
+    union_off : ndarray of int64, shape (S+1,), or (S+2,) when status is 1
+    union : ndarray of int64, shape (U,)
+        Step ``k``'s loop variables, ascending; with status 1 a last segment holds the
+        variables of the refused table.
+    spec : ndarray of uint8, shape (bytes,)
+        The steps' einsum specs in ASCII, joined by ``;`` (empty without steps); variables
+        renamed per step (see the module docstring).
+    gemm_off : ndarray of int64, shape (S+1,)
+    gemm : ndarray of int64
+        Step ``k``'s matmul layout (:func:`matmul_layout` of its two operands' and its
+        result's axes, encoded by :func:`encode_layout`) when it is a BLAS step without case
+        axis; an empty segment otherwise.
+
+    Raises
+    ------
+    ValueError
+        Naming the inconsistency: offsets that do not cover ``axes``, ids outside
+        ``[0, V)``, a variable repeated in a table, ``query`` or ``elim``, a card below 1, an
+        unknown ``heuristic`` or ``mode``, a ``limit`` out of range.
+    """
+    axes_l, offsets = np.asarray(axes).tolist(), np.asarray(axes_off).tolist()
+    case_l, card_l = np.asarray(cases).tolist(), np.asarray(cards).tolist()
+    query_l, elim_l = np.asarray(query).tolist(), np.asarray(elim).tolist()
+    heuristic, mode, limit = int(heuristic), int(mode), int(limit)
+    _check(axes_l, offsets, len(case_l), card_l, query_l, elim_l, (heuristic, mode, limit))
+    plan = _Planner(card_l, limit, bool(single))
+    adj = [0] * len(card_l)  # the interaction graph, closed neighbourhoods
+    kept = _bits(query_l)
+    for f, case in enumerate(case_l):
+        table = tuple(axes_l[offsets[f] : offsets[f + 1]])
+        plan.add_input(table, bool(case))
+        scope = _bits(list(table))
+        kept |= scope
+        for u in table:
+            adj[u] |= scope
+    hidden = kept & ~_bits(query_l)
+    if heuristic >= 0:
+        stages = [hidden, _bits(query_l)] if mode == MAP else [hidden]
+        width = (len(card_l) + 7) // 8
+        rows = [s.to_bytes(width, "little") for s in adj + stages]
+        grid = np.frombuffer(b"".join(rows), np.uint8).reshape(len(rows), width)
+        elim_l = greedy_order(
+            grid[: len(adj)], grid[len(adj) :], np.asarray(card_l, np.int64), heuristic
+        ).tolist()
+    plan.width, plan.biggest = len(query_l) - 1, _entries(card_l, query_l)
+    refused = None
+    try:
+        for k, v in enumerate(elim_l):
+            plan.eliminate(v, MAX if mode == MAP and k >= hidden.bit_count() else SUM)
+        plan.finish(query_l if mode == POSTERIOR else [])
+    except _Refused as err:
+        refused = err
+    done = plan.emitted
+    info = [0, plan.width, plan.biggest, 0, 0]
+    unions = [s.union for s in done]
+    if refused is not None:
+        info[0], info[3], info[4] = 1, refused.var, refused.size
+        unions.append(_members(refused.union))
+    steps = np.array([[s.var, s.op, s.case, s.blas] for s in done], np.int64).reshape(-1, 4)
+    spec = np.frombuffer(";".join([s.spec for s in done]).encode("ascii"), np.uint8).copy()
+    return (
+        np.array(info, np.int64),
+        np.array(elim_l, np.int64),
+        steps,
+        *_segments([s.operands for s in done]),
+        *_segments([s.outs for s in done]),
+        *_segments(unions),
+        spec,
+        *_segments([s.gemm for s in done]),
+    )
