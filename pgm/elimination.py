@@ -61,7 +61,7 @@ from pgm.factor import Factor
 from pgm.ordering import bit_list, heuristic_code
 from pgm.pruning import ancestor_sets, fold_roots, relevant_factors
 from pgm.states import state_index, state_indices
-from pgm.steps import MAX, Step, bits, build_steps, table_size
+from pgm.steps import MAX, Step, bits, build_steps, fused_steps, table_size
 
 _FUSE_MAX = 1024  # single queries whose variables span at most this many entries: one einsum
 _INPUTS_MAX = 512  # prepared factors kept per compiled model
@@ -427,22 +427,18 @@ class VariableElimination:
             fuse = table_size(cm.cards, kept) <= _FUSE_MAX
         else:
             fuse = False
-        if fuse:
-            order_arg: Any = []
-        elif isinstance(order, str):
-            order_arg = heuristic_code(order)
-        else:
-            order_arg = self._explicit_order(cm, order, hidden, q, e, p, mode)
-        built = build_steps(
-            [(inp.axes, not single and bool(inp.pairs)) for inp in inputs],
-            cm.card_array,
-            cm.names,
-            q,
-            order_arg,
-            mode,
-            single,
-            self.max_table_size,
-        )
+        tables = [(inp.axes, not single and bool(inp.pairs)) for inp in inputs]
+        built = fused_steps(tables, cm.cards, q, self.max_table_size) if fuse else None
+        if built is None:
+            if fuse:
+                order_arg: Any = []
+            elif isinstance(order, str):
+                order_arg = heuristic_code(order)
+            else:
+                order_arg = self._explicit_order(cm, order, hidden, q, e, p, mode)
+            built = build_steps(
+                tables, cm.card_array, cm.names, q, order_arg, mode, single, self.max_table_size
+            )
         elim = built.order
         return Plan(
             variables=tuple([cm.names[i] for i in q]),

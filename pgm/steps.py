@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import kernels
-from kernels.reference.steps import LETTERS
+from kernels.reference.steps import LETTERS, MAX_OPERANDS, PAIRWISE_MIN
 from pgm.errors import TableSizeError
 from pgm.ordering import bit_list
 
@@ -163,3 +163,27 @@ def build_steps(
             )
         )
     return StepPlan(tuple(out), elim.tolist(), int(info[1]), int(info[2]))
+
+
+def fused_steps(
+    tables: Sequence[tuple[tuple[int, ...], bool]],
+    cards: Sequence[int],
+    query: Sequence[int],
+    limit: int,
+) -> StepPlan | None:
+    """The plan :func:`build_steps` returns for a single case with no elimination order (one
+    einsum multiplying every table into the query's axes), built here without the kernel,
+    whose fixed cost exceeds this one step; ``None`` where that step would be grouped, split
+    pairwise or refused (more than ``MAX_OPERANDS`` tables, ``PAIRWISE_MIN`` or ``limit``
+    entries), or where there are no tables: :func:`build_steps` then plans it."""
+    loop = set()
+    for variables, _ in tables:
+        loop.update(variables)
+    size = math.prod([cards[v] for v in loop])
+    if not tables or len(tables) > MAX_OPERANDS or size >= PAIRWISE_MIN or size > limit:
+        return None
+    letter = {v: LETTERS[i] for i, v in enumerate(sorted(loop))}
+    spec = ",".join(["".join([letter[v] for v in axes]) for axes, _ in tables])
+    spec += "->" + "".join([letter[v] for v in query])
+    step = Step(None, tuple(range(len(tables))), spec, SUM, tuple(query), False, False, None)
+    return StepPlan((step,), [], len(loop) - 1, size)

@@ -15,6 +15,7 @@ import kernels
 import pgm
 from kernels.cpu.steps import plan_steps as fast
 from kernels.reference.steps import plan_steps as reference
+from pgm.steps import build_steps, fused_steps
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bif"
 FIELDS = ("info", "order", "steps", "ops_off", "ops", "outs_off", "outs", "union_off", "union")
@@ -113,3 +114,26 @@ def outcome(plan, *args) -> tuple:
     except pgm.TableSizeError as err:
         return (str(err),)
     return made.steps, made.order
+
+
+@given(seed=st.integers(0, 2**32 - 1))
+def test_fused_plan_equals_kernel_plan(seed):
+    """The one-step plan built without the kernel equals the kernel's plan with no
+    elimination order (single case), wherever it is built."""
+    rng = np.random.default_rng(seed)
+    for _ in range(20):
+        n = int(rng.integers(1, 12))
+        cards = rng.integers(1, 4, n).astype(np.int64)
+        tables = [
+            (tuple(int(v) for v in rng.permutation(rng.choice(n, k, replace=False))), False)
+            for k in rng.integers(0, min(n, 4) + 1, int(rng.integers(0, 40)))
+        ]
+        used = sorted({v for axes, _ in tables for v in axes})
+        query = [int(v) for v in rng.permutation(used)[: int(rng.integers(0, 3))]]
+        limit = int(rng.choice([10**7, int(rng.integers(1, 100))]))
+        fused = fused_steps(tables, cards.tolist(), query, limit)
+        if fused is None:
+            continue
+        names = [f"X{i}" for i in range(n)]
+        expected = build_steps(tables, cards, names, query, [], "posterior", True, limit)
+        assert fused == expected, f"{tables} -> {query}:\n{fused}\n{expected}"
