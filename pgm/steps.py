@@ -68,15 +68,11 @@ class StepPlan(NamedTuple):
     biggest: int  # the most entries of a step's table
 
 
-def _layout(flat: list[int], at: int) -> tuple[tuple[int, ...], ...]:
-    """The matmul layout encoded at ``flat[at:]`` (each of its eight tuples as its length,
-    then its entries; see :func:`kernels.reference.steps.encode_layout`)."""
-    parts = []
-    for _ in range(8):
-        n = flat[at]
-        parts.append(tuple(flat[at + 1 : at + 1 + n]))
-        at += n + 1
-    return tuple(parts)
+def _layout(flat: list[int]) -> tuple[tuple[int, ...], ...]:
+    """The matmul layout encoded in ``flat`` (each of its eight tuples as its length, then its
+    entries; see :func:`kernels.reference.steps.encode_layout`)."""
+    parts = iter(flat)
+    return tuple([tuple([next(parts) for _ in range(next(parts))]) for _ in range(8)])
 
 
 def build_steps(
@@ -148,20 +144,19 @@ def build_steps(
     texts = spec.tobytes().decode("ascii").split(";") if spec.size else []
     ops_off, ops, outs_off, outs = ops_off.tolist(), ops.tolist(), outs_off.tolist(), outs.tolist()
     gemm_off, gemm = planned[10].tolist(), planned[11].tolist()
-    out = []
-    for k, (var, op, case, blas) in enumerate(steps.tolist()):
-        out.append(
-            Step(
-                None if var < 0 else var,
-                tuple(ops[ops_off[k] : ops_off[k + 1]]),
-                texts[k],
-                MAX if op else SUM,
-                tuple(outs[outs_off[k] : outs_off[k + 1]]),
-                bool(case),
-                bool(blas),
-                _layout(gemm, gemm_off[k]) if gemm_off[k + 1] > gemm_off[k] else None,
-            )
+    out = [
+        Step(
+            None if var < 0 else var,
+            tuple(ops[ops_off[k] : ops_off[k + 1]]),
+            texts[k],
+            MAX if op else SUM,
+            tuple(outs[outs_off[k] : outs_off[k + 1]]),
+            case == 1,
+            blas == 1,
+            _layout(gemm[gemm_off[k] : gemm_off[k + 1]]) if blas and not case else None,
         )
+        for k, (var, op, case, blas) in enumerate(steps.tolist())
+    ]
     return StepPlan(tuple(out), elim.tolist(), int(info[1]), int(info[2]))
 
 
