@@ -427,7 +427,7 @@ class VariableElimination:
             fuse = table_size(cm.cards, kept) <= _FUSE_MAX
         else:
             fuse = False
-        tables = [(inp.axes, not single and bool(inp.pairs)) for inp in inputs]
+        tables = [inp.axes for inp in inputs]
         built = fused_steps(tables, cm.cards, q, self.max_table_size) if fuse else None
         if built is None:
             if fuse:
@@ -436,8 +436,17 @@ class VariableElimination:
                 order_arg = heuristic_code(order)
             else:
                 order_arg = self._explicit_order(cm, order, hidden, q, e, p, mode)
+            cases = None if single else [bool(inp.pairs) for inp in inputs]
             built = build_steps(
-                tables, cm.card_array, cm.names, q, order_arg, mode, single, self.max_table_size
+                tables,
+                cases,
+                cm.card_array,
+                cm.names,
+                q,
+                order_arg,
+                mode,
+                single,
+                self.max_table_size,
             )
         elim = built.order
         return Plan(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from itertools import accumulate, chain
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -76,7 +77,8 @@ def _layout(flat: list[int]) -> tuple[tuple[int, ...], ...]:
 
 
 def build_steps(
-    tables: Sequence[tuple[tuple[int, ...], bool]],
+    tables: Sequence[tuple[int, ...]],
+    cases: Sequence[bool] | None,
     cards: np.ndarray,
     names: Sequence[Any],
     query: Sequence[int],
@@ -89,9 +91,10 @@ def build_steps(
 
     Parameters
     ----------
-    tables : sequence of (tuple of int, bool)
-        The input tables: their variable ids in axis order, and whether they have a trailing
-        case axis.
+    tables : sequence of tuple of int
+        The input tables: their variable ids in axis order.
+    cases : sequence of bool or None
+        Whether each table has a trailing case axis (``None``: none has).
     cards : ndarray of int64, shape (V,)
         Cardinality by variable id.
     names : sequence
@@ -112,16 +115,11 @@ def build_steps(
         If a step would build a table of more than ``limit`` entries (or over more variables
         than einsum has letters).
     """
-    axes: list[int] = []
-    offsets = [0]
-    for variables, _ in tables:
-        axes += variables
-        offsets.append(len(axes))
     explicit = not isinstance(order, int)
     planned = kernels.get("plan_steps", cards)(
-        np.array(axes, np.int64),
-        np.array(offsets, np.int64),
-        np.array([case for _, case in tables], np.bool_),
+        np.fromiter(chain.from_iterable(tables), np.int64),
+        np.fromiter(accumulate(map(len, tables), initial=0), np.int64, len(tables) + 1),
+        np.zeros(len(tables), np.bool_) if cases is None else np.array(cases, np.bool_),
         cards,
         np.array(query, np.int64),
         np.array(order if explicit else [], np.int64),
@@ -161,7 +159,7 @@ def build_steps(
 
 
 def fused_steps(
-    tables: Sequence[tuple[tuple[int, ...], bool]],
+    tables: Sequence[tuple[int, ...]],
     cards: Sequence[int],
     query: Sequence[int],
     limit: int,
@@ -172,13 +170,13 @@ def fused_steps(
     pairwise or refused (more than ``MAX_OPERANDS`` tables, ``PAIRWISE_MIN`` or ``limit``
     entries), or where there are no tables: :func:`build_steps` then plans it."""
     loop = set()
-    for variables, _ in tables:
+    for variables in tables:
         loop.update(variables)
     size = math.prod([cards[v] for v in loop])
     if not tables or len(tables) > MAX_OPERANDS or size >= PAIRWISE_MIN or size > limit:
         return None
     letter = {v: LETTERS[i] for i, v in enumerate(sorted(loop))}
-    spec = ",".join(["".join([letter[v] for v in axes]) for axes, _ in tables])
+    spec = ",".join(["".join([letter[v] for v in axes]) for axes in tables])
     spec += "->" + "".join([letter[v] for v in query])
     step = Step(None, tuple(range(len(tables))), spec, SUM, tuple(query), False, False, None)
     return StepPlan((step,), [], len(loop) - 1, size)

@@ -125,15 +125,15 @@ def test_fused_plan_equals_kernel_plan(seed):
         n = int(rng.integers(1, 12))
         cards = rng.integers(1, 4, n).astype(np.int64)
         tables = [
-            (tuple(int(v) for v in rng.permutation(rng.choice(n, k, replace=False))), False)
+            tuple(int(v) for v in rng.permutation(rng.choice(n, k, replace=False)))
             for k in rng.integers(0, min(n, 4) + 1, int(rng.integers(0, 40)))
         ]
-        used = sorted({v for axes, _ in tables for v in axes})
+        used = sorted({v for axes in tables for v in axes})
         query = [int(v) for v in rng.permutation(used)[: int(rng.integers(0, 3))]]
         limit = int(rng.choice([10**7, int(rng.integers(1, 100))]))
         fused = fused_steps(tables, cards.tolist(), query, limit)
         if fused is None:
             continue
         names = [f"X{i}" for i in range(n)]
-        expected = build_steps(tables, cards, names, query, [], "posterior", True, limit)
+        expected = build_steps(tables, None, cards, names, query, [], "posterior", True, limit)
         assert fused == expected, f"{tables} -> {query}:\n{fused}\n{expected}"
