@@ -72,8 +72,11 @@ class StepPlan(NamedTuple):
 def _layout(flat: list[int]) -> tuple[tuple[int, ...], ...]:
     """The matmul layout encoded in ``flat`` (each of its eight tuples as its length, then its
     entries; see :func:`kernels.reference.steps.encode_layout`)."""
-    parts = iter(flat)
-    return tuple([tuple([next(parts) for _ in range(next(parts))]) for _ in range(8)])
+    parts, at = [], 0
+    for _ in range(8):
+        parts.append(tuple(flat[at + 1 : at + 1 + flat[at]]))
+        at += flat[at] + 1
+    return tuple(parts)
 
 
 def build_steps(

@@ -23,7 +23,9 @@ half of the planning time.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.cpython.unsafe.numbers import trailing_zeros
+from numba.extending import intrinsic
 
 import kernels.reference.steps as reference
 from kernels.cpu.planning import _greedy_order
@@ -87,42 +89,23 @@ def _mul(a, b):
 
 
 @njit(cache=True, _nrt=False)
-def _size(bits, sizes):
-    """Entries of a table over the compact variables of ``bits`` (saturated), from ``sizes``:
-    ``sizes[b, x]`` is the product of the cardinalities of the variables ``8 b + j`` with bit
-    ``j`` set in the byte ``x``."""
+def _size(bits, cards):
+    """Entries of a table over the compact variables of ``bits`` (saturated)."""
     out = np.int64(1)
-    b = 0
     while bits:
-        x = bits & np.uint64(255)
-        if x:
-            out = _mul(out, sizes[b, x])
-        bits >>= np.uint64(8)
-        b += 1
+        out = _mul(out, cards[trailing_zeros(bits)])
+        bits &= bits - np.uint64(1)
     return out
 
 
-@njit(cache=True)
-def _byte_sizes(cards):
-    """The ``(8, 256)`` table of :func:`_size` for the cardinalities ``cards`` (``K <= 64``)."""
-    sizes = np.ones((8, 256), np.int64)
-    for b in range((cards.shape[0] + 7) // 8):
-        for j in range(min(8, cards.shape[0] - 8 * b)):  # bytes whose highest bit is j
-            top = 1 << j
-            for x in range(top, 2 * top):
-                sizes[b, x] = _mul(sizes[b, x - top], cards[8 * b + j])
-        for x in range(1 << min(8, cards.shape[0] - 8 * b), 256):  # bits past K: unused
-            sizes[b, x] = sizes[b, x & ((1 << min(8, cards.shape[0] - 8 * b)) - 1)]
-    return sizes
+@intrinsic
+def _popcount(typingctx, bits):
+    """The number of set bits of a ``uint64`` (LLVM ``ctpop``)."""
 
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
 
-@njit(cache=True, _nrt=False)
-def _popcount(bits):
-    n = 0
-    while bits:
-        bits &= bits - np.uint64(1)
-        n += 1
-    return n
+    return types.int64(types.uint64), codegen
 
 
 @njit(cache=True, _nrt=False)
@@ -168,7 +151,7 @@ def _rank(row, n, among, v):
 
 
 @njit(cache=True, _nrt=False)
-def _write_layout(a, na, b, nb, r, nr, sizes, gemm, cnt):
+def _write_layout(a, na, b, nb, r, nr, cards, gemm, cnt):
     """Append the encoded ``matmul_layout`` of the einsum ``a[:na],b[:nb]->r[:nr]`` (compact
     ids) to ``gemm`` and return True, or return False when it is no matrix product."""
     sa = sb = sr = np.uint64(0)
@@ -182,8 +165,8 @@ def _write_layout(a, na, b, nb, r, nr, sizes, gemm, cnt):
     inner = sa & sb & ~sr
     if not left or not right:
         return False
-    p = _size(batch, sizes)
-    m, k, n = _size(left, sizes), _size(inner, sizes), _size(right, sizes)
+    p = _size(batch, cards)
+    m, k, n = _size(left, cards), _size(inner, cards), _size(right, cards)
     head = 1 if batch else 0
     n_batch, n_left = _popcount(batch), _popcount(left)
     _put(_popcount(sa & ~sb & ~sr), gemm, cnt)  # sum_a
@@ -226,7 +209,7 @@ def _write_layout(a, na, b, nb, r, nr, sizes, gemm, cnt):
     for part in (batch, left, right):
         for i in range(nr):
             if part & _bit(r[i]):
-                _put(_size(_bit(r[i]), sizes), gemm, cnt)
+                _put(cards[r[i]], gemm, cnt)
     _put(nr, gemm, cnt)  # perm_out: where each of r sits in that order
     for i in range(nr):
         c = _bit(r[i])
@@ -243,7 +226,7 @@ def _write_layout(a, na, b, nb, r, nr, sizes, gemm, cnt):
 def _append(s, op, state, out):
     """Emit the recorded step of slot ``s`` (``op`` 0 sum, 1 max) as the next step."""
     scope, axes, naxes, slot_case, position, live, deferred, d_ops, d_nops, d_var = state[:10]
-    d_union, d_summed, d_blas, ids, sizes = state[10:15]
+    d_union, d_summed, d_blas, ids, cards = state[10:15]
     cnt, steps, ops_off, ops, outs_off, outs, union_off, union, spec, gemm_off, gemm = out
     k = cnt[_STEPS]
     loop = d_union[s]
@@ -276,7 +259,7 @@ def _append(s, op, state, out):
     blas = d_blas[s]
     if blas and not slot_case[s]:  # a matrix product: its axis moves planned once
         a, b = d_ops[s, 0], d_ops[s, 1]
-        found = _write_layout(axes[a], naxes[a], axes[b], naxes[b], axes[s], naxes[s], sizes,
+        found = _write_layout(axes[a], naxes[a], axes[b], naxes[b], axes[s], naxes[s], cards,
                               gemm, cnt)  # fmt: skip
         blas = 1 if found else 0
     steps[k, 3] = blas
@@ -292,13 +275,10 @@ def _append(s, op, state, out):
 @njit(cache=True, _nrt=False)
 def _write_members(bits, ids, union, cnt):
     """Append the variable ids of the compact set ``bits`` to ``union``, ascending."""
-    u = 0
     while bits:
-        if bits & np.uint64(1):
-            union[cnt[_UNION]] = ids[u]
-            cnt[_UNION] += 1
-        bits >>= np.uint64(1)
-        u += 1
+        union[cnt[_UNION]] = ids[trailing_zeros(bits)]
+        cnt[_UNION] += 1
+        bits &= bits - np.uint64(1)
 
 
 @njit(cache=True, _nrt=False)
@@ -308,7 +288,7 @@ def _absorb(used, m, op, size, summed_size, blas, target, state, out):
     reductions of one table, or a small merged loop); other deferred slots are emitted first.
     """
     scope, axes, naxes, slot_case, position, live, deferred, d_ops, d_nops, d_var = state[:10]
-    d_union, d_summed, d_blas, ids, sizes = state[10:15]
+    d_union, d_summed, d_blas, ids, cards = state[10:15]
     cnt = out[0]
     merge_max = MERGE_MAX if cnt[_SINGLE] else 0
     n = 0
@@ -352,7 +332,7 @@ def _absorb(used, m, op, size, summed_size, blas, target, state, out):
 def _measure(used, m, drop, finals, has_finals, state):
     """``(union, summed size, size)`` of a step over slots ``used[:m]`` that sums out the
     variables of ``drop`` (its output: ``finals`` if ``has_finals``, else the rest)."""
-    scope, sizes = state[0], state[14]
+    scope, cards = state[0], state[14]
     union = np.uint64(0)
     for i in range(m):
         union |= scope[used[i]]
@@ -360,10 +340,10 @@ def _measure(used, m, drop, finals, has_finals, state):
         kept = np.uint64(0)
         for i in range(finals.shape[0]):
             kept |= _bit(finals[i])
-        out_size = _size(kept, sizes)
+        out_size = _size(kept, cards)
     else:
-        out_size = _size(union & ~drop, sizes)
-    summed_size = _size(union & drop, sizes)
+        out_size = _size(union & ~drop, cards)
+    summed_size = _size(union & drop, cards)
     return union, summed_size, _mul(out_size, summed_size)
 
 
@@ -371,7 +351,7 @@ def _measure(used, m, drop, finals, has_finals, state):
 def _simple(used, m, drop, op, var, finals, has_finals, state, out):
     """Add the step over slots ``used[:m]`` (no grouping, no pairwise split)."""
     scope, axes, naxes, slot_case, position, live, deferred, d_ops, d_nops, d_var = state[:10]
-    d_union, d_summed, d_blas, ids, sizes = state[10:15]
+    d_union, d_summed, d_blas, ids, cards = state[10:15]
     cnt, union_buf = out[0], out[7]
     union, summed_size, size = _measure(used, m, drop, finals, has_finals, state)
     width = _popcount(union) - 1
@@ -407,13 +387,11 @@ def _simple(used, m, drop, op, var, finals, has_finals, state, out):
         for i in range(finals.shape[0]):
             axes[target, i] = finals[i]
     else:
-        n, u = 0, 0
+        n = 0
         while kept:
-            if kept & np.uint64(1):
-                axes[target, n] = u
-                n += 1
-            kept >>= np.uint64(1)
-            u += 1
+            axes[target, n] = trailing_zeros(kept)
+            n += 1
+            kept &= kept - np.uint64(1)
         naxes[target] = n
     slot_case[target] = case
     d_var[target] = var
@@ -427,7 +405,7 @@ def _simple(used, m, drop, op, var, finals, has_finals, state, out):
 def _split(used_in, m, drop, op, var, finals, has_finals, state, out):
     """Add the steps over slots ``used_in[:m]`` (at most ``MAX_OPERANDS``): pairwise products
     first while the step is large (the pair of least product size each time)."""
-    scope, sizes, cnt, work = state[0], state[14], out[0], state[15]
+    scope, cards, cnt, work = state[0], state[14], out[0], state[15]
     used, pair, none = work[1], work[2, :2], work[2, :0]
     for i in range(m):
         used[i] = used_in[i]
@@ -442,7 +420,7 @@ def _split(used_in, m, drop, op, var, finals, has_finals, state, out):
         best, bi, bj = np.int64(-1), 0, 0
         for i in range(m):
             for j in range(i + 1, m):
-                s = _size(scope[used[i]] | scope[used[j]], sizes)
+                s = _size(scope[used[i]] | scope[used[j]], cards)
                 if best < 0 or s < best:
                     best, bi, bj = s, i, j
         pair[0], pair[1] = used[bi], used[bj]
@@ -591,7 +569,7 @@ def _plan_steps(axes_in, axes_off, cases, cards_all, query_in, elim_in, heuristi
     cnt[_BIG] = big
     work = np.empty((3, n_max), np.int64)  # slot lists of _emit (0), _split (1), a pair (2)
     state = (scope, axes, naxes, slot_case, position, live, deferred, d_ops, d_nops, d_var,
-             d_union, d_summed, d_blas, ids, _byte_sizes(cards), work)  # fmt: skip
+             d_union, d_summed, d_blas, ids, cards, work)  # fmt: skip
     out = (cnt, steps, ops_off, ops, outs_off, outs, union_off, union, spec, gemm_off, gemm)
     used = np.empty(n_max, np.int64)
     no_outs = np.empty(0, np.int64)
@@ -636,7 +614,6 @@ def _plan_steps(axes_in, axes_off, cases, cards_all, query_in, elim_in, heuristi
     order_ids = np.empty(order.shape[0], np.int64)
     for i in range(order.shape[0]):
         order_ids[i] = ids[order[i]]
-    return (info, order_ids, steps[:n].copy(), ops_off[: n + 1].copy(), ops[: cnt[_OPS]].copy(),
-            outs_off[: n + 1].copy(), outs[: cnt[_OUTS]].copy(), union_off[:n_union].copy(),
-            union[: cnt[_UNION]].copy(), spec[: cnt[_SPEC]].copy(), gemm_off[: n + 1].copy(),
-            gemm[: cnt[_GEMM]].copy())  # fmt: skip
+    return (info, order_ids, steps[:n], ops_off[: n + 1], ops[: cnt[_OPS]], outs_off[: n + 1],
+            outs[: cnt[_OUTS]], union_off[:n_union], union[: cnt[_UNION]], spec[: cnt[_SPEC]],
+            gemm_off[: n + 1], gemm[: cnt[_GEMM]])  # fmt: skip
