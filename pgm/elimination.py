@@ -14,8 +14,8 @@ plan
    into ``probability_of_evidence``, only checked for zero by posterior queries,
 3. prunes the parts of the graph that the evidence separates from the query (they only scale
    the answer; ``probability_of_evidence`` keeps them), see :mod:`pgm.pruning`,
-4. orders the remaining variables (:func:`pgm.ordering.greedy_order` or an explicit list), unless
-   a small single query is fused into one einsum,
+4. orders the remaining variables (the greedy ordering of :mod:`pgm.ordering`, or an explicit
+   list), unless a small single query is fused into one einsum,
 5. turns each elimination into an einsum over the factors that mention the variable
    (grouped when there are more operands than numpy takes, split into pairwise products when
    large; large matrix products through BLAS, as one ``matmul`` with the axis moves planned
@@ -23,9 +23,9 @@ plan
    axes out of the previous result joins it (one pass over a large table), and a single
    query's small steps join the step that uses their result (one call instead of several).
 
-Every variable of a model has a fixed einsum label (models with more variables than letters
-rename them per step), so the labels of a factor (an evidence pattern of a model factor, or a
-step's result, whose axes follow ascending variable ids) are spelt once.
+Steps 4 and 5 are one call of the kernel ``plan_steps`` (see :mod:`pgm.steps`); each step's
+einsum names the variables of its loop by letters in id order, so any model fits as long as no
+step loops over more than 51 variables.
 
 A single query (``query``, ``map_query``, ``probability_of_evidence``) slices each factor at
 its evidence: a view, no case axis. A batch gathers every factor's evidence slice for all cases
