@@ -122,17 +122,25 @@ class _Compiled:
     ancestors: list[int] | None  # variable id -> bitset of it and its ancestors
     folds: dict[int, tuple[int, int]]  # CPD id -> (id of its folded table, bitset of roots)
     kernels: _Kernels  # chosen when the version is compiled (``kernels.get``)
+    unobserved: list  # factor id -> its _Input without evidence (None until asked), see prepared
     inputs: dict[tuple, _Input] = field(default_factory=dict, repr=False)  # see ``prepared``
 
     def prepared(self, f: int, observed: int) -> _Input:
         """Factor ``f`` for the variables of bitset ``observed``: its observed axes moved last
-        and flattened into one. Cached per (factor, its observed variables), at most
-        ``_INPUTS_MAX`` entries (the oldest go first): every engine on this version shares it.
+        and flattened into one. Cached per (factor, its observed variables): a factor without
+        evidence in ``unobserved``, the others in ``inputs``, at most ``_INPUTS_MAX`` entries
+        (the oldest go first). Every engine on this version shares them.
         """
-        key = (f, self.scope_bits[f] & observed)
-        hit = self.inputs.get(key)
-        if hit is not None:
+        seen = self.scope_bits[f] & observed
+        if not seen:  # the common case: one list lookup
+            hit = self.unobserved[f]
+            if hit is None:
+                hit = self.unobserved[f] = self._prepare(f, 0)
             return hit
+        hit = self.inputs.get((f, seen))
+        return hit if hit is not None else self._keep((f, seen), self._prepare(f, seen))
+
+    def _prepare(self, f: int, observed: int) -> _Input:
         table, scope = self.tables[f], self.scopes[f]
         ev_axes = [i for i, v in enumerate(scope) if observed >> v & 1]
         rest = [i for i, v in enumerate(scope) if not observed >> v & 1]
@@ -142,16 +150,13 @@ class _Compiled:
         strides = [math.prod(ev_cards[k + 1 :]) for k in range(len(ev_axes))]
         table = np.ascontiguousarray(table.reshape((*table.shape[: len(rest)], -1)))
         ids = [scope[i] for i in ev_axes]
-        return self._keep(
-            key,
-            _Input(
-                table if ev_axes else table[..., 0],
-                bits(scope[i] for i in rest),
-                tuple(scope[i] for i in rest),
-                np.array(ids, np.int64),
-                np.array(strides, np.int64),
-                tuple(zip(ids, strides, strict=True)),
-            ),
+        return _Input(
+            table if ev_axes else table[..., 0],
+            bits(scope[i] for i in rest),
+            tuple(scope[i] for i in rest),
+            np.array(ids, np.int64),
+            np.array(strides, np.int64),
+            tuple(zip(ids, strides, strict=True)),
         )
 
     def likelihood(self, v: int) -> _Input:
@@ -236,6 +241,7 @@ def _compile(model: Any) -> _Compiled:
         ancestors=ancestor_sets([s[1:] for s in scopes[:n]]) if bayesian else None,
         folds=folds,
         kernels=_Kernels.lookup(),
+        unobserved=[None] * len(tables),
     )
 
 
