@@ -1,18 +1,23 @@
 """Numba greedy elimination orders: names, signatures and results of
 :mod:`kernels.reference.planning` (letters and bitset rows as defined there).
 
-The graph is unpacked once into an adjacency matrix and neighbour lists; a cost is then a loop
-over the pairs of a variable's neighbours (``O(d^2)``, no scan of all ``V``). After an
-elimination the neighbours are re-costed from scratch; with a fill cost, every other variable
-next to both ends of a new fill-in edge loses that missing pair (nothing else around it
-changes). The next pick is the least
-``(cost, id)`` among the stage's remaining variables, one scan per pick. Integer work only.
+The graph is held as ``uint64`` words, ``W = ceil(V / 64)`` per variable: ``adj[v]`` is the
+open neighbourhood of ``v``. A cost is then a few word operations per neighbour: with ``N(v)``
+the neighbours of ``v``, min fill counts, for each ``a`` in ``N(v)``, the members of
+``N(v) - N(a) - {a}`` (each missing pair twice). Eliminating ``v`` joins its neighbours
+pairwise; the costs re-computed are those of the waiting variables next to ``v`` or to one of its
+neighbours (a variable elsewhere keeps its neighbourhood, and no new edge joins two of its
+neighbours). The next pick is the least ``(cost, id)`` among the stage's remaining variables,
+one scan per pick. Integer work only.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
+
+from kernels.cpu._bits import popcount
 
 __all__ = ["greedy_order"]
 
@@ -47,68 +52,67 @@ def greedy_order(
     )
 
 
-@njit(cache=True, _nrt=False)
-def _cost(v, linked, nbrs, degree, cards, heuristic):
-    """The cost of eliminating ``v`` (see the module of the reference twin)."""
-    d = degree[v]
-    if heuristic == 0:
-        return np.int64(d)
-    total = np.int64(0)
-    for i in range(d):
-        a = nbrs[v, i]
-        for j in range(i + 1, d):
-            b = nbrs[v, j]
-            if not linked[a, b]:
-                total += 1 if heuristic == 1 else cards[a] * cards[b]
-    return total
+@njit(cache=True)
+def _greedy_order(adj, stages, cards, heuristic):
+    """The twin's entry on uint8 rows: packs them into words and calls :func:`order_words`."""
+    n = adj.shape[0]
+    words = (n + 63) // 64
+    graph = _words(adj, n, words)
+    for u in range(n):  # open neighbourhoods: no self loop
+        graph[u, u // 64] &= ~(np.uint64(1) << np.uint64(u % 64))
+    return order_words(graph, _words(stages, n, words), cards, heuristic)
 
 
 @njit(cache=True, _nrt=False)
-def _set_bits(row, out):
-    """Write the positions of the set bits of the little-endian bitset ``row`` (uint8 bytes)
-    into ``out``, ascending, and return how many there are."""
-    count = 0
-    for k in range(row.shape[0]):
-        byte = np.int64(row[k])
-        while byte:
-            low = byte & -byte
-            out[count] = 8 * k + _low_bit(low)
-            byte ^= low
-            count += 1
-    return count
+def _words_into(rows, n, out):
+    for r in range(rows.shape[0]):
+        for k in range(min(rows.shape[1], (n + 7) // 8)):
+            byte = np.uint64(rows[r, k])
+            if 8 * k + 8 > n:  # bits past V are not variables
+                byte &= (np.uint64(1) << np.uint64(n - 8 * k)) - np.uint64(1)
+            out[r, k // 8] |= byte << np.uint64(8 * (k % 8))
 
 
 @njit(cache=True)
-def _greedy_order(adj, stages, cards, heuristic):
+def _words(rows, n, words):
+    """``(R, W)`` uint64 words of the ``(R, B)`` uint8 bitset rows ``rows`` (bits ``< n``)."""
+    out = np.zeros((rows.shape[0], max(words, 1)), np.uint64)
+    _words_into(rows, n, out)
+    return out
+
+
+@njit(cache=True)
+def order_words(adj, stages, cards, heuristic):
+    """The greedy order on a graph of ``uint64`` words (used by the step planner too).
+
+    ``adj``: ``(V, W)`` uint64, open neighbourhoods (modified: the graph as elimination leaves
+    it); ``stages``: ``(S, W)`` uint64; ``cards``: ``(V,)`` int64; ``heuristic``: 0, 1 or 2.
+    Returns the order, int64 ``(K,)``.
+    """
     n = adj.shape[0]
-    linked = np.zeros((n, n), np.bool_)
-    nbrs = np.empty((n, n), np.int64)  # nbrs[v, :degree[v]]: the neighbours of v, any order
-    degree = np.zeros(n, np.int64)
-    members = np.empty(8 * max(adj.shape[1], stages.shape[1]), np.int64)
-    for u in range(n):
-        for i in range(_set_bits(adj[u], members)):
-            v = members[i]
-            if v != u and v < n:
-                linked[u, v] = True
-                nbrs[u, degree[u]] = v
-                degree[u] += 1
     order = np.empty(n, np.int64)
-    done = 0
     cost = np.zeros(n, np.int64)
-    near = np.zeros(n, np.int64)  # near[u] == the current pick's number: u neighbours it
-    todo = np.empty(n, np.int64)  # the stage's variables still to eliminate, any order
     waiting = np.zeros(n, np.bool_)
+    todo = np.empty(n, np.int64)  # the stage's variables still to eliminate, any order
+    touched = np.zeros(adj.shape[1], np.uint64)
+    done = 0
     for s in range(stages.shape[0]):
-        left = _set_bits(stages[s], todo)
+        left = 0
+        for w in range(stages.shape[1]):
+            bits = stages[s, w]
+            while bits:
+                v = 64 * w + trailing_zeros(bits)
+                bits &= bits - np.uint64(1)
+                todo[left] = v
+                left += 1
+                waiting[v] = True
         for i in range(left):
-            v = todo[i]
-            waiting[v] = True
-            cost[v] = _cost(v, linked, nbrs, degree, cards, heuristic)
+            cost[todo[i]] = _cost(todo[i], adj, cards, heuristic)
         while left:
             best = 0
             for i in range(1, left):
-                u, w = todo[i], todo[best]
-                if cost[u] < cost[w] or (cost[u] == cost[w] and u < w):
+                u, b = todo[i], todo[best]
+                if cost[u] < cost[b] or (cost[u] == cost[b] and u < b):
                     best = i
             v = todo[best]
             left -= 1
@@ -116,55 +120,61 @@ def _greedy_order(adj, stages, cards, heuristic):
             waiting[v] = False
             order[done] = v
             done += 1
-            _eliminate(v, done, near, waiting, cost, linked, nbrs, degree, cards, heuristic)
+            _eliminate(v, adj, touched, heuristic)
+            for w in range(adj.shape[1]):  # re-cost the waiting variables it touched
+                bits = touched[w]
+                while bits:
+                    u = 64 * w + trailing_zeros(bits)
+                    bits &= bits - np.uint64(1)
+                    if waiting[u]:
+                        cost[u] = _cost(u, adj, cards, heuristic)
     return order[:done].copy()
 
 
 @njit(cache=True, _nrt=False)
-def _eliminate(v, pick, near, waiting, cost, linked, nbrs, degree, cards, heuristic):
-    """Remove ``v`` from the graph, join its neighbours pairwise, and update the costs of the
-    waiting variables: its neighbours are re-costed; with a fill cost, a variable next to both
-    ends of a fill-in edge (not a neighbour of ``v``) loses that missing pair."""
-    d = degree[v]
-    for i in range(d):  # the neighbours lose v
-        a = nbrs[v, i]
-        near[a] = pick
-        linked[a, v] = False
-        for j in range(degree[a]):
-            if nbrs[a, j] == v:
-                degree[a] -= 1
-                nbrs[a, j] = nbrs[a, degree[a]]
-                break
-    degree[v] = 0
-    for i in range(d):  # and become pairwise adjacent
-        a = nbrs[v, i]
-        for j in range(i + 1, d):
-            b = nbrs[v, j]
-            if linked[a, b]:
-                continue
-            if heuristic != 0:
-                pair = 1 if heuristic == 1 else cards[a] * cards[b]
-                for k in range(degree[a]):
-                    u = nbrs[a, k]
-                    if waiting[u] and near[u] != pick and linked[b, u]:
-                        cost[u] -= pair
-            linked[a, b] = True
-            linked[b, a] = True
-            nbrs[a, degree[a]] = b
-            degree[a] += 1
-            nbrs[b, degree[b]] = a
-            degree[b] += 1
-    for i in range(d):
-        a = nbrs[v, i]
-        if waiting[a]:
-            cost[a] = _cost(a, linked, nbrs, degree, cards, heuristic)
+def _cost(v, adj, cards, heuristic):
+    """The cost of eliminating ``v`` (see the module of the reference twin)."""
+    total = np.int64(0)
+    if heuristic == 0:
+        for w in range(adj.shape[1]):
+            total += popcount(adj[v, w])
+        return total
+    for wa in range(adj.shape[1]):
+        bits = adj[v, wa]
+        while bits:
+            a = 64 * wa + trailing_zeros(bits)
+            bits &= bits - np.uint64(1)
+            for w in range(adj.shape[1]):  # N(v) - N(a) - {a}: the pairs (a, b) missing
+                missing = adj[v, w] & ~adj[a, w]
+                if w == wa:
+                    missing &= ~(np.uint64(1) << np.uint64(a % 64))
+                if heuristic == 1:
+                    total += popcount(missing)
+                else:
+                    while missing:
+                        total += cards[a] * cards[64 * w + trailing_zeros(missing)]
+                        missing &= missing - np.uint64(1)
+    return total // 2
 
 
 @njit(cache=True, _nrt=False)
-def _low_bit(low):
-    """The position of the single set bit of the byte ``low``."""
-    k = 0
-    while low > 1:
-        low >>= 1
-        k += 1
-    return k
+def _eliminate(v, adj, touched, heuristic):
+    """Remove ``v`` from the graph and join its neighbours pairwise; set ``touched`` to the
+    variables whose cost can have changed (its neighbours, and theirs for a fill cost)."""
+    words = adj.shape[1]
+    for w in range(words):
+        touched[w] = adj[v, w]
+    for wa in range(words):
+        bits = adj[v, wa]
+        while bits:
+            a = 64 * wa + trailing_zeros(bits)
+            bits &= bits - np.uint64(1)
+            for w in range(words):
+                adj[a, w] |= adj[v, w]
+            adj[a, wa] &= ~(np.uint64(1) << np.uint64(a % 64))
+            adj[a, v // 64] &= ~(np.uint64(1) << np.uint64(v % 64))
+            if heuristic != 0:
+                for w in range(words):
+                    touched[w] |= adj[a, w]
+    for w in range(words):
+        adj[v, w] = 0

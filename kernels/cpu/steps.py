@@ -23,12 +23,12 @@ half of the planning time.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
-from numba.extending import intrinsic
 
 import kernels.reference.steps as reference
-from kernels.cpu.planning import _greedy_order
+from kernels.cpu._bits import popcount
+from kernels.cpu.planning import order_words
 from kernels.reference.steps import (
     BLAS_MIN,
     GEMM_MIN,
@@ -98,16 +98,6 @@ def _size(bits, cards):
     return out
 
 
-@intrinsic
-def _popcount(typingctx, bits):
-    """The number of set bits of a ``uint64`` (LLVM ``ctpop``)."""
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return types.int64(types.uint64), codegen
-
-
 @njit(cache=True, _nrt=False)
 def _bit(k):
     return np.uint64(1) << np.uint64(k)
@@ -125,7 +115,7 @@ def _write_axes(o, union, axes, naxes, slot_case, spec, cnt):
     """Append slot ``o``'s labels (renamed within ``union``) to ``spec``."""
     for i in range(naxes[o]):
         u = axes[o, i]
-        spec[cnt[_SPEC]] = _letter(_popcount(union & (_bit(u) - np.uint64(1))))
+        spec[cnt[_SPEC]] = _letter(popcount(union & (_bit(u) - np.uint64(1))))
         cnt[_SPEC] += 1
     if slot_case[o]:
         spec[cnt[_SPEC]] = 90  # "Z"
@@ -168,12 +158,12 @@ def _write_layout(a, na, b, nb, r, nr, cards, gemm, cnt):
     p = _size(batch, cards)
     m, k, n = _size(left, cards), _size(inner, cards), _size(right, cards)
     head = 1 if batch else 0
-    n_batch, n_left = _popcount(batch), _popcount(left)
-    _put(_popcount(sa & ~sb & ~sr), gemm, cnt)  # sum_a
+    n_batch, n_left = popcount(batch), popcount(left)
+    _put(popcount(sa & ~sb & ~sr), gemm, cnt)  # sum_a
     for i in range(na):
         if not (sb | sr) & _bit(a[i]):
             _put(i, gemm, cnt)
-    _put(n_batch + n_left + _popcount(inner), gemm, cnt)  # perm_a: batch, left (r's order),
+    _put(n_batch + n_left + popcount(inner), gemm, cnt)  # perm_a: batch, left (r's order),
     for part in (batch, left):  # then inner (a's order)
         for i in range(nr):
             if part & _bit(r[i]):
@@ -186,11 +176,11 @@ def _write_layout(a, na, b, nb, r, nr, cards, gemm, cnt):
         _put(p, gemm, cnt)
     _put(m, gemm, cnt)
     _put(k, gemm, cnt)
-    _put(_popcount(sb & ~sa & ~sr), gemm, cnt)  # sum_b
+    _put(popcount(sb & ~sa & ~sr), gemm, cnt)  # sum_b
     for i in range(nb):
         if not (sa | sr) & _bit(b[i]):
             _put(i, gemm, cnt)
-    _put(n_batch + _popcount(inner) + _popcount(right), gemm, cnt)  # perm_b: batch (r's
+    _put(n_batch + popcount(inner) + popcount(right), gemm, cnt)  # perm_b: batch (r's
     for i in range(nr):  # order), inner (a's order), right (r's order)
         if batch & _bit(r[i]):
             _put(_rank(b, nb, sa | sr, r[i]), gemm, cnt)
@@ -246,7 +236,7 @@ def _append(s, op, state, out):
     cnt[_SPEC] += 2
     var = d_var[s]
     if op == 1:
-        spec[cnt[_SPEC]] = _letter(_popcount(loop & (_bit(var) - np.uint64(1))))
+        spec[cnt[_SPEC]] = _letter(popcount(loop & (_bit(var) - np.uint64(1))))
         cnt[_SPEC] += 1
     _write_axes(s, loop, axes, naxes, slot_case, spec, cnt)
     for i in range(naxes[s]):
@@ -354,7 +344,7 @@ def _simple(used, m, drop, op, var, finals, has_finals, state, out):
     d_union, d_summed, d_blas, ids, cards = state[10:15]
     cnt, union_buf = out[0], out[7]
     union, summed_size, size = _measure(used, m, drop, finals, has_finals, state)
-    width = _popcount(union) - 1
+    width = popcount(union) - 1
     if size > cnt[_LIM] or size >= _LIMIT or width >= 51:
         cnt[_STATUS] = 1
         cnt[_ERR_VAR] = -1 if var < 0 else ids[var]
@@ -534,17 +524,14 @@ def _plan_steps(axes_in, axes_off, cases, cards_all, query_in, elim_in, heuristi
         for i in range(order.shape[0]):
             order[i] = compact[elim_in[i]]
     else:
-        n_stages = 2 if mode == 2 else 1
-        rows = np.zeros((n_kept, 8), np.uint8)
+        graph = np.empty((n_kept, 1), np.uint64)  # open neighbourhoods, one word each
         for u in range(n_kept):
-            for b in range(8):
-                rows[u, b] = np.uint8((adj[u] >> np.uint64(8 * b)) & np.uint64(255))
-        stages = np.zeros((n_stages, 8), np.uint8)
-        for b in range(8):
-            stages[0, b] = np.uint8((hidden >> np.uint64(8 * b)) & np.uint64(255))
-            if n_stages == 2:
-                stages[1, b] = np.uint8((qbits >> np.uint64(8 * b)) & np.uint64(255))
-        order = _greedy_order(rows, stages, cards, heuristic)
+            graph[u, 0] = adj[u] & ~_bit(u)
+        stages = np.empty((2 if mode == 2 else 1, 1), np.uint64)
+        stages[0, 0] = hidden
+        if mode == 2:
+            stages[1, 0] = qbits
+        order = order_words(graph, stages, cards, heuristic)
 
     # -- outputs -------------------------------------------------------------------------------
     steps = np.zeros((n_max, 4), np.int64)
@@ -574,7 +561,7 @@ def _plan_steps(axes_in, axes_off, cases, cards_all, query_in, elim_in, heuristi
     used = np.empty(n_max, np.int64)
     no_outs = np.empty(0, np.int64)
 
-    n_hidden = _popcount(hidden)
+    n_hidden = popcount(hidden)
     for k in range(order.shape[0]):
         var = order[k]
         m = 0
