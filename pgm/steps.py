@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from itertools import accumulate, chain
 from typing import Any, NamedTuple
 
 import numpy as np
 
 import kernels
-from kernels.reference.steps import LETTERS, MAX_OPERANDS, PAIRWISE_MIN
+from kernels.reference.steps import HEADER, LETTERS, MAX_OPERANDS, PAIRWISE_MIN, pack_problem
 from pgm.errors import TableSizeError
 from pgm.ordering import bit_list
 
@@ -119,46 +118,54 @@ def build_steps(
         than einsum has letters).
     """
     explicit = not isinstance(order, int)
-    planned = kernels.get("plan_steps", cards)(
-        np.fromiter(chain.from_iterable(tables), np.int64),
-        np.fromiter(accumulate(map(len, tables), initial=0), np.int64, len(tables) + 1),
-        np.zeros(len(tables), np.bool_) if cases is None else np.array(cases, np.bool_),
-        cards,
-        np.array(query, np.int64),
-        np.array(order if explicit else [], np.int64),
+    problem = pack_problem(
+        tables,
+        cases,
+        query,
+        order if explicit else (),
         -1 if explicit else order,
         MODES[mode],
         single,
         limit,
     )
-    info, elim, steps, ops_off, ops, outs_off, outs, union_off, union, spec = planned[:10]
-    if info[0]:
-        union_off, union = union_off.tolist(), union.tolist()
-        var, size = int(info[3]), int(info[4])
-        what = f"eliminating {names[var]!r}" if var >= 0 else "a product"
-        refused = [names[u] for u in union[union_off[-2] : union_off[-1]]]
+    plan, spec = kernels.get("plan_steps", cards)(problem, cards)
+    flat = plan.tolist()
+    status, width, biggest, err_var, err_size, n, n_elim = flat[:HEADER]
+    at = HEADER + n_elim
+    elim, rows = flat[HEADER:at], flat[at : at + 4 * n]
+    groups = []  # (offsets, start of the values) of operands, outputs, loops, layouts
+    at += 4 * n
+    for count in (n, n, n + status, n):
+        offsets = flat[at : at + count + 1]
+        groups.append((offsets, at + count + 1))
+        at += count + 1 + offsets[-1]
+    if status:
+        offsets, base = groups[2]
+        what = f"eliminating {names[err_var]!r}" if err_var >= 0 else "a product"
+        refused = [names[u] for u in flat[base + offsets[-2] : base + offsets[-1]]]
         raise TableSizeError(
-            f"{what} would build a table of {size} entries over {refused}, above "
+            f"{what} would build a table of {err_size} entries over {refused}, above "
             f"max_table_size={limit} (or over {len(LETTERS)} variables); raise it or choose "
             "another elimination order"
         )
     texts = spec.tobytes().decode("ascii").split(";") if spec.size else []
-    ops_off, ops, outs_off, outs = ops_off.tolist(), ops.tolist(), outs_off.tolist(), outs.tolist()
-    gemm_off, gemm = planned[10].tolist(), planned[11].tolist()
-    out = [
-        Step(
-            None if var < 0 else var,
-            tuple(ops[ops_off[k] : ops_off[k + 1]]),
-            texts[k],
-            MAX if op else SUM,
-            tuple(outs[outs_off[k] : outs_off[k + 1]]),
-            case == 1,
-            blas == 1,
-            _layout(gemm[gemm_off[k] : gemm_off[k + 1]]) if blas and not case else None,
+    (ops, o), (outs, u), _, (gemm, g) = groups
+    steps = []
+    for k in range(n):
+        var, op, case, blas = rows[4 * k : 4 * k + 4]
+        steps.append(
+            Step(
+                None if var < 0 else var,
+                tuple(flat[o + ops[k] : o + ops[k + 1]]),
+                texts[k],
+                MAX if op else SUM,
+                tuple(flat[u + outs[k] : u + outs[k + 1]]),
+                case == 1,
+                blas == 1,
+                _layout(flat[g + gemm[k] : g + gemm[k + 1]]) if blas and not case else None,
+            )
         )
-        for k, (var, op, case, blas) in enumerate(steps.tolist())
-    ]
-    return StepPlan(tuple(out), elim.tolist(), int(info[1]), int(info[2]))
+    return StepPlan(tuple(steps), elim, width, biggest)
 
 
 def fused_steps(

@@ -32,6 +32,7 @@ from kernels.cpu.planning import order_words
 from kernels.reference.steps import (
     BLAS_MIN,
     GEMM_MIN,
+    HEADER,
     MAX_OPERANDS,
     MERGE_MAX,
     PAIRWISE_MIN,
@@ -45,37 +46,15 @@ _SLOTS, _TABLES, _STEPS, _OPS, _OUTS, _UNION, _SPEC, _WIDTH, _BIG, _STATUS = ran
 _ERR_VAR, _ERR_SIZE, _SINGLE, _LIM, _GEMM = range(10, 15)
 
 
-def plan_steps(
-    axes: np.ndarray,
-    axes_off: np.ndarray,
-    cases: np.ndarray,
-    cards: np.ndarray,
-    query: np.ndarray,
-    elim: np.ndarray,
-    heuristic: int,
-    mode: int,
-    single: bool,
-    limit: int,
-) -> tuple[np.ndarray, ...]:
+def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Turn an elimination into einsum steps; see :func:`kernels.reference.steps.plan_steps`
-    for the parameters and the twelve arrays returned."""
-    out = _plan_steps(
-        np.ascontiguousarray(axes, dtype=np.int64),
-        np.ascontiguousarray(axes_off, dtype=np.int64),
-        np.ascontiguousarray(cases, dtype=np.bool_),
-        np.ascontiguousarray(cards, dtype=np.int64),
-        np.ascontiguousarray(query, dtype=np.int64),
-        np.ascontiguousarray(elim, dtype=np.int64),
-        np.int64(heuristic),
-        np.int64(mode),
-        bool(single),
-        np.int64(min(int(limit), _LIMIT)),
+    for the problem array taken and the plan array and spec returned."""
+    plan, spec = _plan_steps(
+        np.ascontiguousarray(problem, dtype=np.int64), np.ascontiguousarray(cards, dtype=np.int64)
     )
-    if out[0][0]:  # more than 64 variables, or a refusal: the reference's exact answer
-        return reference.plan_steps(
-            axes, axes_off, cases, cards, query, elim, heuristic, mode, single, limit
-        )
-    return out
+    if plan[0]:  # more than 64 variables, or a refusal: the reference's exact answer
+        return reference.plan_steps(problem, cards)
+    return plan, spec
 
 
 @njit(cache=True, _nrt=False)
@@ -451,9 +430,22 @@ def _emit(used, m, drop, op, var, finals, has_finals, state, out):
 
 
 @njit(cache=True)
-def _plan_steps(axes_in, axes_off, cases, cards_all, query_in, elim_in, heuristic, mode, single,
-                limit):  # fmt: skip
-    n_inputs = axes_off.shape[0] - 1
+def _plan_steps(problem, cards_all):
+    n_inputs, n_query, n_elim, heuristic, mode = (
+        problem[0],
+        problem[1],
+        problem[2],
+        problem[3],
+        problem[4],
+    )
+    single, limit = problem[5] != 0, min(problem[6], _LIMIT)
+    axes_off = problem[HEADER : HEADER + n_inputs + 1]
+    at = HEADER + n_inputs + 1
+    axes_in = problem[at : at + axes_off[n_inputs]]
+    at += axes_off[n_inputs]
+    cases = problem[at : at + n_inputs]
+    query_in = problem[at + n_inputs : at + n_inputs + n_query]
+    elim_in = problem[at + n_inputs + n_query : at + n_inputs + n_query + n_elim]
     n_vars = cards_all.shape[0]
     # -- renumber the variables of the inputs and the query ------------------------------------
     compact = np.full(n_vars, -1, np.int64)
@@ -466,12 +458,8 @@ def _plan_steps(axes_in, axes_off, cases, cards_all, query_in, elim_in, heuristi
         if compact[v] == 0:
             compact[v] = n_kept
             n_kept += 1
-    info = np.zeros(5, np.int64)
-    empty = np.zeros(0, np.int64)
-    if n_kept > 64:
-        info[0] = 2
-        return (info, empty, np.zeros((0, 4), np.int64), empty, empty, empty, empty, empty,
-                empty, np.zeros(0, np.uint8), empty, empty)  # fmt: skip
+    if n_kept > 64:  # status 2: for the reference
+        return np.full(1, 2, np.int64), np.zeros(0, np.uint8)
     ids = np.empty(n_kept, np.int64)
     for v in range(n_vars):
         if compact[v] >= 0:
@@ -587,20 +575,38 @@ def _plan_steps(axes_in, axes_off, cases, cards_all, query_in, elim_in, heuristi
             if not cnt[_STATUS] and deferred[last]:
                 deferred[last] = False
                 _append(last, 0, state, out)
-    info[0] = cnt[_STATUS]
-    info[1] = cnt[_WIDTH]
-    info[2] = cnt[_BIG]
-    info[3] = cnt[_ERR_VAR]
-    info[4] = cnt[_ERR_SIZE]
     n = cnt[_STEPS]
     if cnt[_STATUS]:
         union_off[n + 1] = cnt[_UNION]
-        n_union = n + 2
-    else:
         n_union = n + 1
-    order_ids = np.empty(order.shape[0], np.int64)
+    else:
+        n_union = n
+    size = HEADER + order.shape[0] + 4 * n + 3 * (n + 1) + n_union + 1
+    plan = np.empty(size + cnt[_OPS] + cnt[_OUTS] + cnt[_UNION] + cnt[_GEMM], np.int64)
+    plan[0], plan[1], plan[2] = cnt[_STATUS], cnt[_WIDTH], cnt[_BIG]
+    plan[3], plan[4], plan[5], plan[6] = cnt[_ERR_VAR], cnt[_ERR_SIZE], n, order.shape[0]
+    at = HEADER
     for i in range(order.shape[0]):
-        order_ids[i] = ids[order[i]]
-    return (info, order_ids, steps[:n], ops_off[: n + 1], ops[: cnt[_OPS]], outs_off[: n + 1],
-            outs[: cnt[_OUTS]], union_off[:n_union], union[: cnt[_UNION]], spec[: cnt[_SPEC]],
-            gemm_off[: n + 1], gemm[: cnt[_GEMM]])  # fmt: skip
+        plan[at + i] = ids[order[i]]
+    at += order.shape[0]
+    for k in range(n):
+        for c in range(4):
+            plan[at + 4 * k + c] = steps[k, c]
+    at += 4 * n
+    at = _put_group(plan, at, ops_off, n, ops)
+    at = _put_group(plan, at, outs_off, n, outs)
+    at = _put_group(plan, at, union_off, n_union, union)
+    _put_group(plan, at, gemm_off, n, gemm)
+    return plan, spec[: cnt[_SPEC]]
+
+
+@njit(cache=True, _nrt=False)
+def _put_group(plan, at, offsets, n, values):
+    """Write ``offsets[:n + 1]`` then ``values[:offsets[n]]`` into ``plan`` at ``at``; return
+    the position after them."""
+    for k in range(n + 1):
+        plan[at + k] = offsets[k]
+    at += n + 1
+    for k in range(offsets[n]):
+        plan[at + k] = values[k]
+    return at + offsets[n]

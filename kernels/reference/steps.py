@@ -358,12 +358,76 @@ class _Planner:
         )
 
 
-def _segments(rows: list) -> tuple[np.ndarray, np.ndarray]:
-    """``(offsets (len(rows)+1,), values)`` int64 of a list of int sequences."""
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(r) for r in rows])
-    values = np.array([v for r in rows for v in r], dtype=np.int64)
-    return offsets, values
+HEADER = 7  # entries before the tables in a problem array, and before ``order`` in a plan
+
+
+def pack_problem(
+    tables: Sequence[Sequence[int]],
+    cases: Sequence[bool] | None,
+    query: Sequence[int],
+    elim: Sequence[int],
+    heuristic: int,
+    mode: int,
+    single: bool,
+    limit: int,
+) -> np.ndarray:
+    """The int64 problem array of :func:`plan_steps`: ``[F, Q, E, heuristic, mode, single,
+    limit]``, then ``axes_off`` (F+1), ``axes`` (A), ``cases`` (F, 0/1), ``query`` (Q) and
+    ``elim`` (E) (see :func:`plan_steps` for their meaning; ``cases=None``: no case axes)."""
+    offsets = [0]
+    for t in tables:
+        offsets.append(offsets[-1] + len(t))
+    return np.array(
+        [len(tables), len(query), len(elim), heuristic, mode, int(single), limit, *offsets]
+        + [v for t in tables for v in t]
+        + ([0] * len(tables) if cases is None else [int(c) for c in cases])
+        + list(query)
+        + list(elim),
+        np.int64,
+    )
+
+
+def _unpack_problem(problem: np.ndarray) -> tuple:
+    """``(tables, cases, query, elim, heuristic, mode, single, limit)`` of a problem array."""
+    flat = np.asarray(problem).tolist()
+    if len(flat) < HEADER:
+        raise ValueError(f"a problem array has at least {HEADER} entries; got {len(flat)}")
+    n_tables, n_query, n_elim, heuristic, mode, single, limit = flat[:HEADER]
+    offsets = flat[HEADER : HEADER + n_tables + 1]
+    at = HEADER + n_tables + 1
+    if (
+        len(offsets) != n_tables + 1
+        or offsets[0] != 0
+        or any(b < a for a, b in zip(offsets, offsets[1:]))
+    ):
+        raise ValueError(f"axes_off must rise from 0 over F+1 = {n_tables + 1} entries: {offsets}")
+    axes = flat[at : at + offsets[-1]]
+    at += offsets[-1]
+    cases, query = flat[at : at + n_tables], flat[at + n_tables : at + n_tables + n_query]
+    elim = flat[at + n_tables + n_query :]
+    if len(axes) != offsets[-1] or len(cases) != n_tables or len(query) != n_query:
+        raise ValueError("the problem array is shorter than its header says")
+    if len(elim) != n_elim:
+        raise ValueError(f"the problem array holds {len(elim)} eliminations, its header {n_elim}")
+    tables = [axes[offsets[f] : offsets[f + 1]] for f in range(n_tables)]
+    return tables, [bool(c) for c in cases], query, elim, heuristic, mode, bool(single), limit
+
+
+def _pack_plan(info: list[int], order: list[int], rows: list, groups: list[list]) -> np.ndarray:
+    """The int64 plan array: ``info`` (5), ``S``, ``len(order)``, ``order``, ``rows`` (4 per
+    step), then each group of int sequences as its offsets (relative to the group's values,
+    ``len(group) + 1``) followed by its values."""
+    out = [*info, len(rows), len(order), *order]
+    for row in rows:
+        out += row
+    for group in groups:
+        at = [0]
+        for seq in group:
+            at.append(at[-1] + len(seq))
+        out += at
+        for seq in group:
+            out += seq
+    return np.array(out, np.int64)
 
 
 def _check(
@@ -398,103 +462,80 @@ def _check(
         raise ValueError(f"limit must be in [0, 2**63 - 1); got {limit}")
 
 
-def plan_steps(
-    axes: np.ndarray,
-    axes_off: np.ndarray,
-    cases: np.ndarray,
-    cards: np.ndarray,
-    query: np.ndarray,
-    elim: np.ndarray,
-    heuristic: int,
-    mode: int,
-    single: bool,
-    limit: int,
-) -> tuple[np.ndarray, ...]:
+def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Turn an elimination order into einsum steps over the input tables.
 
     Parameters
     ----------
-    axes : ndarray of int64, shape (A,)
-        The variable ids of the input tables' axes, table after table, in axis order (case
-        axis excluded).
-    axes_off : ndarray of int64, shape (F+1,)
-        Table ``f``'s axes are ``axes[axes_off[f]:axes_off[f+1]]`` (empty: a scalar table).
-    cases : ndarray of bool, shape (F,)
-        Table ``f`` has a trailing case axis (read only for a batch, ``single=False``).
+    problem : ndarray of int64, shape (P,)
+        :func:`pack_problem` of:
+
+        - ``tables``: each input table's variable ids in axis order (case axis excluded;
+          empty: a scalar table), F tables;
+        - ``cases``: whether each table has a trailing case axis (read only for a batch);
+        - ``query``: the query variables, in the result's axis order;
+        - ``elim``: the elimination order, used when ``heuristic < 0``; empty then: no
+          eliminations one by one, only the final product (a fused plan);
+        - ``heuristic``: ``-1`` use ``elim``; ``0`` min degree, ``1`` min fill, ``2`` weighted
+          min fill: order the hidden variables (those of the tables not in ``query``) by
+          :func:`kernels.reference.planning.greedy_order` on the interaction graph of the
+          tables, then, for MAP, the query variables;
+        - ``mode``: ``0`` posterior (the result is over ``query``), ``1`` evidence (a scalar),
+          ``2`` MAP (the first ``n_hidden`` eliminations sum, the rest maximise; a scalar);
+        - ``single``: a plan for one case (small steps merged, no case axes) or a batch;
+        - ``limit``: the largest table (entries per case) a step may build, in
+          ``[0, 2**63 - 1)``.
     cards : ndarray of int64, shape (V,)
         Cardinality by variable id.
-    query : ndarray of int64, shape (Q,)
-        The query variables, in the result's axis order.
-    elim : ndarray of int64, shape (E,)
-        The elimination order, used when ``heuristic < 0``; empty then: no eliminations one
-        by one, only the final product (a fused plan).
-    heuristic : int
-        ``-1``: use ``elim``. ``0`` min degree, ``1`` min fill, ``2`` weighted min fill:
-        order the hidden variables (those of the tables not in ``query``) by
-        :func:`kernels.reference.planning.greedy_order` on the interaction graph of the
-        tables, then, for MAP, the query variables.
-    mode : int
-        ``0`` posterior (the result is over ``query``), ``1`` evidence (a scalar), ``2`` MAP
-        (the first ``n_hidden`` eliminations sum, the rest maximise; a scalar).
-    single : bool
-        A plan for one case (small steps merged, no case axes) or for a batch.
-    limit : int
-        The largest table (entries per case) a step may build, in ``[0, 2**63 - 1)``.
 
     Returns
     -------
-    info : ndarray of int64, shape (5,)
-        ``[status, width, biggest, err_var, err_size]``: ``width`` the most variables of one
-        step's table minus one (at least ``Q - 1``), ``biggest`` its most entries (at least
-        the query's). ``status`` 0: ok (``err_var = err_size = 0``); 1: a step would build a
-        table of more than ``limit`` entries or over more than ``len(LETTERS)`` variables:
-        ``err_var`` the variable being eliminated (``-1`` for a product), ``err_size`` that
-        table's entries (saturated), and the arrays stop at the steps emitted before it.
-    order : ndarray of int64, shape (E',)
-        The variables eliminated, in order (``elim`` when ``heuristic < 0``).
-    steps : ndarray of int64, shape (S, 4)
-        Per step ``[var or -1, op (0 sum, 1 max), case axis (0/1), blas (0/1)]``; ``blas``:
-        a BLAS candidate (see the module docstring) that is a matrix product when it has no
-        case axis (its layout is then in ``gemm``).
-    ops_off : ndarray of int64, shape (S+1,)
-    ops : ndarray of int64, shape (K,)
-        Step ``k``'s operands ``ops[ops_off[k]:ops_off[k+1]]`` as positions: inputs ``0 ..
-        F-1``, then step ``j``'s result at ``F + j``.
-    outs_off : ndarray of int64, shape (S+1,)
-    outs : ndarray of int64, shape (sum of the steps' output ranks,)
-        Step ``k``'s result variables, in axis order (case axis excluded).
-    union_off : ndarray of int64, shape (S+1,), or (S+2,) when status is 1
-    union : ndarray of int64, shape (U,)
-        Step ``k``'s loop variables, ascending; with status 1 a last segment holds the
-        variables of the refused table.
+    plan : ndarray of int64, shape (R,)
+        In order (``S`` steps):
+
+        - ``[status, width, biggest, err_var, err_size]``: ``width`` the most variables of one
+          step's table minus one (at least ``Q - 1``), ``biggest`` its most entries (at least
+          the query's). ``status`` 0: ok (``err_var = err_size = 0``); 1: a step would build a
+          table of more than ``limit`` entries or over more than ``len(LETTERS)`` variables:
+          ``err_var`` the variable being eliminated (``-1`` for a product), ``err_size`` that
+          table's entries (saturated), and the steps stop before it;
+        - ``S``, then ``E'`` and the order: the variables eliminated (``elim`` when
+          ``heuristic < 0``);
+        - per step ``[var or -1, op (0 sum, 1 max), case axis (0/1), blas (0/1)]``; ``blas``:
+          a BLAS candidate (see the module docstring) that is a matrix product when it has
+          no case axis (its layout is then in the last group);
+        - four groups of int sequences, each as ``S + 1`` offsets (relative to the group's
+          values) followed by its values: per step its operands as positions (inputs ``0 ..
+          F-1``, then step ``j``'s result at ``F + j``); its result variables in axis order
+          (case axis excluded); its loop variables, ascending (with status 1 one more
+          sequence: the variables of the refused table, so ``S + 2`` offsets); its matmul
+          layout (:func:`matmul_layout` of its two operands' and its result's axes, encoded
+          by :func:`encode_layout`), empty unless a BLAS step without case axis.
     spec : ndarray of uint8, shape (bytes,)
         The steps' einsum specs in ASCII, joined by ``;`` (empty without steps); variables
         renamed per step (see the module docstring).
-    gemm_off : ndarray of int64, shape (S+1,)
-    gemm : ndarray of int64
-        Step ``k``'s matmul layout (:func:`matmul_layout` of its two operands' and its
-        result's axes, encoded by :func:`encode_layout`) when it is a BLAS step without case
-        axis; an empty segment otherwise.
 
     Raises
     ------
     ValueError
-        Naming the inconsistency: offsets that do not cover ``axes``, ids outside
-        ``[0, V)``, a variable repeated in a table, ``query`` or ``elim``, a card below 1, an
-        unknown ``heuristic`` or ``mode``, a ``limit`` out of range.
+        Naming the inconsistency: a problem array that does not hold what its header says,
+        offsets that do not rise, ids outside ``[0, V)``, a variable repeated in a table,
+        ``query`` or ``elim``, a card below 1, an unknown ``heuristic`` or ``mode``, a
+        ``limit`` out of range.
     """
-    axes_l, offsets = np.asarray(axes).tolist(), np.asarray(axes_off).tolist()
-    case_l, card_l = np.asarray(cases).tolist(), np.asarray(cards).tolist()
-    query_l, elim_l = np.asarray(query).tolist(), np.asarray(elim).tolist()
-    heuristic, mode, limit = int(heuristic), int(mode), int(limit)
+    tables, case_l, query_l, elim_l, heuristic, mode, single, limit = _unpack_problem(problem)
+    card_l = np.asarray(cards).tolist()
+    axes_l = [v for t in tables for v in t]
+    offsets = [0]
+    for t in tables:
+        offsets.append(offsets[-1] + len(t))
     _check(axes_l, offsets, len(case_l), card_l, query_l, elim_l, (heuristic, mode, limit))
-    plan = _Planner(card_l, limit, bool(single))
+    plan = _Planner(card_l, limit, single)
     adj = [0] * len(card_l)  # the interaction graph, closed neighbourhoods
     kept = _bits(query_l)
-    for f, case in enumerate(case_l):
-        table = tuple(axes_l[offsets[f] : offsets[f + 1]])
-        plan.add_input(table, bool(case))
-        scope = _bits(list(table))
+    for table, case in zip(tables, case_l, strict=True):
+        plan.add_input(tuple(table), case)
+        scope = _bits(table)
         kept |= scope
         for u in table:
             adj[u] |= scope
@@ -521,15 +562,7 @@ def plan_steps(
     if refused is not None:
         info[0], info[3], info[4] = 1, refused.var, refused.size
         unions.append(_members(refused.union))
-    steps = np.array([[s.var, s.op, s.case, s.blas] for s in done], np.int64).reshape(-1, 4)
+    rows = [[s.var, s.op, int(s.case), int(s.blas)] for s in done]
+    groups = [[s.operands for s in done], [s.outs for s in done], unions, [s.gemm for s in done]]
     spec = np.frombuffer(";".join([s.spec for s in done]).encode("ascii"), np.uint8).copy()
-    return (
-        np.array(info, np.int64),
-        np.array(elim_l, np.int64),
-        steps,
-        *_segments([s.operands for s in done]),
-        *_segments([s.outs for s in done]),
-        *_segments(unions),
-        spec,
-        *_segments([s.gemm for s in done]),
-    )
+    return _pack_plan(info, elim_l, rows, groups), spec
