@@ -18,6 +18,10 @@ table sizes saturate at ``2**62``.
 The helpers that allocate nothing are compiled without reference counting (``_nrt=False``):
 with it, binding the arrays of the state tuples cost two atomic operations per array per call,
 half of the planning time.
+
+The thresholds (``MAX_OPERANDS``, ``PAIRWISE_MIN``...) are read from the reference module and
+frozen into the compiled code; Numba's disk cache only watches this file, so after editing them
+there, delete ``kernels/cpu/__pycache__/steps*`` (the twin test fails until then).
 """
 
 from __future__ import annotations
