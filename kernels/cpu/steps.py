@@ -124,6 +124,37 @@ def _rank(row, n, among, v):
 
 
 @njit(cache=True, _nrt=False)
+def _put_summed(x, nx, summed, gemm, cnt):
+    """Append how many of the axes ``x[:nx]`` are in ``summed``, then their positions."""
+    _put(popcount(summed), gemm, cnt)
+    for i in range(nx):
+        if summed & _bit(x[i]):
+            _put(i, gemm, cnt)
+
+
+@njit(cache=True, _nrt=False)
+def _put_ranks(order, n, group, x, nx, kept, gemm, cnt):
+    """Append, for each variable of ``group`` in the order of ``order[:n]``, its position among
+    the axes of ``x[:nx]`` that are in ``kept``."""
+    for i in range(n):
+        if group & _bit(order[i]):
+            _put(_rank(x, nx, kept, order[i]), gemm, cnt)
+
+
+@njit(cache=True, _nrt=False)
+def _put_shape(batch, p, rows, cols, gemm, cnt):
+    """Append a matmul operand's shape: ``(p, rows, cols)``, or ``(rows, cols)`` without a
+    batch."""
+    if batch:
+        _put(3, gemm, cnt)
+        _put(p, gemm, cnt)
+    else:
+        _put(2, gemm, cnt)
+    _put(rows, gemm, cnt)
+    _put(cols, gemm, cnt)
+
+
+@njit(cache=True, _nrt=False)
 def _write_layout(a, na, b, nb, r, nr, cards, gemm, cnt):
     """Append the encoded ``matmul_layout`` of the einsum ``a[:na],b[:nb]->r[:nr]`` (compact
     ids) to ``gemm`` and return True, or return False when it is no matrix product."""
@@ -140,44 +171,21 @@ def _write_layout(a, na, b, nb, r, nr, cards, gemm, cnt):
         return False
     p = _size(batch, cards)
     m, k, n = _size(left, cards), _size(inner, cards), _size(right, cards)
-    head = 1 if batch else 0
     n_batch, n_left = popcount(batch), popcount(left)
-    _put(popcount(sa & ~sb & ~sr), gemm, cnt)  # sum_a
-    for i in range(na):
-        if not (sb | sr) & _bit(a[i]):
-            _put(i, gemm, cnt)
-    _put(n_batch + n_left + popcount(inner), gemm, cnt)  # perm_a: batch, left (r's order),
-    for part in (batch, left):  # then inner (a's order)
-        for i in range(nr):
-            if part & _bit(r[i]):
-                _put(_rank(a, na, sb | sr, r[i]), gemm, cnt)
-    for i in range(na):
-        if inner & _bit(a[i]):
-            _put(_rank(a, na, sb | sr, a[i]), gemm, cnt)
-    _put(head + 2, gemm, cnt)  # shape_a
-    if head:
-        _put(p, gemm, cnt)
-    _put(m, gemm, cnt)
-    _put(k, gemm, cnt)
-    _put(popcount(sb & ~sa & ~sr), gemm, cnt)  # sum_b
-    for i in range(nb):
-        if not (sa | sr) & _bit(b[i]):
-            _put(i, gemm, cnt)
-    _put(n_batch + popcount(inner) + popcount(right), gemm, cnt)  # perm_b: batch (r's
-    for i in range(nr):  # order), inner (a's order), right (r's order)
-        if batch & _bit(r[i]):
-            _put(_rank(b, nb, sa | sr, r[i]), gemm, cnt)
-    for i in range(na):
-        if inner & _bit(a[i]):
-            _put(_rank(b, nb, sa | sr, a[i]), gemm, cnt)
-    for i in range(nr):
-        if right & _bit(r[i]):
-            _put(_rank(b, nb, sa | sr, r[i]), gemm, cnt)
-    _put(head + 2, gemm, cnt)  # shape_b
-    if head:
-        _put(p, gemm, cnt)
-    _put(k, gemm, cnt)
-    _put(n, gemm, cnt)
+    # a: its summed axes, then its kept axes as batch, left (r's order), inner (a's order)
+    _put_summed(a, na, sa & ~(sb | sr), gemm, cnt)
+    _put(n_batch + n_left + popcount(inner), gemm, cnt)
+    _put_ranks(r, nr, batch, a, na, sb | sr, gemm, cnt)
+    _put_ranks(r, nr, left, a, na, sb | sr, gemm, cnt)
+    _put_ranks(a, na, inner, a, na, sb | sr, gemm, cnt)
+    _put_shape(batch, p, m, k, gemm, cnt)
+    # b: its summed axes, then batch (r's order), inner (a's order), right (r's order)
+    _put_summed(b, nb, sb & ~(sa | sr), gemm, cnt)
+    _put(n_batch + popcount(inner) + popcount(right), gemm, cnt)
+    _put_ranks(r, nr, batch, b, nb, sa | sr, gemm, cnt)
+    _put_ranks(a, na, inner, b, nb, sa | sr, gemm, cnt)
+    _put_ranks(r, nr, right, b, nb, sa | sr, gemm, cnt)
+    _put_shape(batch, p, k, n, gemm, cnt)
     _put(nr, gemm, cnt)  # shape_out: batch, left, right, each in r's order
     for part in (batch, left, right):
         for i in range(nr):
