@@ -161,7 +161,6 @@ class _Pending(NamedTuple):
     outs: tuple[int, ...]  # variables of the result, axis order (case axis excluded)
     case: bool  # the result has a case axis
     union: int  # bitset of the variables of the loop
-    size: int  # entries of the loop (per case)
     summed: int  # entries along the axes it sums out
     blas: bool  # a BLAS candidate
 
@@ -327,7 +326,7 @@ class _Planner:
                 self._flush(s)
             operands.append(s)
             union |= self.scopes[s]
-        return _Pending(operands, var, outs, case, union, size, summed, blas)
+        return _Pending(operands, var, outs, case, union, summed, blas)
 
     def _flush(self, slot: int) -> None:
         """Emit the deferred step whose result is ``slot``, if it still waits."""
