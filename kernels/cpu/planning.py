@@ -65,6 +65,7 @@ def _greedy_order(adj, stages, cards, heuristic):
 
 @njit(cache=True, _nrt=False)
 def _words_into(rows, n, out):
+    """OR the bytes of the uint8 rows ``rows`` (bits ``< n``) into the zeroed words ``out``."""
     for r in range(rows.shape[0]):
         for k in range(min(rows.shape[1], (n + 7) // 8)):
             byte = np.uint64(rows[r, k])
