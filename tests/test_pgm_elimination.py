@@ -98,14 +98,20 @@ def defined_fill(v: int, graph: dict) -> int:
     return sum(b not in graph[a] for a, b in combinations(sorted(graph[v]), 2))
 
 
-@given(n=st.integers(8, 16), density=st.floats(0.1, 0.6), seed=st.integers(0, 2**32 - 1))
-def test_greedy_min_fill_equals_recosting_on_larger_graphs(n, density, seed):
-    rng = np.random.default_rng(seed)
-    graph = {v: set() for v in range(n)}
+def random_graph(rng: np.random.Generator, n: int, density: float) -> dict[int, set[int]]:
+    """An undirected graph over ``0..n-1``, each edge present with probability ``density``."""
+    graph: dict[int, set[int]] = {v: set() for v in range(n)}
     for a, b in combinations(range(n), 2):
         if rng.random() < density:
             graph[a].add(b)
             graph[b].add(a)
+    return graph
+
+
+@given(n=st.integers(8, 16), density=st.floats(0.1, 0.6), seed=st.integers(0, 2**32 - 1))
+def test_greedy_min_fill_equals_recosting_on_larger_graphs(n, density, seed):
+    rng = np.random.default_rng(seed)
+    graph = random_graph(rng, n, density)
     bits = [as_bits(graph[v] | {v}) for v in range(n)]
     stage = as_bits(v for v in range(n) if rng.random() < 0.8)
     for v in range(n):
@@ -141,11 +147,7 @@ def test_greedy_order_kernels_equal_recosting(n, density, seed):
     """Both twins of the ``greedy_order`` kernel (bitset rows over several bytes, two stages,
     each heuristic) equal a driver that re-costs every waiting variable after each pick."""
     rng = np.random.default_rng(seed)
-    graph = {v: set() for v in range(n)}
-    for a, b in combinations(range(n), 2):
-        if rng.random() < density:
-            graph[a].add(b)
-            graph[b].add(a)
+    graph = random_graph(rng, n, density)
     cards = rng.integers(2, 6, n).astype(np.int64)
     roles = rng.integers(0, 3, n)  # stage 0, stage 1, or kept
     stages = [as_bits(np.flatnonzero(roles == k).tolist()) for k in (0, 1)]
