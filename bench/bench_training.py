@@ -15,7 +15,7 @@ not depend on the padding) and ``nn.Linear``. Warm-up rounds exclude compilation
 import numpy as np
 import pytest
 
-from bundlerec.models import sequences
+from bundlerec.models import sequence_data
 from bundlerec.models.sequence import SequenceModel
 from bundlerec.models.towers import N_EVENT_ROWS
 from bundlerec.prep import Interactions
@@ -57,7 +57,7 @@ def shop():
 
 
 def _samples(train) -> int:
-    return sequences.merge(train.user, train.item, train.event, train.timestamp).item.size
+    return sequence_data.merge(train.user, train.item, train.event, train.timestamp).item.size
 
 
 def test_training_ours(benchmark, threads, shop):
@@ -97,12 +97,12 @@ def _torch_epoch(torch, train, items, users, seed):
         return v
 
     rng = np.random.default_rng(seed)
-    steps = sequences.merge(train.user, train.item, train.event, train.timestamp)
-    start, stop = sequences.windows(steps, USERS, PARAMS["max_len"])
-    sampler = sequences.Sampler("uniform", steps.item, ITEMS, np.dtype("float32"))
+    steps = sequence_data.merge(train.user, train.item, train.event, train.timestamp)
+    start, stop = sequence_data.windows(steps, USERS, PARAMS["max_len"])
+    sampler = sequence_data.Sampler("uniform", steps.item, ITEMS, np.dtype("float32"))
     k = PARAMS["n_negatives"]
-    for idx in sequences.batches(stop - start, PARAMS["batch_size"], rng):
-        inputs, targets = sequences.window_batch(steps, start[idx], stop[idx], rng)
+    for idx in sequence_data.batches(stop - start, PARAMS["batch_size"], rng):
+        inputs, targets = sequence_data.window_batch(steps, start[idx], stop[idx], rng)
         batch = len(idx)
         rows = torch.from_numpy(targets + 1)
         neg = sampler.draw(rng, (batch, k))

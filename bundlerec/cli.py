@@ -1,26 +1,43 @@
-"""Command line: ``bundlerec demo | train | evaluate | recommend``.
+"""Command line: ``bundlerec demo | split | train | evaluate | recommend``.
 
 ``bundlerec demo`` trains on the built-in synthetic shop and prints the evaluation table and five
-example bundles; ``train`` and ``evaluate`` work on a shop's own files (docs/data.md);
+example bundles; ``split``, ``train`` and ``evaluate`` work on a shop's own files (docs/data.md);
 ``recommend`` prints bundles for one shopper from a saved model.
+
+Every command checks its destinations before any work, turns bad input and OS errors into one
+line on stderr with exit code 2, ends quietly with exit code 130 on Ctrl-C and without a traceback
+when its output pipe closes; stdout carries only the results (progress goes to stderr).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+import kernels
+from bundlerec.data import DataError
+from bundlerec.model_dir import check_destination
+from bundlerec.progress import bar, say
+
 __all__ = ["main"]
 
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed output pipe
 
-def _print_bundles(result: dict[str, Any], out=sys.stdout) -> None:
+
+def _print_bundles(result: dict[str, Any], out=None) -> None:
+    out = out or sys.stdout
     print(f"bundles for shopper {result['user']}:", file=out)
     for n, b in enumerate(result["bundles"], 1):
         price = "n/a" if b["total_price"] is None else f"{b['total_price']:.2f}"
@@ -50,13 +67,53 @@ def _report(report, fmt: str, k: int) -> None:
         print(report.to_table(k=k))
 
 
-def _evaluate(model, cases, protocol: str):
+def _evaluate(model, cases, protocol: str, k: int, verbose: bool):
     from bundlerec.evaluation import evaluate
 
     names = model.scorers()
     if protocol != "next-item":
         names.pop("transition")
-    return evaluate(names, cases, ks=(5, 10, 20), protocol=protocol)
+    ks = sorted({5, 10, 20, k})
+    return evaluate(names, cases, ks=ks, protocol=protocol, verbose=verbose)
+
+
+def _announce_compilation(enabled: bool) -> Callable[[], None]:
+    """Print one line the first time a kernel compiles (a fresh install's first run)."""
+    told = False
+
+    def tell(_: str) -> None:
+        nonlocal told
+        if not told:
+            told = True
+            say("compiling kernels (first run only; later runs load them from a cache)", enabled)
+
+    return kernels.on_compile(tell)
+
+
+def _check_output_file(path: str | os.PathLike) -> None:
+    """Refuse, before any work, an output file that is a directory or cannot be written."""
+    target = Path(path).expanduser().absolute()
+    if target.is_dir():
+        raise DataError(f"{path} is a directory; name a file to write")
+    parent = next((p for p in target.parents if p.exists()), Path(target.anchor))
+    if not os.access(parent, os.W_OK | os.X_OK) or (
+        target.exists() and not os.access(target, os.W_OK)
+    ):
+        raise PermissionError(13, "Permission denied", str(target if target.exists() else parent))
+
+
+def _write_csv(frame, path: str | os.PathLike) -> None:
+    """Write ``frame`` to ``path`` via a temporary sibling: a failure leaves no half file."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -64,6 +121,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bundlerec.prep import split_leave_last_out
     from bundlerec.recommender import Recommender
 
+    verbose = not args.quiet
+    if args.out:
+        check_destination(args.out)
     t0 = time.perf_counter()
     events, items, users = synthetic_shop(seed=args.seed)
     print(
@@ -71,16 +131,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         f"{len(items)} items in {items['category'].nunique()} categories (seed {args.seed})"
     )
     train, test = split_leave_last_out(events)
-    model = Recommender(task="next-item", seed=args.seed, verbose=not args.quiet)
+    model = Recommender(task="next-item", seed=args.seed, verbose=verbose)
     model.fit(train, items, users)
-    report = _evaluate(model, model.cases(test, "next-item"), "next-item")
+    report = _evaluate(model, model.cases(test, "next-item"), "next-item", 10, verbose)
     print()
     _report(report, "table", 10)
     print()
     rng = np.random.default_rng(args.seed)
     shoppers = rng.choice(np.asarray(model.users.classes_, dtype=object), size=5, replace=False)
-    for user in shoppers:
-        _print_bundles(model.recommend_bundles(user, k=1, size=3, budget=args.budget))
+    results = [
+        model.recommend_bundles(user, k=1, size=3, budget=args.budget)
+        for user in bar(shoppers, desc="composing example bundles", enabled=verbose)
+    ]
+    for result in results:
+        _print_bundles(result)
     if args.out:
         model.save(args.out)
         print(f"\nmodel saved to {args.out}")
@@ -88,7 +152,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_any(path: str, fmt: str):
+def _load_options(args: argparse.Namespace) -> dict[str, Any]:
+    """Keyword arguments of :func:`bundlerec.data.load_events` from the data options."""
+    options = {"dayfirst": args.dayfirst, "timestamp_format": args.timestamp_format}
+    return {name: value for name, value in options.items() if value}
+
+
+def _read_any(path: str, fmt: str, options: dict[str, Any]):
     from bundlerec import data
 
     if fmt == "arff":
@@ -97,13 +167,15 @@ def _read_any(path: str, fmt: str):
         return data.load_movielens(path)
     if fmt == "recbole":
         return data.load_recbole(path)[0]
-    return data.load_events(path)
+    return data.load_events(path, **options)
 
 
 def cmd_split(args: argparse.Namespace) -> int:
     from bundlerec import prep
 
-    events = _read_any(args.events, args.format)
+    for path in (args.train, args.test):
+        _check_output_file(path)
+    events = _read_any(args.events, args.format, _load_options(args))
     if args.protocol == "next-item":
         train, test = prep.split_leave_last_out(events)
     elif args.protocol == "time":
@@ -115,15 +187,17 @@ def cmd_split(args: argparse.Namespace) -> int:
         train = train.assign(basket_id=train["basket"].astype(str)).drop(columns="basket")
         test = test.assign(basket_id=test["basket"].astype(str)).drop(columns="basket")
     for frame, path in ((train, args.train), (test, args.test)):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=False)
+        _write_csv(frame, path)
     print(f"{len(train)} training and {len(test)} test events written", file=sys.stderr)
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from bundlerec.data import load_events
     from bundlerec.recommender import Recommender
 
+    check_destination(args.out)
+    events = load_events(args.events, **_load_options(args))
     model = Recommender(
         task=args.task,
         seed=args.seed,
@@ -131,7 +205,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sequence={"epochs": args.epochs} if args.epochs else None,
         network={"n_top": args.n_top},
     )
-    model.fit(args.events, args.items, args.users)
+    model.fit(events, args.items, args.users)
     model.save(args.out)
     print(f"model saved to {args.out}", file=sys.stderr)
     return 0
@@ -149,17 +223,19 @@ def _bundle_table(result: dict[str, Any]) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    from bundlerec.data import load_events
     from bundlerec.recommender import Recommender
 
     model = Recommender.load(args.model)
+    events = load_events(args.events, **_load_options(args))
     if args.protocol == "bundle":
         from bundlerec.bundle_eval import evaluate_bundles
 
-        result = evaluate_bundles(model, args.events, seed=args.seed)
+        result = evaluate_bundles(model, events, seed=args.seed)
         print(json.dumps(result) if args.format == "json" else _bundle_table(result))
         return 0
-    cases = model.cases(args.events, args.protocol, seed=args.seed, horizon=args.horizon)
-    _report(_evaluate(model, cases, args.protocol), args.format, args.k)
+    cases = model.cases(events, args.protocol, seed=args.seed, horizon=args.horizon)
+    _report(_evaluate(model, cases, args.protocol, args.k, not args.quiet), args.format, args.k)
     return 0
 
 
@@ -182,6 +258,32 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(kind: type) -> Callable[[str], Any]:
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    parse.__name__ = f"positive {kind.__name__}"
+    return parse
+
+
+def _data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--dayfirst",
+        action="store_true",
+        help="slash dates are day/month/year (default month/day/year); see docs/data.md",
+    )
+    parser.add_argument(
+        "--timestamp-format",
+        help="strftime format of the timestamp column, e.g. %%d.%%m.%%Y %%H:%%M",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bundlerec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -189,8 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="train and evaluate on the built-in synthetic shop")
     demo.add_argument("--seed", type=int, default=0)
     demo.add_argument("--out", type=Path, help="also save the trained model here")
-    demo.add_argument("--budget", type=float, default=60.0, help="budget of the example bundles")
-    demo.add_argument("--quiet", action="store_true", help="no progress bars")
+    demo.add_argument(
+        "--budget", type=_positive(float), default=60.0, help="budget of the example bundles"
+    )
+    demo.add_argument("--quiet", action="store_true", help="no progress bars or messages")
     demo.set_defaults(func=cmd_demo)
 
     split = sub.add_parser("split", help="split an event log into train and test CSV files")
@@ -199,7 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--format",
         choices=("table", "arff", "movielens", "recbole"),
         default="table",
-        help="table: CSV/Parquet events (docs/data.md); arff: basket file; movielens: ratings",
+        help="table: CSV/Parquet/ARFF events (docs/data.md); arff: basket file; "
+        "movielens: ratings; recbole: atomic files",
     )
     split.add_argument(
         "--protocol",
@@ -211,59 +316,108 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--seed", type=int, default=0)
     split.add_argument("--train", required=True, help="training CSV to write")
     split.add_argument("--test", required=True, help="test CSV to write")
+    _data_options(split)
     split.set_defaults(func=cmd_split)
 
     train = sub.add_parser("train", help="train on a shop's events and save a model directory")
-    train.add_argument("--events", required=True, help="events CSV/Parquet (docs/data.md)")
+    train.add_argument("--events", required=True, help="events CSV/Parquet/ARFF (docs/data.md)")
     train.add_argument("--items", help="items CSV/Parquet")
     train.add_argument("--users", help="users CSV/Parquet")
-    train.add_argument("--out", required=True, type=Path, help="model directory to write")
+    train.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="model directory to write: a new path, an empty directory or a model to replace "
+        "(any other existing path is refused before training)",
+    )
     train.add_argument("--task", choices=("next-item", "basket-completion"), default="next-item")
     train.add_argument(
-        "--epochs", type=int, help="sequence-model epochs (default: early stopping)"
+        "--epochs",
+        type=_positive(int),
+        help="most sequence-model epochs (default 40); training stops early when the "
+        "validation hit rate has not improved for 5 epochs, and keeps the best epoch's weights",
     )
-    train.add_argument("--n-top", type=int, default=150, help="items in the co-purchase network")
+    train.add_argument(
+        "--n-top", type=_positive(int), default=150, help="items in the co-purchase network"
+    )
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--quiet", action="store_true")
+    train.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    _data_options(train)
     train.set_defaults(func=cmd_train)
 
     ev = sub.add_parser("evaluate", help="rank held-out events against the baselines")
     ev.add_argument("--model", required=True, type=Path)
-    ev.add_argument("--events", required=True, help="held-out events CSV/Parquet")
+    ev.add_argument("--events", required=True, help="held-out events CSV/Parquet/ARFF")
     ev.add_argument(
         "--protocol", choices=("next-item", "basket-completion", "bundle"), required=True
     )
-    ev.add_argument("--k", type=int, default=10, help="cut-off shown in the table")
+    ev.add_argument(
+        "--k", type=_positive(int), default=10, help="cut-off shown in the table (any K > 0)"
+    )
     ev.add_argument("--format", choices=("table", "json"), default="table")
     ev.add_argument("--seed", type=int, default=0, help="which basket item is hidden")
     ev.add_argument(
-        "--horizon", type=int, help="next-item: only each user's first N test rows are targets"
+        "--horizon",
+        type=_positive(int),
+        help="next-item: only each user's first N test rows are targets",
     )
+    ev.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    _data_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
     rec = sub.add_parser("recommend", help="bundles for one shopper from a saved model")
     rec.add_argument("--model", required=True, type=Path)
     rec.add_argument("--user", required=True)
     rec.add_argument("--anchor", action="append", help="an item in the cart (repeatable)")
-    rec.add_argument("--k", type=int, default=5)
-    rec.add_argument("--size", type=int, default=3)
-    rec.add_argument("--budget", type=float)
-    rec.add_argument("--max-per-category", type=int, default=1)
+    rec.add_argument("--k", type=_positive(int), default=5)
+    rec.add_argument("--size", type=_positive(int), default=3)
+    rec.add_argument("--budget", type=_positive(float))
+    rec.add_argument("--max-per-category", type=_positive(int), default=1)
     rec.add_argument("--format", choices=("table", "json"), default="table")
     rec.set_defaults(func=cmd_recommend)
     return parser
 
 
+def _error(command: str, err: BaseException) -> str:
+    """One line naming the problem (and the file, for OS errors)."""
+    if isinstance(err, OSError) and err.strerror:
+        where = f": {err.filename}" if err.filename else ""
+        return f"bundlerec {command}: error: {err.strerror}{where}"
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    return f"bundlerec {command}: error: {message}"
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush of a closed pipe is quiet."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a real file (captured in tests)
+        pass
+    finally:
+        os.close(devnull)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    stop_announcing = _announce_compilation(not getattr(args, "quiet", False))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            return args.func(args)
-    except (KeyError, ValueError, FileNotFoundError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"bundlerec {args.command}: error: {message}", file=sys.stderr)
-        return 2
+            code = args.func(args)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            return code
+    except KeyboardInterrupt:
+        print(f"bundlerec {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
+    except (KeyError, ValueError, OSError) as err:
+        print(_error(args.command, err), file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        stop_announcing()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -26,6 +26,7 @@ from bundlerec.metrics import (
     reciprocal_rank,
     top_k,
 )
+from bundlerec.progress import bar
 
 if TYPE_CHECKING:
     from bundlerec.cases import Cases
@@ -87,7 +88,7 @@ class Report:
         columns = _metric_names(k)
         missing = [c for c in columns if any(c not in v for v in self.results.values())]
         if missing:
-            raise KeyError(f"the report has no {missing[0]!r}; evaluate with k={k} in ks")
+            raise KeyError(f"the report has no {missing[0]!r}: evaluate with {k} among the ks")
         best = {c: max(v[c] for v in self.results.values()) for c in columns}
         name_width = max([len("model"), *map(len, self.results)])
         width = {c: max(len(c), 7) + 1 for c in columns}
@@ -114,12 +115,13 @@ def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
 
 
 def _evaluate_one(
-    name: str, scorer: Scorer, cases: Cases, ks: tuple[int, ...], batch: int
+    name: str, scorer: Scorer, cases: Cases, ks: tuple[int, ...], batch: int, verbose: bool
 ) -> dict[str, float]:
     n, n_items = cases.exclude.shape
     sums = dict.fromkeys([f"{m}@{k}" for k in ks for m in _PER_CASE] + ["mrr"], 0.0)
     shown: dict[int, list[np.ndarray]] = {k: [] for k in ks}
-    for start in range(0, n, batch):
+    starts = range(0, n, batch)
+    for start in bar(starts, desc=f"evaluating {name}", enabled=verbose, unit="batch"):
         part = cases.rows(slice(start, min(start + batch, n)))
         scores = np.asarray(scorer.score(part))
         expected = (part.exclude.shape[0], n_items)
@@ -149,6 +151,7 @@ def evaluate(
     *,
     protocol: str = "unspecified",
     batch_size: int | None = None,
+    verbose: bool = False,
 ) -> Report:
     """Score ``cases`` with every model and average the ranking metrics.
 
@@ -165,6 +168,8 @@ def evaluate(
         Name of the protocol that built the cases (``"next-item"``, ``"basket-completion"``).
     batch_size : int, optional
         Cases scored per call; by default about ``2**23 / I`` (at least 1).
+    verbose : bool, default False
+        A progress bar per model on stderr.
 
     Returns
     -------
@@ -186,7 +191,7 @@ def evaluate(
     elif isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     results = {
-        name: _evaluate_one(name, scorer, cases, ks, batch_size)
+        name: _evaluate_one(name, scorer, cases, ks, batch_size, verbose)
         for name, scorer in scorers.items()
     }
     return Report(protocol=protocol, n_cases=int(n), results=results)

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
-import kernels
+import corenn
 
 
 def map_blocks(fn: Callable[[np.ndarray], Any], rows: np.ndarray, step: int) -> list[Any]:
     """``[fn(block) for block in blocks]``, ``rows`` split into blocks of ``step``, the blocks
-    run on ``kernels.get_num_threads()`` threads when there are several.
+    run on ``corenn.get_num_threads()`` threads when there are several.
 
     Meant for numpy work (sorts, comparisons, gathers, single-threaded BLAS products), which
     releases the GIL, so the threads run on separate cores. ``fn`` must only write the rows of
@@ -34,7 +34,7 @@ def map_blocks(fn: Callable[[np.ndarray], Any], rows: np.ndarray, step: int) -> 
         ``fn``'s results in block order.
     """
     blocks = [rows[i : i + step] for i in range(0, rows.size, step)]
-    threads = min(kernels.get_num_threads(), len(blocks))
+    threads = min(corenn.get_num_threads(), len(blocks))
     if threads <= 1:
         return [fn(b) for b in blocks]
     with ThreadPoolExecutor(threads) as pool:

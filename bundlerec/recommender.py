@@ -4,125 +4,46 @@
 event for ``task="next-item"``, a share of baskets for ``task="basket-completion"``), trains the
 sequence model and the co-purchase network on the rest, fits the fusion weights on the validation
 cases, and fits the baselines on the whole training history. Every scorer follows the contract
-``score(cases) -> (n, I)`` so the evaluation treats them alike (:meth:`scorers`).
+``score(cases) -> (n, I)`` so the evaluation treats them alike (:meth:`Recommender.scorers`).
 
-A saved model is a directory: ``meta.json`` (format name and version, configuration, encoders,
-catalogue), ``arrays.npz`` (weights and training history, via :func:`corenn.save`, no pickle) and
-``network.bif`` (the co-purchase network); it is written to a temporary sibling and swapped in, so
-a failed save leaves the previous model intact.
+The pieces live beside it: :mod:`bundlerec.catalogue` (item and shopper side information),
+:mod:`bundlerec.explain` (why an item is in a bundle), :mod:`bundlerec.feedback` (growing the
+model with new events) and :mod:`bundlerec.model_dir` (the saved form).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
-import tempfile
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-import corenn
-import pgm
+from bundlerec import feedback, model_dir
 from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
+from bundlerec.catalogue import item_catalogue, user_features
 from bundlerec.compose import Bundle, compose_bundles
 from bundlerec.data import DataError, load_events, load_items, load_users
+from bundlerec.explain import explain_bundle
+from bundlerec.model_dir import ModelDirError
 from bundlerec.models.baselines import CoOccurrence, ItemKNN, Popularity, Transition
-from bundlerec.models.copurchase import CoPurchaseNetwork, item_node, user_node
+from bundlerec.models.copurchase import CoPurchaseNetwork
 from bundlerec.models.fusion import Fusion
 from bundlerec.models.sequence import SequenceModel
 from bundlerec.prep import (
-    UNKNOWN,
     Encoder,
     Interactions,
-    PriceScaler,
-    align,
     clean,
-    encode_attributes,
     split_baskets,
     split_leave_last_out,
     to_interactions,
 )
+from bundlerec.progress import say
 
 __all__ = ["Recommender", "ModelDirError"]
 
-FORMAT = "bundlerec-model"
-VERSION = 1
 TASKS = ("next-item", "basket-completion")
-
-
-class ModelDirError(ValueError):
-    """A model directory is missing, of another format or version, or corrupt (names the path)."""
-
-
-@dataclass
-class Catalogue:
-    """Per-item side information in item-code order.
-
-    Attributes
-    ----------
-    features : dict of str to ndarray (I,) int64
-        Categorical codes (category, brand, price bucket, ...) for the sequence model.
-    category : ndarray (I,) object
-        Category label per item (the item id itself when no category is known).
-    price : ndarray (I,) float64
-        Price per item, NaN when unknown.
-    """
-
-    features: dict[str, np.ndarray] = field(default_factory=dict)
-    category: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
-    price: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-
-def _item_catalogue(
-    events: pd.DataFrame, items: pd.DataFrame | None, ids: Encoder
-) -> tuple[Catalogue, dict[str, Any]]:
-    """Encode item attributes (fitted on the training items) and gather category and price."""
-    n = len(ids.classes_)
-    price = np.full(n, np.nan)
-    if "price" in events.columns:
-        per_item = events.groupby("item_id", observed=True)["price"].median()
-        codes = ids.transform(per_item.index)
-        ok = codes >= 0
-        price[codes[ok]] = per_item.to_numpy(dtype=float)[ok]
-    features: dict[str, np.ndarray] = {}
-    state: dict[str, Any] = {"attributes": {}, "price_scaler": None}
-    category = np.asarray(ids.classes_, dtype=object)
-    if items is not None:
-        table = items.drop(columns=[c for c in ("price",) if c in items.columns])
-        codes, encoders = encode_attributes(table, "item_id", ids)
-        for j, (name, enc) in enumerate(encoders.items()):
-            features[name] = codes[:, j]
-            state["attributes"][name] = enc.to_json()
-        if "price" in items.columns:
-            given = items.set_index("item_id")["price"].reindex(list(ids.classes_))
-            have = given.notna().to_numpy()
-            price[have] = given.to_numpy(dtype=float)[have]
-        if "category" in items.columns:
-            labels = pd.Series(
-                np.asarray(
-                    items.set_index("item_id")["category"].reindex(list(ids.classes_)),
-                    dtype=object,
-                )
-            )
-            category = np.where(labels.isna(), category, labels.astype(str)).astype(object)
-    if np.isfinite(price).any():
-        scaler = PriceScaler().fit(price[np.isfinite(price)])
-        features["price_bucket"] = scaler.bucketize(price)
-        state["price_scaler"] = scaler.to_json()
-    return Catalogue(features, category, price), state
-
-
-def _user_features(users: pd.DataFrame | None, ids: Encoder) -> tuple[dict, dict]:
-    if users is None:
-        return {}, {}
-    codes, encoders = encode_attributes(users, "user_id", ids)
-    feats = {name: codes[:, j] for j, name in enumerate(encoders)}
-    return feats, {name: enc.to_json() for name, enc in encoders.items()}
 
 
 class Recommender:
@@ -141,8 +62,9 @@ class Recommender:
     valid_share : float
         Share of baskets held out for validation (basket-completion task).
     seed : int
-    verbose : bool
-        Progress bars and messages.
+    verbose : bool, default False
+        Progress bars and messages on stderr (:mod:`bundlerec.progress`); when False, messages
+        go to the ``bundlerec`` logger at INFO level and nothing is printed.
     """
 
     def __init__(
@@ -153,7 +75,7 @@ class Recommender:
         window: int = 1800,
         valid_share: float = 0.1,
         seed: int = 0,
-        verbose: bool = True,
+        verbose: bool = False,
     ) -> None:
         if task not in TASKS:
             raise ValueError(f"task must be one of {TASKS}, got {task!r}")
@@ -187,8 +109,8 @@ class Recommender:
             raise DataError("no events to train on")
         self.users = Encoder().fit(events["user_id"])
         self.items = Encoder().fit(events["item_id"])
-        self.catalogue, self.item_state = _item_catalogue(events, items, self.items)
-        self.user_features, self.user_state = _user_features(users, self.users)
+        self.catalogue, self.item_state = item_catalogue(events, items, self.items)
+        self.user_features, self.user_state = user_features(users, self.users)
         if self.task == "next-item":
             fit_part, valid_part = split_leave_last_out(events)
         else:
@@ -209,12 +131,14 @@ class Recommender:
         self.sequence = SequenceModel(
             **{"seed": self.seed, "verbose": self.verbose, **self.sequence_config}
         ).fit(train, self.catalogue.features, self.user_features, valid=valid)
+        say("learning the co-purchase network", self.verbose)
         self.network = CoPurchaseNetwork(**self.network_config).fit(train, self.user_features)
         valid_cases = self._valid_cases(train, valid)
         if len(valid_cases) > self.max_fusion_cases:
             rng = np.random.default_rng(self.seed)
             chosen = np.sort(rng.choice(len(valid_cases), self.max_fusion_cases, replace=False))
             valid_cases = valid_cases.rows(chosen)
+        say(f"fitting the fusion weights on {len(valid_cases)} validation cases", self.verbose)
         self.fusion = Fusion(
             {"sequence": self.sequence, "copurchase": self.network}, seed=self.seed
         ).fit(valid_cases)
@@ -362,68 +286,6 @@ class Recommender:
             rec["score"] = score
         return rec
 
-    def _evidence_labels(self, user: int, anchors: list[int]) -> dict[str, tuple[str, str]]:
-        """Network evidence {node: (state, label)} of the cart items and shopper attributes."""
-        labels = {
-            item_node(j): ("1", f"in cart: {self.items.classes_[j]}")
-            for j in anchors
-            if j in self.network.index
-        }
-        if user >= 0:
-            for name in self.network.attributes:
-                code = int(self.network.user_features[name][user])
-                if code < 0:
-                    continue
-                classes = self.user_state[name]["classes"]
-                value = classes[code] if code < len(classes) else UNKNOWN
-                labels[user_node(name)] = (str(code), f"shopper {name} = {value}")
-        return labels
-
-    def _explain(self, bundle: tuple[int, ...], user: int, anchors: list[int]) -> list[dict]:
-        """For each item, the evidence that raised its probability most, and by what ratio."""
-        base = self._evidence_labels(user, anchors)
-        out = []
-        for j in bundle:
-            if j not in self.network.index:
-                out.append(
-                    {
-                        "item_id": str(self.items.classes_[j]),
-                        "because": None,
-                        "ratio": None,
-                        "note": "not in the co-purchase network",
-                    }
-                )
-                continue
-            evidence = dict(base)
-            for other in bundle:
-                if other != j and other in self.network.index:
-                    evidence[item_node(other)] = (
-                        "1",
-                        f"bundled with {self.items.classes_[other]}",
-                    )
-            node = item_node(j)
-            full = {v: s for v, (s, _) in evidence.items()}
-            p_full = self._prob_on(node, full)
-            best = None
-            for var, (_, label) in evidence.items():
-                rest = {v: s for v, s in full.items() if v != var}
-                p_rest = self._prob_on(node, rest)
-                ratio = p_full / p_rest if p_rest > 0 else float("inf")
-                if best is None or ratio > best[1]:
-                    best = (label, ratio)
-            out.append(
-                {
-                    "item_id": str(self.items.classes_[j]),
-                    "because": None if best is None else best[0],
-                    "ratio": None if best is None else float(best[1]),
-                }
-            )
-        return out
-
-    def _prob_on(self, node: str, evidence: dict[str, str]) -> float:
-        post = self.network.engine.query([node], evidence=evidence or None)
-        return float(post.get_value(**{node: "1"}))
-
     def compose(
         self,
         user_code: int,
@@ -455,7 +317,7 @@ class Recommender:
         bundles = compose_bundles(
             np.log(np.maximum(probs, 1e-12)),
             price,
-            self.category_codes,
+            self.catalogue.category_codes,
             allowed,
             lambda bundles: self.network.coherence(bundles, evidence),
             k=k,
@@ -466,11 +328,6 @@ class Recommender:
         if len(bundles) < k:
             notes.append(f"only {len(bundles)} bundle(s) satisfy the constraints")
         return bundles, notes
-
-    @property
-    def category_codes(self) -> np.ndarray:
-        """(I,) int64 category code per item (for the per-category cap)."""
-        return np.unique(self.catalogue.category.astype(str), return_inverse=True)[1]
 
     def recommend_bundles(
         self,
@@ -511,7 +368,9 @@ class Recommender:
                     "total_price": None if np.isnan(b.total_price) else b.total_price,
                     "score": b.score,
                     "probability": b.probability,
-                    "explanation": self._explain(b.items, code, anchors),
+                    "explanation": explain_bundle(
+                        self.network, self.items, self.user_state, b.items, code, anchors
+                    ),
                 }
                 for b in bundles
             ],
@@ -544,215 +403,35 @@ class Recommender:
             return self
         items = None if items is None else load_items(items)
         users = None if users is None else load_users(users)
-        self._grow_items(frame, items)
-        self._grow_users(frame, users)
+        feedback.grow_items(self, frame, items)
+        feedback.grow_users(self, frame, users)
         new = self._encode(frame)
-        offset = self.history.n_baskets
-        merged = pd.DataFrame(
-            {
-                "user": np.concatenate([self.history.user, new.user]),
-                "item": np.concatenate([self.history.item, new.item]),
-                "basket": np.concatenate([self.history.basket, new.basket + offset]),
-                "timestamp": np.concatenate([self.history.timestamp, new.timestamp]),
-                "event": np.concatenate([self.history.event, new.event]),
-            }
-        ).sort_values(["user", "timestamp"], kind="stable")
-        self.history = Interactions(
-            *(merged[c].to_numpy() for c in ("user", "item", "basket", "timestamp", "event")),
-            n_users=len(self.users.classes_),
-            n_items=len(self.items.classes_),
+        self.history = feedback.merge_history(
+            self.history, new, len(self.users.classes_), len(self.items.classes_)
         )
         self.sequence.fine_tune(self.history, epochs=epochs, user_features=self.user_features)
         self.network.update(new)
         self._fit_baselines(self.history)
         return self
 
-    def _grow_items(self, frame: pd.DataFrame, items: pd.DataFrame | None) -> None:
-        """Append the items of ``frame`` that the model does not know (see :meth:`update`)."""
-        labels = pd.Index(frame["item_id"].astype(str).unique())
-        fresh = sorted(labels.difference(pd.Index(self.items.classes_)))
-        if not fresh:
-            return
-        ids = Encoder().fit(fresh)
-        table = items if items is not None else pd.DataFrame({"item_id": fresh})
-        aligned = align(table, "item_id", ids)
-        feats: dict[str, np.ndarray] = {}
-        for name, state in self.item_state["attributes"].items():
-            enc = Encoder.from_json(state)
-            values = aligned[name] if name in aligned.columns else pd.Series([None] * len(fresh))
-            feats[name] = enc.transform(values.fillna(UNKNOWN).astype(str))
-        price = np.full(len(fresh), np.nan)
-        if "price" in aligned.columns:
-            price = aligned["price"].to_numpy(dtype=float)
-        if "price" in frame.columns:
-            median = frame.groupby("item_id", observed=True)["price"].median()
-            from_events = median.reindex(list(fresh)).to_numpy(dtype=float)
-            price = np.where(np.isnan(price), from_events, price)
-        if self.item_state["price_scaler"] is not None:
-            feats["price_bucket"] = PriceScaler.from_json(
-                self.item_state["price_scaler"]
-            ).bucketize(price)
-        if "category" in aligned.columns:
-            category = aligned["category"].astype(object).where(aligned["category"].notna())
-            category = np.where(category.isna(), np.asarray(fresh, dtype=object), category)
-        else:
-            category = np.asarray(fresh, dtype=object)
-        feats = {name: feats[name] for name in self.catalogue.features}
-        self.items = self.items.extend(fresh)
-        self.catalogue = Catalogue(
-            {n: np.concatenate([v, feats[n]]) for n, v in self.catalogue.features.items()},
-            np.concatenate([self.catalogue.category, category.astype(str).astype(object)]),
-            np.concatenate([self.catalogue.price, price]),
-        )
-        self.sequence.grow_items(len(fresh), feats or None)
-        self.network.grow_items(len(fresh))
-
-    def _grow_users(self, frame: pd.DataFrame, users: pd.DataFrame | None) -> None:
-        """Append the shoppers of ``frame`` that the model does not know (see :meth:`update`)."""
-        labels = pd.Index(frame["user_id"].astype(str).unique())
-        fresh = sorted(labels.difference(pd.Index(self.users.classes_)))
-        if not fresh:
-            return
-        ids = Encoder().fit(fresh)
-        table = users if users is not None else pd.DataFrame({"user_id": fresh})
-        aligned = align(table, "user_id", ids)
-        for name, state in self.user_state.items():
-            enc = Encoder.from_json(state)
-            values = aligned[name] if name in aligned.columns else pd.Series([None] * len(fresh))
-            codes = enc.transform(values.fillna(UNKNOWN).astype(str))
-            codes[codes >= len(enc.classes_)] = -1  # a value no training shopper had
-            self.user_features[name] = np.concatenate([self.user_features[name], codes])
-        self.users = self.users.extend(fresh)
-        self.network.set_user_features(self.user_features)
-
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:
-        """Write the model directory atomically (see the module docstring)."""
+        """Write the model directory atomically (:mod:`bundlerec.model_dir`).
+
+        ``directory`` may be absent, empty, or a model directory (replaced); anything else (a
+        user's file or folder) raises :class:`ModelDirError` and is left untouched.
+        """
         self._check_fitted()
-        directory = Path(directory)
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        seq_arrays, seq_config = self.sequence.get_state()
-        h = self.history
-        arrays = {
-            "sequence": seq_arrays,
-            "history": {
-                "user": h.user,
-                "item": h.item,
-                "basket": h.basket,
-                "timestamp": h.timestamp,
-                "event": h.event,
-            },
-            "catalogue": {
-                "price": self.catalogue.price,
-                **{f"feature.{k}": v for k, v in self.catalogue.features.items()},
-            },
-            "user_features": self.user_features,
-            "network": {"items": self.network.items, "prior": self.network.prior},
-        }
-        meta = {
-            "format": FORMAT,
-            "version": VERSION,
-            "task": self.task,
-            "config": {
-                "sequence": self.sequence_config,
-                "network": self.network_config,
-                "window": self.window,
-                "valid_share": self.valid_share,
-                "seed": self.seed,
-            },
-            "users": self.users.to_json(),
-            "items": self.items.to_json(),
-            "n_users": h.n_users,
-            "n_items": h.n_items,
-            "item_state": self.item_state,
-            "user_state": self.user_state,
-            "category": [str(c) for c in self.catalogue.category],
-            "sequence": seq_config,
-            "network": {
-                "attributes": self.network.attributes,
-                "n_rows": self.network.n_rows,
-                "config": self.network_config,
-            },
-            "fusion": {"weights": self.fusion.weights, "bias": self.fusion.bias},
-        }
-        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-        try:
-            corenn.save(arrays, tmp / "arrays.npz")
-            pgm.write_bif(self.network.model, tmp / "network.bif")
-            (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
-            old = None
-            if directory.exists():
-                old = directory.with_name(f".{directory.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(directory, old)
-            os.replace(tmp, directory)
-            if old is not None:
-                shutil.rmtree(old, ignore_errors=True)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
+        model_dir.save(self, directory)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> Recommender:
-        """Read a model directory written by :meth:`save` (no code is executed)."""
-        directory = Path(directory)
-        meta_path = directory / "meta.json"
-        if not meta_path.is_file():
-            raise ModelDirError(f"{directory} is not a bundlerec model directory (no meta.json)")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ModelDirError(f"{meta_path} is corrupt: {err}") from err
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise ModelDirError(
-                f"{directory}: format {meta.get('format')!r} version {meta.get('version')!r}, "
-                f"expected {FORMAT!r} version {VERSION}"
-            )
-        try:
-            arrays = corenn.load(directory / "arrays.npz")
-            network = pgm.read_bif(directory / "network.bif")
-        except (ValueError, OSError) as err:
-            raise ModelDirError(f"{directory}: {err}") from err
-        cfg = meta["config"]
-        self = cls(
-            task=meta["task"],
-            sequence=cfg["sequence"],
-            network=cfg["network"],
-            window=cfg["window"],
-            valid_share=cfg["valid_share"],
-            seed=cfg["seed"],
-            verbose=False,
-        )
-        try:
-            self.users = Encoder.from_json(meta["users"])
-            self.items = Encoder.from_json(meta["items"])
-            self.item_state, self.user_state = meta["item_state"], meta["user_state"]
-            cat = arrays["catalogue"]
-            self.catalogue = Catalogue(
-                {k[len("feature.") :]: v for k, v in cat.items() if k.startswith("feature.")},
-                np.asarray(meta["category"], dtype=object),
-                cat["price"],
-            )
-            self.user_features = dict(arrays.get("user_features", {}))
-            h = arrays["history"]
-            self.history = Interactions(
-                h["user"],
-                h["item"],
-                h["basket"],
-                h["timestamp"],
-                h["event"],
-                meta["n_users"],
-                meta["n_items"],
-            )
-            self.sequence = SequenceModel.from_state(arrays["sequence"], meta["sequence"])
-            self.network = CoPurchaseNetwork.from_state(
-                network, arrays["network"], meta["network"], meta["n_items"], self.user_features
-            )
-            self.fusion = Fusion({"sequence": self.sequence, "copurchase": self.network})
-            self.fusion.weights = dict(meta["fusion"]["weights"])
-            self.fusion.bias = float(meta["fusion"]["bias"])
-        except (KeyError, TypeError, ValueError) as err:
-            raise ModelDirError(f"{directory}: model files are inconsistent: {err}") from err
+        """Read a model directory written by :meth:`save` (no code is executed).
+
+        Raises :class:`ModelDirError` naming the path when it is missing, of another format or
+        version, or corrupt.
+        """
+        self = model_dir.load(cls, directory)
         self._fit_baselines(self.history)
         self.fitted = True
         return self

@@ -6,12 +6,14 @@ computes; :mod:`kernels.cpu` holds Numba twins and :mod:`kernels.gpu` CuPy twins
 """
 
 from kernels.dispatch import array_module, get, set_backend_override
+from kernels.notices import on_compile
 from kernels.threads import get_blas_threads, get_num_threads, set_num_threads
 
 __all__ = [
     "array_module",
     "get",
     "set_backend_override",
+    "on_compile",
     "get_num_threads",
     "get_blas_threads",
     "set_num_threads",

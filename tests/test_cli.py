@@ -1,6 +1,12 @@
 """The command line on CSV files: train, evaluate (table and JSON), recommend, errors."""
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -125,6 +131,7 @@ def test_recommend_json(trained, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["user"] == str(user)
     assert set(out) == {"user", "bundles", "notes"}
+    assert len(out["bundles"]) >= 1, out["notes"]
     for b in out["bundles"]:
         assert set(b) == {"items", "total_price", "score", "probability", "explanation"}
         assert b["total_price"] <= 100
@@ -146,3 +153,198 @@ def test_missing_column_is_named(tmp_path, capsys):
     assert code == 2
     assert "item_id" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+# -- destinations: nothing of the user's is ever lost -------------------------------------------
+def _no_training(monkeypatch):
+    """Make any training attempt fail loudly: destination checks must come first."""
+    from bundlerec.recommender import Recommender
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("training started before the destination was checked")
+
+    monkeypatch.setattr(Recommender, "fit", refuse)
+
+
+def test_train_refuses_a_folder_of_user_files(trained, tmp_path, capsys, monkeypatch):
+    root, _ = trained
+    folder = tmp_path / "d"
+    folder.mkdir()
+    (folder / "sales.csv").write_text("precious,data\n1,2\n")
+    _no_training(monkeypatch)
+    code = main(["train", "--events", str(root / "train.csv"), "--out", str(folder), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "not a bundlerec model directory" in err and str(folder) in err
+    assert len(err.strip().splitlines()) == 1
+    assert (folder / "sales.csv").read_text() == "precious,data\n1,2\n"
+
+
+def test_train_refuses_a_file(trained, tmp_path, capsys, monkeypatch):
+    root, _ = trained
+    target = tmp_path / "d"
+    target.write_text("keep me")
+    _no_training(monkeypatch)
+    code = main(["train", "--events", str(root / "train.csv"), "--out", str(target), "--quiet"])
+    assert code == 2
+    assert "is a file" in capsys.readouterr().err
+    assert target.read_text() == "keep me"
+
+
+def test_train_refuses_the_current_directory(trained, tmp_path, capsys, monkeypatch):
+    root, _ = trained
+    (tmp_path / "notes.txt").write_text("mine")
+    monkeypatch.chdir(tmp_path)
+    _no_training(monkeypatch)
+    code = main(["train", "--events", str(root / "train.csv"), "--out", ".", "--quiet"])
+    assert code == 2
+    assert "current directory" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def _unwritable_dir(tmp_path):
+    """A directory this process cannot create entries in (root ignores modes: use /sys)."""
+    import os
+    import tempfile
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    for candidate in (locked, Path("/sys")):
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=candidate))
+        except OSError:
+            return candidate
+    pytest.skip("no unwritable directory on this machine")
+
+
+def test_unwritable_destination_fails_before_training(trained, tmp_path, capsys, monkeypatch):
+    root, _ = trained
+    _no_training(monkeypatch)
+    out = _unwritable_dir(tmp_path) / "model"
+    code = main(["train", "--events", str(root / "train.csv"), "--out", str(out), "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "cannot write there" in err and len(err.strip().splitlines()) == 1
+
+
+def test_split_checks_its_outputs_first(trained, tmp_path, capsys):
+    root, _ = trained
+    out = _unwritable_dir(tmp_path)
+    code = main(
+        [
+            "split",
+            "--events",
+            str(root / "test.csv"),
+            "--protocol",
+            "next-item",
+            "--train",
+            str(out / "train.csv"),
+            "--test",
+            str(tmp_path / "test.csv"),
+        ]
+    )
+    assert code == 2
+    assert "bundlerec split: error:" in capsys.readouterr().err
+    assert not (tmp_path / "test.csv").exists()
+
+
+def test_train_replaces_an_existing_model(trained, tmp_path, capsys):
+    root, _ = trained
+    out = tmp_path / "model"
+    args = ["train", "--events", str(root / "train.csv"), "--out", str(out), "--quiet"]
+    args += ["--epochs", "1", "--n-top", "10"]
+    assert main(args) == 0
+    first = (out / "meta.json").read_text()
+    assert main([*args[:-4], "--epochs", "1", "--n-top", "12"]) == 0
+    assert (out / "meta.json").read_text() != first
+    assert [p.name for p in tmp_path.iterdir()] == ["model"]  # no temporary left behind
+
+
+def test_missing_input_file_is_one_line(trained, capsys):
+    root, _ = trained
+    code = main(
+        ["evaluate", "--model", str(root / "model"), "--events", "nope.csv"]
+        + ["--protocol", "next-item"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("bundlerec evaluate: error:") and "nope.csv" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_evaluate_accepts_any_positive_k(trained, capsys):
+    root, _ = trained
+    capsys.readouterr()
+    args = ["evaluate", "--model", str(root / "model"), "--events", str(root / "test.csv")]
+    code = main([*args, "--protocol", "next-item", "--k", "7", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "recall@7" in out and "ndcg@7" in out
+
+
+def test_ctrl_c_exits_130_quietly(monkeypatch, capsys):
+    from bundlerec import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_demo", interrupted)
+    assert main(["demo", "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.strip() == "bundlerec demo: interrupted"
+
+
+def _cli(*args: str, **popen) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "bundlerec.cli", *args], **popen)
+
+
+def test_closed_output_pipe_ends_quietly(trained, tmp_path):
+    root, train = trained
+    proc = _cli(
+        "recommend",
+        "--model",
+        str(root / "model"),
+        "--user",
+        str(train["user_id"].iloc[0]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader is gone before anything is written, as with `| head -c 0`
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert proc.returncode == 141
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_sigint_during_training_exits_130_and_keeps_the_old_model(trained, tmp_path):
+    root, _ = trained
+    events, items, users = synthetic_shop(seed=1)  # big enough that an epoch takes a while
+    events.to_csv(tmp_path / "events.csv", index=False)
+    model = tmp_path / "model"
+    shutil.copytree(root / "model", model)
+    before = {p.name: p.read_bytes() for p in model.iterdir()}
+    log = tmp_path / "stderr.txt"
+    with open(log, "w") as err:
+        proc = _cli(
+            "train",
+            "--events",
+            str(tmp_path / "events.csv"),
+            "--out",
+            str(model),
+            "--epochs",
+            "40",
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+        deadline = time.monotonic() + 300
+        while "epoch 1/" not in log.read_text() and proc.poll() is None:
+            assert time.monotonic() < deadline, "training never started"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=120)
+    text = log.read_text()
+    assert proc.returncode == 130, text
+    assert "Traceback" not in text and "interrupted" in text
+    assert {p.name: p.read_bytes() for p in model.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv", "model", "stderr.txt"]

@@ -20,7 +20,7 @@ from bundlerec import parallel
 from bundlerec.cases import Cases, next_item_cases
 from bundlerec.metrics import recall_at_k, top_k
 from bundlerec.models import sequence as seq
-from bundlerec.models import sequences
+from bundlerec.models import sequence_data
 from bundlerec.models.baselines import Popularity
 from bundlerec.models.sequence import SequenceModel
 from bundlerec.models.towers import ItemTower
@@ -115,8 +115,8 @@ def test_early_stopping_restores_the_best_validated_epoch(data):
     assert len(hits) >= 2 and all(0.0 <= h <= 1.0 for h in hits), hits
     best = int(np.argmax(hits))
     assert len(hits) == 4 or len(hits) == best + 2, f"stopped after {len(hits)} epochs: {hits}"
-    steps = sequences.merge(train.user, train.item, train.event, train.timestamp)
-    _, val = sequences.hold_out_last(steps, train.n_users, model.max_len)
+    steps = sequence_data.merge(train.user, train.item, train.event, train.timestamp)
+    _, val = sequence_data.hold_out_last(steps, train.n_users, model.max_len)
     assert model._hit_rate(val) == hits[best], "the best epoch's weights were not restored"
 
 
@@ -290,11 +290,11 @@ events_strategy = st.integers(0, 30).flatmap(
 def test_merge_and_windows_match_brute_force(arrays, max_len):
     user, item, event = arrays
     user = np.sort(user)
-    steps = sequences.merge(user, item, event, np.zeros_like(user))
+    steps = sequence_data.merge(user, item, event, np.zeros_like(user))
     expected = _runs(user, item, event)
     got = list(zip(steps.user.tolist(), steps.item.tolist(), steps.event.tolist(), strict=True))
     assert got == [tuple(r) for r in expected], f"merged {got} != {expected}"
-    start, stop = sequences.windows(steps, 4, max_len)
+    start, stop = sequence_data.windows(steps, 4, max_len)
     covered = np.zeros(steps.item.size, dtype=int)
     for a, b in zip(start.tolist(), stop.tolist(), strict=True):
         assert 0 < b - a <= max_len and len(set(steps.user[a:b].tolist())) == 1, (a, b)
@@ -326,7 +326,7 @@ def test_case_contexts_are_merged_and_truncated(contexts, max_len):
 
 @given(hnp.arrays(np.int64, st.integers(1, 40), elements=st.integers(0, 4)))
 def test_popularity_sampler_draws_from_q(items):
-    sampler = sequences.Sampler("popularity", items, 5, np.dtype("float64"))
+    sampler = sequence_data.Sampler("popularity", items, 5, np.dtype("float64"))
     expected = np.bincount(items, minlength=5) ** 0.75
     expected /= expected.sum()
     np.testing.assert_allclose(np.exp(sampler.log_q[1:]), expected, err_msg="log q is not q")
@@ -344,8 +344,8 @@ def test_popularity_sampler_draws_from_q(items):
 def test_shuffle_ties_reorders_only_steps_of_one_user_at_one_time(time, seed):
     user = np.sort(np.random.default_rng(seed).integers(0, 3, size=time.size))
     time = np.sort(time + 10 * user) - 10 * user  # sorted by (user, time)
-    steps = sequences.Steps(user, np.arange(time.size), np.zeros_like(time), time)
-    out = sequences.shuffle_ties(steps, np.random.default_rng(seed))
+    steps = sequence_data.Steps(user, np.arange(time.size), np.zeros_like(time), time)
+    out = sequence_data.shuffle_ties(steps, np.random.default_rng(seed))
     assert np.array_equal(out.user, user) and np.array_equal(out.time, time), "order broke"
     assert sorted(out.item.tolist()) == list(range(time.size)), "steps were lost or repeated"
     moved = out.item
@@ -355,7 +355,8 @@ def test_shuffle_ties_reorders_only_steps_of_one_user_at_one_time(time, seed):
 
 
 def test_validation_cases_hide_one_basket_item_after_the_history():
-    steps = sequences.Steps(*(np.array(a) for a in ([0, 0, 1], [5, 6, 7], [3, 3, 3], [0, 1, 0])))
+    arrays = ([0, 0, 1], [5, 6, 7], [3, 3, 3], [0, 1, 0])
+    steps = sequence_data.Steps(*(np.array(a) for a in arrays))
     model = SequenceModel(max_len=6)
     model.n_items_, model.n_users_ = 10, 3
     # user 0: first valid basket {1, 2} (then another basket); user 2: one item, no history.
@@ -378,7 +379,7 @@ def test_validation_cases_hide_one_basket_item_after_the_history():
 def test_item_bias_starts_at_log_popularity(data):
     train, _, _, _ = data
     model = SequenceModel(**{**SMALL, "epochs": 1, "lr": 1e-12}, seed=0).fit(train)
-    steps = sequences.merge(train.user, train.item, train.event, train.timestamp)
+    steps = sequence_data.merge(train.user, train.item, train.event, train.timestamp)
     counts = np.bincount(steps.item, minlength=N_ITEMS) + 1.0
     expected = np.log(counts / counts.mean())
     np.testing.assert_allclose(model.item_vectors()[:, -1], expected, atol=1e-5)

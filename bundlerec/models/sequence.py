@@ -51,10 +51,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from tqdm import tqdm
 
 import corenn
-from bundlerec.models.sequences import (
+from bundlerec import progress
+from bundlerec.models.sequence_data import (
     Inputs,
     Sampler,
     Steps,
@@ -191,8 +191,9 @@ class SequenceModel:
     head : {"dot", "mlp"}
     seed : int
         Seeds every random choice (initial weights, batches, negatives, event dropout).
-    verbose : bool
-        Show a tqdm progress bar with the running loss.
+    verbose : bool, default False
+        Progress bars and epoch lines on stderr (:mod:`bundlerec.progress`); when False the
+        epoch lines go to the ``bundlerec`` logger at INFO level.
     dtype : {"float32", "float64"}
     sampler : {"uniform", "popularity"}
         Distribution of negatives.
@@ -219,7 +220,7 @@ class SequenceModel:
         patience: int | None = 5,
         head: str = "dot",
         seed: int = 0,
-        verbose: bool = True,
+        verbose: bool = False,
         dtype: str = "float32",
         sampler: str = "popularity",
     ) -> None:
@@ -596,7 +597,9 @@ class SequenceModel:
         self.history_ = []
         for epoch in range(epochs):
             order = batches(stop - start, self.batch_size, rng)
-            bar = tqdm(order, desc=f"epoch {epoch + 1}/{epochs}", disable=not self.verbose)
+            bar = progress.bar(
+                order, desc=f"epoch {epoch + 1}/{epochs}", enabled=self.verbose, unit="batch"
+            )
             total = 0.0
             shuffled = shuffle_ties(steps, rng)
             for i, idx in enumerate(bar):
@@ -614,13 +617,21 @@ class SequenceModel:
             if val is None:
                 continue
             record["valid_hit@10"] = self._hit_rate(val)
-            if self.verbose:
-                bar.write(f"epoch {epoch + 1}: valid hit@10 {record['valid_hit@10']:.4f}")
+            progress.say(
+                f"epoch {epoch + 1}/{epochs}: loss {record['loss']:.4f}, "
+                f"valid hit@10 {record['valid_hit@10']:.4f}",
+                self.verbose,
+            )
             if record["valid_hit@10"] > best:
                 best, best_state, waited = record["valid_hit@10"], net.state_dict(), 0
             else:
                 waited += 1
                 if waited >= self.patience:
+                    progress.say(
+                        f"stopped early at epoch {epoch + 1} (best {epoch + 1 - waited}: "
+                        f"valid hit@10 {best:.4f}; weights of that epoch restored)",
+                        self.verbose,
+                    )
                     break
         if best_state is not None:
             net.load_state_dict(best_state)

@@ -21,7 +21,8 @@ User tower (an LSTM over the steps of a sequence, then one Dense layer per posit
     u_t = W [h_t ; a] + w = W_h h_t + W_a a + w     (D,)
 
 Training reads the item tables once per batch, at the distinct rows of its inputs, targets and
-negatives together (``ItemTower.lookup``), and gathers each array's vectors from those.
+negatives together (``ItemTower.lookup``), and gathers each array's vectors from those
+(``F.take_rows``: a dense gradient, summed deterministically over repeated rows).
 
 Heads turn a user vector ``u`` and an item vector ``v`` into a logit (the item bias is added by
 the caller), for matched pairs (``pair``) or for every user against a group of candidates
@@ -37,8 +38,7 @@ import math
 import numpy as np
 
 import corenn
-import kernels
-from corenn import F, Function, Module, Tensor
+from corenn import F, Module, Tensor
 
 __all__ = ["EVENT_UNKNOWN", "EVENT_START", "N_EVENT_ROWS", "ItemTower", "UserTower", "make_head"]
 
@@ -70,25 +70,6 @@ def _lookup_sum(tables: list[Module], ids: list[np.ndarray]) -> Tensor:
     for table, rows in zip(tables[1:], ids[1:], strict=True):
         total = total + table(rows)
     return total
-
-
-class _TakeRows(Function):
-    """``out[n] = x[index[n]]`` for a (U, W) ``x``; ``dx[u]`` sums ``g[n]`` over ``index[n] == u``.
-
-    The backward sums the (N, W) gradient rows into a dense (U, W) array with the deterministic
-    ``scatter_rows_sum`` kernel (``x`` is small: the distinct rows of a batch).
-    """
-
-    def forward(self, x, *, index):
-        self.save_for_backward(index, x.shape)
-        return x[index]
-
-    def backward(self, g):
-        index, shape = self.saved
-        rows, sums = kernels.get("scatter_rows_sum", g)(index, g.reshape(-1, shape[1]))
-        dx = kernels.array_module(g).zeros(shape, dtype=g.dtype)
-        dx[rows] = sums
-        return dx
 
 
 def _unit_scale(dim: int, terms: int) -> float:
@@ -162,8 +143,8 @@ class ItemTower(Module):
         parts = np.split(index.reshape(-1), np.cumsum([f.size for f in flat])[:-1])
         return [
             (
-                _TakeRows.apply(vectors, index=part).reshape(*r.shape, vectors.shape[1]),
-                _TakeRows.apply(biases, index=part).reshape(r.shape),
+                F.take_rows(vectors, part.reshape(r.shape)),
+                F.take_rows(biases, part).reshape(r.shape),
             )
             for r, part in zip(rows, parts, strict=True)
         ]
