@@ -1024,7 +1024,10 @@ def load_movielens(
         )
 
     with _about(path):
-        events = load_events(_read_text(read, path, encoding))
+        frame = _read_text(read, path, encoding)
+        if frame.empty:
+            raise DataError("no data rows")
+        events = load_events(frame)
     if min_rating is not None:
         events = events[events["rating"].to_numpy() >= min_rating].reset_index(drop=True)
     return events

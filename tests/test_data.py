@@ -1,4 +1,5 @@
-"""Readers and validation of bundlerec.data: CSV, Parquet, DataFrame, ARFF, RecBole, MovieLens."""
+"""Readers and validation of bundlerec.data: CSV, Parquet, DataFrame, ARFF, RecBole, MovieLens;
+timestamp rules (round trips of generated datetimes), encodings, errors that name the file."""
 
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from bundlerec.data import (
     EVENT_TYPES,
     DataError,
     DataWarning,
+    items_from_events,
     load_arff_baskets,
     load_events,
     load_items,
@@ -22,6 +24,7 @@ from bundlerec.data import (
 )
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+HERE = Path(__file__).resolve().parent / "data"
 
 EVENTS = pd.DataFrame(
     {
@@ -98,7 +101,7 @@ def test_load_events_keeps_values(users, data):
     items = data.draw(
         st.lists(st.text("abcxyz_0123", min_size=1, max_size=4), min_size=n, max_size=n)
     )
-    times = data.draw(st.lists(st.integers(0, 2**40), min_size=n, max_size=n))
+    times = data.draw(st.lists(st.integers(-(2**36), 10**11 - 1), min_size=n, max_size=n))
     kinds = data.draw(st.lists(st.sampled_from(EVENT_TYPES), min_size=n, max_size=n))
     frame = pd.DataFrame(
         {
@@ -222,6 +225,7 @@ def test_real_supermarket_arff():
     assert len(events) == bought, f"{len(events)} events, {bought} 't' values in the file"
     assert set(baskets["total"]) == {"low", "high"}
     assert events["item_id"].nunique() <= 216 and "total" not in set(events["item_id"])
+    pd.testing.assert_frame_equal(load_events(path), events)
 
 
 def test_recbole(tmp_path):
@@ -261,3 +265,336 @@ def test_movielens_formats(tmp_path, name, text):
     assert events["rating"].tolist() == [2.5, 4.0]
     liked = load_movielens(tmp_path / name, min_rating=4.0)
     assert liked["item_id"].tolist() == ["29"]
+
+
+# -- timestamps: one rule per column ------------------------------------------------------------
+
+EPOCH = pd.Timestamp("1970-01-01")
+MOMENTS = st.datetimes(
+    min_value=pd.Timestamp("1974-01-01").to_pydatetime(),
+    max_value=pd.Timestamp("2199-12-31").to_pydatetime(),
+)
+OFFSETS = st.integers(-12 * 4, 14 * 4).map(lambda quarters: 15 * quarters)  # minutes east of UTC
+
+
+def zone(minutes: int) -> str:
+    sign = "-" if minutes < 0 else "+"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+def writer(fmt: str, *, zoned: bool = False, keeps: str = "s"):
+    """A writer of UTC moment ``t`` at local offset ``m`` (minutes), and the seconds it keeps."""
+
+    def write(t, m):
+        shown = t + pd.Timedelta(minutes=m) if zoned else t
+        text = pd.Timestamp(shown).strftime(fmt) + (zone(m) if zoned else "")
+        kept = pd.Timestamp(t).floor(keeps)
+        return text, (kept - EPOCH) // pd.Timedelta(seconds=1)
+
+    return write
+
+
+def epoch_text(t, m):
+    seconds = (pd.Timestamp(t).floor("s") - EPOCH) // pd.Timedelta(seconds=1)
+    return str(seconds), seconds
+
+
+COMMON = [
+    epoch_text,
+    writer("%Y-%m-%dT%H:%M:%SZ"),
+    writer("%Y-%m-%d %H:%M:%S", zoned=True),
+    writer("%Y-%m-%dT%H:%M:%S.%f"),
+    writer("%Y-%m-%d", keeps="D"),
+    writer("%Y/%m/%d %H:%M:%S"),
+    writer("%d %b %Y %H:%M:%S"),
+    writer("%B %d, %Y", keeps="D"),
+]
+MONTH_FIRST = [
+    writer("%m/%d/%Y %H:%M:%S"),
+    writer("%m/%d/%Y %I:%M %p", keeps="min"),
+    writer("%m-%d-%Y %H:%M", zoned=True, keeps="min"),
+    writer("%m.%d.%Y", keeps="D"),
+]
+DAY_FIRST = [
+    writer("%d/%m/%Y %H:%M:%S"),
+    writer("%d.%m.%Y %I:%M:%S %p"),
+    writer("%d-%m-%Y %H:%M:%S", zoned=True),
+]
+
+
+def column(data, writers, n_max=12):
+    """A mixed column: every row in a writer drawn from ``writers``; and its expected seconds."""
+    moments = data.draw(st.lists(MOMENTS, min_size=1, max_size=n_max), label="moments")
+    rows = [
+        data.draw(st.sampled_from(writers), label="writer")(t, data.draw(OFFSETS, label="zone"))
+        for t in moments
+    ]
+    return [text for text, _ in rows], [seconds for _, seconds in rows]
+
+
+def events_csv(directory: Path, times: list) -> Path:
+    path = directory / "events.csv"
+    pd.DataFrame({"user_id": range(len(times)), "item_id": "a", "timestamp": times}).to_csv(
+        path, index=False
+    )
+    return path
+
+
+@given(data=st.data(), dayfirst=st.booleans())
+def test_timestamp_round_trip_mixed_formats(tmp_path_factory, data, dayfirst):
+    texts, want = column(data, COMMON + (DAY_FIRST if dayfirst else MONTH_FIRST))
+    path = events_csv(tmp_path_factory.mktemp("ts"), texts)
+    got = load_events(path, dayfirst=dayfirst)["timestamp"].tolist()
+    wrong = [(t, g, w) for t, g, w in zip(texts, got, want, strict=True) if g != w]
+    assert not wrong, f"(text, got, want): {wrong}"
+
+
+@given(
+    moments=st.lists(MOMENTS, min_size=1, max_size=12),
+    milliseconds=st.booleans(),
+    as_text=st.booleans(),
+)
+def test_timestamp_round_trip_epoch_units(moments, milliseconds, as_text):
+    stamps = [pd.Timestamp(t) for t in moments]
+    unit = pd.Timedelta(milliseconds=1) if milliseconds else pd.Timedelta(seconds=1)
+    numbers = [(t.floor(unit.resolution_string) - EPOCH) // unit for t in stamps]
+    frame = pd.DataFrame({"user_id": 1, "item_id": 2, "timestamp": numbers})
+    if as_text:
+        frame["timestamp"] = frame["timestamp"].astype(str)
+    want = [(t.floor("s") - EPOCH) // pd.Timedelta(seconds=1) for t in stamps]
+    assert load_events(frame)["timestamp"].tolist() == want
+
+
+FORMATS = ["%d.%m.%Y %H:%M:%S", "%Y%m%d%H%M%S", "%d/%m/%y %H:%M", "%H:%M:%S %d %B %Y", "%Y-%j"]
+
+
+@given(
+    moments=st.lists(MOMENTS.map(lambda t: t.replace(year=min(t.year, 2068))), min_size=1),
+    fmt=st.sampled_from(FORMATS),
+)
+def test_timestamp_round_trip_explicit_format(moments, fmt):
+    texts = [pd.Timestamp(t).strftime(fmt) for t in moments]
+    frame = pd.DataFrame({"user_id": 1, "item_id": 2, "timestamp": texts})
+    got = load_events(frame, timestamp_format=fmt)["timestamp"].tolist()
+    want = [(pd.to_datetime(x, format=fmt) - EPOCH) // pd.Timedelta(seconds=1) for x in texts]
+    assert got == want, f"format {fmt!r}: {texts}"
+
+
+def load_times(times, **options):
+    return load_events(pd.DataFrame({"user_id": 1, "item_id": 2, "timestamp": times}), **options)[
+        "timestamp"
+    ].tolist()
+
+
+def test_mixed_epoch_and_iso_in_a_csv(tmp_path):
+    path = events_csv(
+        tmp_path, ["1704067200", "2024-01-01T00:01:00Z", "2024-01-01 01:00:00+01:00"]
+    )
+    assert load_events(path)["timestamp"].tolist() == [1704067200, 1704067260, 1704067200]
+
+
+def test_only_the_bad_rows_are_named():
+    times = ["2024-01-01", "1704067200", "01/02/2024", "Jan 3, 2024", "2024-01-04", "yesterday"]
+    with pytest.raises(DataError) as err:
+        load_times(times)
+    message = str(err.value)
+    assert (
+        "1 row(s) with an unparseable timestamp; first at row 5: {'timestamp': 'yesterday'}"
+        in (message)
+    ), message
+    with pytest.raises(DataError, match="2 row.* unparseable.* first at row 1: .*'now'"):
+        load_times(["2024-01-01", "now", "today"])
+
+
+def test_day_month_order_is_one_rule_per_column():
+    assert load_times(["03/04/2024", "12/31/2024"]) == [1709510400, 1735603200]
+    with pytest.raises(DataError) as err:
+        load_times(["03/04/2024", "13/03/2024", "14/03/2024"])
+    message = str(err.value)
+    assert "2 row(s) with a timestamp that is not a valid month-first date" in message, message
+    assert "first at row 1: {'timestamp': '13/03/2024'}" in message and "--dayfirst" in message
+    assert load_times(["03/04/2024", "13/03/2024"], dayfirst=True) == [1712102400, 1710288000]
+    with pytest.raises(
+        DataError, match=r"not a valid day-first date.*'03/13/2024'.*leave dayfirst"
+    ):
+        load_times(["03/04/2024", "03/13/2024"], dayfirst=True)
+    with pytest.raises(DataError, match="1 row.* unparseable.* '13/13/2024'"):
+        load_times(["13/13/2024"], dayfirst=True)
+
+
+def test_timestamp_edge_cases():
+    assert load_times(["1969-12-31T23:59:59Z", "-1", "01/01/69", "12/31/68 11:59:59 PM"]) == [
+        -1,
+        -1,
+        -31536000,
+        3124223999,
+    ]
+    assert load_times([1.7e12, 1.7e12 + 999]) == [1_700_000_000, 1_700_000_000]
+    with pytest.raises(DataError, match=r"1 row.* >= 1e\+11 \(milliseconds\).*first at row 1"):
+        load_times([1_700_000_000, 1_700_000_000_000])
+    with pytest.raises(DataError, match="unparseable.*'2024-02-30'"):
+        load_times(["2024-02-29", "2024-02-30"])
+    with pytest.raises(DataError, match="unparseable.*'02/29/2023 10:00'"):
+        load_times(["02/28/2023 10:00", "02/29/2023 10:00"])
+    with pytest.raises(DataError, match="unparseable.*'01/01/2024 13:00 PM'"):
+        load_times(["01/01/2024 13:00 PM"])
+    with pytest.raises(DataError, match="1 row.* not in the format '%d.%m.%Y'.* '2024-01-01'"):
+        load_times(["01.02.2024", "2024-01-01"], timestamp_format="%d.%m.%Y")
+    with pytest.raises(DataError, match="bad timestamp_format '%Q'"):
+        load_times(["01.02.2024"], timestamp_format="%Q")
+    with pytest.raises(DataError, match="holds booleans"):
+        load_times([True, False])
+
+
+# -- ARFF through load_events, categories in the events ---------------------------------------
+
+
+def test_load_events_reads_arff_baskets():
+    events = load_events(HERE / "basket.arff")
+    assert events["item_id"].tolist() == [
+        "bread and cake", "milk-cream", "milk-cream", "tea", "bread and cake", "coffee",
+        "bread and cake", "milk-cream", "tea",
+    ]  # fmt: skip
+    assert events["basket_id"].tolist() == ["0", "0", "1", "1", "2", "2", "3", "3", "3"]
+    assert (events["user_id"] == events["basket_id"]).all() and (
+        events["event"] == "purchase"
+    ).all()
+    assert events["timestamp"].tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 3]
+    pd.testing.assert_frame_equal(events, load_arff_baskets(HERE / "basket.arff")[0])
+
+
+def test_category_column_gives_an_items_table(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "user_id,item_id,timestamp,category,brand,colour\n"
+        "1,a,1,pasta,acme,red\n"
+        "1,b,2,,,blue\n"
+        "2,a,3,pasta,,red\n"
+        "2,c,4,cheese,007,\n"
+    )
+    events = load_events(path)
+    assert list(events.columns) == [
+        "user_id", "item_id", "timestamp", "event", "category", "brand",
+    ]  # fmt: skip
+    items = items_from_events(events)
+    assert items.fillna("-").to_dict("list") == {
+        "item_id": ["a", "b", "c"],
+        "category": ["pasta", "-", "cheese"],
+        "brand": ["acme", "-", "007"],
+    }
+    pd.testing.assert_frame_equal(load_items(items), items)
+    wider = load_events(path, item_columns=["category", "colour"])
+    assert items_from_events(wider).columns.tolist() == ["item_id", "category", "colour"]
+    assert items_from_events(load_events(path, item_columns=())) is None
+
+
+def test_items_from_events_keeps_the_latest_value_and_warns():
+    events = load_events(
+        pd.DataFrame(
+            {
+                "user_id": [1, 1, 2, 2],
+                "item_id": ["a", "a", "a", "b"],
+                "timestamp": [5, 1, 5, 2],
+                "category": ["new", "old", "newer", None],
+            }
+        )
+    )
+    with pytest.warns(DataWarning, match=r"1 item\(s\) have several category.*'a'.*'newer'"):
+        items = items_from_events(events)
+    assert items["category"].fillna("-").tolist() == ["newer", "-"]
+
+
+# -- every loading error names the file --------------------------------------------------------
+
+
+BAD_FILES = [
+    ("events.csv", b"", "empty file"),
+    ("events.csv", b"user_id,item_id,timestamp\n", "no data rows"),
+    (
+        "events.csv",
+        b"user_id,item_id,time\n1,2,3\n",
+        r"missing required column\(s\) \['timestamp'\]",
+    ),
+    ("events.csv", b"user_id,item_id,timestamp\n1,2,3\n4,5,6,7\n", "malformed table text"),
+    ("events.csv", b"user_id,item_id,timestamp\n1,2,yesterday\n", "unparseable timestamp"),
+    ("events.csv", b"user_id,item_id,timestamp,price\n1,2,3,cheap\n", "non-numeric price"),
+    ("events.parquet", b"not parquet", "not a readable Parquet file"),
+    ("events.xlsx", b"", "unknown file format"),
+    ("events.arff", b"@relation x\n@attribute a {t}\n", "no @data section"),
+    ("events.arff", b"@attribute a {t}\n@data\nt\nx\n", r"outside a's domain"),
+    ("events.arff", b"@attribute a {x,y}\n@data\nx\n", "no item attributes"),
+]
+
+
+@pytest.mark.parametrize(("name", "content", "problem"), BAD_FILES)
+def test_loading_errors_name_the_file(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=problem) as err:
+        load_events(path)
+    assert str(err.value).startswith(f"{path}: "), str(err.value)
+    assert err.value.source == str(path)
+
+
+def test_ids_errors_and_warnings_name_the_file(tmp_path):
+    path = tmp_path / "events.parquet"
+    pd.DataFrame({"user_id": [1.0, 2.5], "item_id": [1, 2], "timestamp": [1, 2]}).to_parquet(path)
+    with pytest.raises(DataError, match=f"^{path}: 1 row.* fractional user_id; first at row 1"):
+        load_events(path)
+    csv = tmp_path / "events.csv"
+    csv.write_text("user_id,item_id,timestamp\n1,,1\nNaN,2,2\n3,3,3\n")
+    with pytest.warns(DataWarning, match=f"^{csv}: events: dropped 2 row"):
+        assert load_events(csv)["user_id"].tolist() == ["3"]
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,price\na,1\na,2\n")
+    with pytest.raises(DataError, match=f"^{items}: 1 row.* duplicate item_id"):
+        load_items(items)
+    users = tmp_path / "users.tsv"
+    users.write_text("id\tregion\n1\tnorth\n")
+    with pytest.raises(DataError, match=f"^{users}: users: missing required column"):
+        load_users(users)
+    with pytest.raises(DataError, match=r"column name\(s\) \['user_id'\] occur more than once"):
+        load_events(csv, columns={"item_id": "user_id"})
+
+
+def test_recbole_and_movielens_errors_name_the_file(tmp_path):
+    inter = tmp_path / "shop.inter"
+    inter.write_text("user_id:token\titem_id:token\ttimestamp:float\n1\t2\tsoon\n")
+    with pytest.raises(DataError, match=f"^{inter}: 1 row.* non-numeric timestamp"):
+        load_recbole(inter)
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("userId,movieId,rating,timestamp\n1,2,,3\n")
+    with pytest.raises(DataError, match=f"^{ratings}: 1 row.* missing \\(NaN\\) rating"):
+        load_movielens(ratings)
+    (tmp_path / "u.data").write_bytes(b"")
+    with pytest.raises(DataError, match="u.data: no data rows"):
+        load_movielens(tmp_path / "u.data")
+
+
+LATIN1 = "user_id,item_id,timestamp,category\nJosé,crème brûlée,1,desserts\nZoë,café,2,drinks\n"
+
+
+def test_latin1_file_falls_back_with_a_warning(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_bytes(LATIN1.encode("latin-1"))
+    with pytest.warns(
+        DataWarning, match=f"^{path}: not valid UTF-8 text \\(line 2\\); read as latin-1"
+    ):
+        events = load_events(path)
+    assert events["item_id"].tolist() == ["crème brûlée", "café"]
+    assert events["user_id"].tolist() == ["José", "Zoë"]
+    pd.testing.assert_frame_equal(load_events(path, encoding="latin-1"), events)
+    with pytest.raises(DataError, match=f"^{path}: not valid utf-8 text \\(line 2\\); pass the"):
+        load_events(path, encoding="utf-8")
+    with pytest.raises(DataError, match=f"^{path}: unknown text encoding 'klingon'"):
+        load_events(path, encoding="klingon")
+    items = tmp_path / "items.csv.gz"
+    pd.DataFrame({"item_id": ["café"]}).to_csv(items, index=False, encoding="latin-1")
+    with pytest.warns(DataWarning, match="line 2"):
+        assert load_items(items)["item_id"].tolist() == ["café"]
+
+
+def test_utf8_with_byte_order_mark(tmp_path):
+    path = tmp_path / "events.csv"
+    path.write_bytes(LATIN1.encode("utf-8-sig"))
+    assert load_events(path)["user_id"].tolist() == ["José", "Zoë"]
