@@ -1,17 +1,18 @@
 """The functional namespace (``corenn.functional``, also ``corenn.F``): every op in one place.
 
 Basic ops (:mod:`corenn.ops.basic`), activations (:mod:`corenn.ops.activations`), joining
-(:mod:`corenn.ops.shape`), dropout (:mod:`corenn.ops.dropout`), the embedding lookup
-(:mod:`corenn.layers.embedding`) and losses (:mod:`corenn.ops.losses`). Each function takes
-Tensors (or arrays) and returns a Tensor; see the defining module for shapes and conventions.
+(:mod:`corenn.ops.shape`), dropout (:mod:`corenn.ops.dropout`), row lookups (``embedding``,
+``take_rows``: :mod:`corenn.ops.embedding`) and losses (:mod:`corenn.ops.losses`). Each function
+takes Tensors (or arrays) and returns a Tensor; see the defining module for shapes and
+conventions.
 
 Note that ``sum`` and ``max`` shadow Python's built-ins when imported with ``*``.
 """
 
-from corenn.layers.embedding import embedding
 from corenn.ops.activations import log_softmax, relu, sigmoid, softmax, tanh
 from corenn.ops.basic import exp, gather, log, matmul, max, mean, reshape, sum, transpose
 from corenn.ops.dropout import dropout
+from corenn.ops.embedding import embedding, take_rows
 from corenn.ops.losses import (
     LossInputError,
     binary_cross_entropy_with_logits,
@@ -39,6 +40,7 @@ __all__ = [
     "stack",
     "dropout",
     "embedding",
+    "take_rows",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "mse_loss",

@@ -165,3 +165,64 @@ def test_tied_table_adds_row_sparse_and_dense_gradients(sparse_first):
     (lookup + dense if sparse_first else dense + lookup).backward()
     expected = np.array([[2.0, 2], [4, 4], [2, 2], [3, 3]])
     assert isinstance(w.grad, np.ndarray) and np.array_equal(w.grad, expected), f"{w.grad}"
+
+
+@st.composite
+def table_and_rows(draw):
+    """A float64 table of shape (V,) + R (R of 0 to 2 axes) and ids of any shape, with
+    repeats likely (N up to 3 V)."""
+    v = draw(st.integers(1, 5))
+    rest = draw(hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3))
+    table = draw(hnp.arrays(np.float64, (v, *rest), elements=st.floats(-2, 2)))
+    ids = draw(
+        hnp.arrays(
+            np.int64,
+            hnp.array_shapes(min_dims=1, max_dims=2, min_side=0, max_side=4),
+            elements=st.integers(0, v - 1),
+        )
+    )
+    return table, ids
+
+
+@given(pair=table_and_rows(), data=st.data())
+def test_take_rows_values_and_gradient(pair, data):
+    table, ids = pair
+    t = corenn.tensor(table, requires_grad=True)
+    out = corenn.F.take_rows(t, ids)
+    assert out.shape == ids.shape + table.shape[1:], f"shape {out.shape}"
+    assert np.array_equal(out.data, table[ids]), "take_rows differs from table[ids]"
+    g = data.draw(hnp.arrays(np.float64, out.shape, elements=st.floats(-2, 2)))
+    out.backward(g)
+    dense = np.zeros_like(table)
+    np.add.at(dense, ids.reshape(-1), g.reshape((-1,) + table.shape[1:]))
+    assert isinstance(t.grad, np.ndarray), f"gradient is {type(t.grad).__name__}, not dense"
+    err = np.max(np.abs(t.grad - dense), initial=0)
+    assert err < 1e-12, f"take_rows gradient differs from np.add.at by {err:.3g}"
+    corenn.gradcheck(
+        lambda a: corenn.F.take_rows(a * 1.5, ids), [corenn.tensor(table, requires_grad=True)],
+        rng=np.random.default_rng(0),
+    )  # fmt: skip
+
+
+@given(ids=st.lists(st.integers(0, 3), min_size=2, max_size=12))
+def test_take_rows_gradient_is_the_reference_scatter_bit_for_bit(ids):
+    ids = np.array(ids)
+    g = np.random.default_rng(len(ids)).standard_normal((len(ids), 3)).astype(np.float32) * 1e3
+    grads = []
+    for backend in ("cpu", "reference"):
+        kernels.set_backend_override(backend)
+        try:
+            t = corenn.tensor(np.zeros((4, 3), np.float32), requires_grad=True)
+            corenn.F.take_rows(t, ids).backward(g)
+        finally:
+            kernels.set_backend_override(None)
+        grads.append(t.grad)
+    assert np.array_equal(grads[0], grads[1]), "Numba scatter differs from the reference"
+
+
+def test_take_rows_bad_ids_raise():
+    table = corenn.tensor(np.zeros((3, 2)))
+    with pytest.raises(IndexError, match="index 3 is out of range for a table of 3 rows"):
+        corenn.F.take_rows(table, np.array([0, 3]))
+    with pytest.raises(TypeError, match="integers"):
+        corenn.F.take_rows(table, np.array([0.5]))

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import corenn
+import kernels
 from corenn import F
 
 SMALL = {"min_dims": 0, "max_dims": 3, "min_side": 1, "max_side": 3}
@@ -144,6 +145,33 @@ def test_gather(x, dim, data):
         want = x[idx[i, j], j] if dim == 0 else x[i, idx[i, j]]
         assert out[i, j] == want, f"gather[{i}, {j}] = {out[i, j]}, expected {want}"
     check(lambda a: F.gather(a, dim, idx), x)
+
+
+@given(
+    x=hnp.arrays(np.float32, (4, 3), elements=floats()),
+    rows=st.lists(st.integers(-4, 3), min_size=1, max_size=12),
+)
+def test_indexing_backward_uses_the_deterministic_scatter(x, rows):
+    """GetItem and Gather sum repeated indices with the scatter kernel: the Numba twin equals
+    the reference bit for bit."""
+    rows = np.array(rows)
+    g = np.random.default_rng(rows.size).standard_normal((rows.size, 3)).astype(np.float32)
+    grads = {}
+    for backend in ("cpu", "reference"):
+        kernels.set_backend_override(backend)
+        try:
+            a, b = leaves(x, x)
+            a[rows].backward(g)
+            F.gather(b, 0, np.resize(rows % 4, (rows.size, 3))).backward(g)
+        finally:
+            kernels.set_backend_override(None)
+        grads[backend] = (a.grad, b.grad)
+    for what, got, want in zip(("getitem", "gather"), grads["cpu"], grads["reference"]):
+        assert np.array_equal(got, want), f"{what}: Numba scatter differs from the reference"
+    naive = np.zeros_like(x)
+    for n, r in enumerate(rows):
+        naive[r] += g[n]
+    assert np.array_equal(grads["cpu"][0], naive), "getitem gradient != in-order naive sum"
 
 
 def test_gather_rejects_out_of_range_index():

@@ -1,12 +1,8 @@
-"""Embedding: a (V, D) table looked up by integer ids, with a row-sparse gradient.
+"""Embedding: a trainable (V, D) table looked up by integer ids, with a row-sparse gradient.
 
-Letters: V rows of the table (``num_embeddings``), D width (``embedding_dim``), N ids looked up.
-The backward never builds a dense (V, D) array: it returns an uncoalesced
-:class:`~corenn.RowSparse` with one row per looked-up id (the upstream gradient's rows, as
-PyTorch's ``sparse=True`` does), so a 1M x 64 table costs only the rows a batch touches and the
-backward itself costs no pass over the rows. Repeated ids are summed, deterministically, when the
-gradient is coalesced (``RowSparse.coalesce``, which the optimizers and ``clip_grad_norm`` call:
-the ``scatter_rows_sum`` kernel), once per step however many lookups accumulated into it.
+Letters: V rows of the table (``num_embeddings``), D width (``embedding_dim``). The lookup and
+its gradient are the op :func:`corenn.ops.embedding.embedding` (see there: the gradient is an
+uncoalesced :class:`~corenn.RowSparse`, summed deterministically when coalesced).
 """
 
 from __future__ import annotations
@@ -15,81 +11,10 @@ from typing import Any
 
 import numpy as np
 
-import kernels
-from corenn.autograd import Function
-from corenn.backend import DEFAULT_DTYPE, check_float_dtype, get_array_module
+from corenn.backend import DEFAULT_DTYPE, check_float_dtype
 from corenn.layers.module import Module
-from corenn.sparse import RowSparse
+from corenn.ops.embedding import embedding
 from corenn.tensor import Parameter, Tensor
-
-
-class EmbeddingLookup(Function):
-    """``out[..., :] = weight[ids[...], :]``; the gradient of ``weight`` is row-sparse.
-
-    ``dweight[v] = sum of g[n] over the n with ids[n] == v`` (0 for ``padding_idx``), returned
-    uncoalesced: row ``n`` of the RowSparse is ``g[n]`` at index ``ids[n]`` (lookups of
-    ``padding_idx`` left out). Its values share memory with ``g`` where no padding is dropped.
-    """
-
-    def forward(self, weight, *, ids, padding_idx):
-        flat = ids.reshape(-1)
-        out = kernels.get("embedding_fwd", weight)(weight, flat)
-        # A copy: the caller may refill its id buffer before the gradient is used.
-        self.save_for_backward(flat.copy(), padding_idx, weight.shape)
-        return out.reshape(ids.shape + (weight.shape[1],))
-
-    def backward(self, g):
-        flat, padding_idx, shape = self.saved
-        rows = g.reshape(-1, shape[1])
-        if padding_idx is not None:
-            keep = flat != padding_idx
-            if not keep.all():
-                flat, rows = flat[keep], rows[keep]
-        return RowSparse(flat, rows, shape)
-
-
-def _check_ids(ids: Any, num_embeddings: int, like: Any) -> Any:
-    """``ids`` as an int64 array on ``like``'s device, after type and range checks."""
-    arr = get_array_module(like).asarray(getattr(ids, "data", ids))
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"embedding ids must be integers, got dtype {arr.dtype}")
-    if arr.size:
-        low, high = int(arr.min()), int(arr.max())
-        if low < 0 or high >= num_embeddings:
-            bad = low if low < 0 else high
-            raise IndexError(
-                f"embedding index {bad} is out of range for a table of {num_embeddings} rows "
-                f"(valid 0..{num_embeddings - 1})"
-            )
-    return arr.astype(np.int64, copy=False)
-
-
-def embedding(ids: Any, weight: Tensor, padding_idx: int | None = None) -> Tensor:
-    """Look up rows of ``weight``: ``out[i, j, ..., :] = weight[ids[i, j, ...], :]``.
-
-    Parameters
-    ----------
-    ids : array or Tensor, any shape S, integer
-        Row indices in ``[0, V)``.
-    weight : Tensor, shape (V, D), float
-        A leaf (e.g. a Parameter): its gradient is an uncoalesced :class:`~corenn.RowSparse`
-        (one row per lookup; ``coalesce()`` sums repeated ids).
-    padding_idx : int, optional
-        A row in ``[0, V)`` that receives no gradient.
-
-    Returns
-    -------
-    Tensor, shape S + (D,), dtype of ``weight``
-
-    Raises
-    ------
-    TypeError
-        If ``ids`` are not integers.
-    IndexError
-        If an id is negative or >= V (the message names it and V).
-    """
-    ids = _check_ids(ids, weight.shape[0], weight.data)
-    return EmbeddingLookup.apply(weight, ids=ids, padding_idx=padding_idx)
 
 
 class Embedding(Module):

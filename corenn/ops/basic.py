@@ -7,12 +7,14 @@ undoes the broadcast in backward.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from corenn.autograd import Function, unbroadcast
 from corenn.backend import get_array_module
+from corenn.ops.embedding import scatter_add_rows
 
 
 class Add(Function):
@@ -237,24 +239,26 @@ class Transpose(Function):
 
 
 class GetItem(Function):
-    """z = x[index] (basic and advanced indexing); repeated indices accumulate in backward."""
+    """z = x[index] (basic and advanced indexing); repeated indices accumulate in backward.
+
+    Backward: ``dx`` is zero except at the selected elements, where it sums the gradients of
+    every output that selected them (:func:`_index_backward`, deterministic).
+    """
 
     def forward(self, x, *, index):
-        self.save_for_backward(x.shape, x.dtype, index)
+        self.save_for_backward(x.shape, index)
         return x[index]
 
     def backward(self, g):
-        shape, dtype, index = self.saved
-        xp = get_array_module(g)
-        gx = xp.zeros(shape, dtype=dtype)
-        xp.add.at(gx, index, g)
-        return gx
+        shape, index = self.saved
+        return _index_backward(shape, index, g)
 
 
 class Gather(Function):
     """z[..., j, ...] = x[..., index[..., j, ...], ...] along ``dim`` (as ``torch.gather``).
 
-    ``index`` has x's number of dimensions and sizes <= x's on the other axes.
+    ``index`` has x's number of dimensions and sizes <= x's on the other axes. Backward as
+    :class:`GetItem`'s, with the full advanced index.
     """
 
     def forward(self, x, *, dim, index):
@@ -266,15 +270,40 @@ class Gather(Function):
             bad = int(index.max() if index.max() >= n else index.min())
             raise IndexError(f"gather: index {bad} out of range for size {n} on dim {dim}")
         full = _gather_index(xp, index, dim)
-        self.save_for_backward(x.shape, x.dtype, full)
+        self.save_for_backward(x.shape, full)
         return x[full]
 
     def backward(self, g):
-        shape, dtype, full = self.saved
-        xp = get_array_module(g)
-        gx = xp.zeros(shape, dtype=dtype)
-        xp.add.at(gx, full, g)
+        shape, full = self.saved
+        return _index_backward(shape, full, g)
+
+
+_BASIC = (int, np.integer, slice, type(None), type(Ellipsis))
+
+
+def _is_basic(index: Any) -> bool:
+    """Whether ``index`` is basic indexing only (ints, slices, None, Ellipsis): then it selects
+    each element at most once."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, _BASIC) and not isinstance(p, (bool, np.bool_)) for p in parts)
+
+
+def _index_backward(shape: tuple[int, ...], index: Any, g: Any) -> Any:
+    """The gradient of ``x[index]`` for an ``x`` of ``shape``: ``g`` added at the selected
+    elements, an element selected several times getting the sum of its gradients.
+
+    Advanced indices go through the flat positions they select, ``arange(x.size)[index]``
+    (negative and boolean indices resolved by numpy itself), summed by the deterministic
+    ``scatter_rows_sum`` kernel in the order of ``g``'s elements.
+    """
+    xp = get_array_module(g)
+    if _is_basic(index):
+        gx = xp.zeros(shape, dtype=g.dtype)
+        gx[index] = g
         return gx
+    size = math.prod(shape)
+    positions = xp.arange(size, dtype=xp.int64).reshape(shape)[index]
+    return scatter_add_rows(positions.reshape(-1), g.reshape(-1, 1), size).reshape(shape)
 
 
 def _gather_index(xp, index, dim):
