@@ -37,6 +37,8 @@ from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 __all__ = [
     "EVENT_TYPES",
@@ -336,12 +338,11 @@ def _as_numbers(
 
 
 _NUMBER = r"[+-]?\d+(?:\.\d*)?"
-_DATE_PARTS = r"""(?ix)^\s*
-    (?: (?P<year>\d{4})(?P<ysep>[-/.])(?P<ymonth>\d{1,2})(?P=ysep)(?P<yday>\d{1,2})
-      | (?P<first>\d{1,2})(?P<sep>[-/.])(?P<second>\d{1,2})(?P=sep)(?P<y>\d{4}|\d{2}) )
-    (?: (?:T|\s+) (?P<hour>\d{1,2}) : (?P<minute>\d{2}) (?: : (?P<sec>\d{2}) (?:[.,]\d+)? )?
-        \s* (?P<ampm>[ap]\.?m\.?)? )?
-    \s* (?P<zone>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)? \s*$"""
+_DATE_PARTS = (  # RE2 syntax (no backreferences), so that pyarrow extracts without Python
+    r"(?i)^\s*(?P<p1>\d{1,4})(?P<s1>[-/.])(?P<p2>\d{1,2})(?P<s2>[-/.])(?P<p3>\d{1,4})"
+    r"(?:(?:T|\s+)(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<sec>\d{2})(?:[.,]\d+)?)?"
+    r"\s*(?P<ampm>[ap]\.?m\.?)?)?\s*(?P<zone>Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?\s*$"
+)
 _MONTH_NAME = r"(?i)\b(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)"
 _TIMESTAMP_RULES = (
     "Accepted: epoch seconds or milliseconds, ISO 8601 (2024-03-01T10:00:00Z), month-first "
@@ -387,51 +388,58 @@ def _numbers(frame: pd.DataFrame, column: str, values: np.ndarray) -> np.ndarray
 def _numeric_dates(text: pd.Series, column: str, dayfirst: bool) -> np.ndarray:
     """Seconds of ``D/M/Y`` or ``M/D/Y`` (one order, see :func:`parse_timestamps`) and
     ``Y/M/D`` dates with an optional time and zone; NaN where the text is no such date."""
-    parts = text.str.extract(_DATE_PARTS)
 
-    def number(name: str, default: float = np.nan) -> np.ndarray:
-        values = pd.to_numeric(parts[name], errors="coerce").to_numpy(dtype=np.float64)
+    def present(values: pa.Array) -> pa.Array:
+        """Empty strings (groups that matched nothing) as nulls."""
+        return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
+
+    found = pc.extract_regex(pa.array(text, type=pa.large_string()), _DATE_PARTS)
+    parts = {f.name: present(v) for f, v in zip(found.type, found.flatten(), strict=True)}
+
+    def number(values: pa.Array | str, default: float = np.nan) -> np.ndarray:
+        values = present(parts[values] if isinstance(values, str) else values)
+        values = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
         return np.where(np.isnan(values), default, values)
 
-    year_first = parts["year"].notna().to_numpy()
-    day_month = parts["first"].notna().to_numpy()
-    first, second = number("first"), number("second")
+    def width(name: str) -> np.ndarray:
+        return pc.utf8_length(parts[name]).fill_null(0).to_numpy(zero_copy_only=False)
+
+    same = pc.equal(parts["s1"], parts["s2"]).fill_null(False).to_numpy(zero_copy_only=False)
+    width1, width3 = width("p1"), width("p3")
+    year_first = same & (width1 == 4) & (width3 <= 2)
+    day_month = same & (width1 <= 2) & ((width3 == 2) | (width3 == 4))
+    first, second, last = number("p1"), number("p2"), number("p3")
     day, month = (first, second) if dayfirst else (second, first)
-    frame = text.to_frame(column)
     order, other = ("day", "month") if dayfirst else ("month", "day")
+    fix = "leave dayfirst off (no --dayfirst)" if dayfirst else "pass dayfirst=True (--dayfirst)"
     _fail(
-        frame,
+        text.to_frame(column),
         day_month & (month > 12) & (day <= 12),
         f"a {column} that is not a valid {order}-first date but is a valid {other}-first one",
         [column],
-        f"Day and month keep one order per column: if this column is {other}-first, "
-        + (
-            "leave dayfirst off (no --dayfirst)" if dayfirst else "pass dayfirst=True (--dayfirst)"
-        ),
+        f"Day and month keep one order per column: if this column is {other}-first, {fix}",
     )
-    short = number("y")
-    century = np.where(parts["y"].str.len().to_numpy() == 2, np.where(short < 69, 2000, 1900), 0)
-    short = short + century
+    year = last + np.where(width3 == 2, np.where(last < 69, 2000, 1900), 0)
     ok = year_first | day_month
     dates = pd.DataFrame(
         {
-            "year": np.where(year_first, number("year"), short)[ok],
-            "month": np.where(year_first, number("ymonth"), month)[ok],
-            "day": np.where(year_first, number("yday"), day)[ok],
+            "year": np.where(year_first, first, year)[ok],
+            "month": np.where(year_first, second, month)[ok],
+            "day": np.where(year_first, last, day)[ok],
         }
     )
     seconds = np.full(len(text), np.nan)
     seconds[ok] = _seconds(pd.to_datetime(dates, errors="coerce", utc=True))
     hour, minute, sec = number("hour", 0.0), number("minute", 0.0), number("sec", 0.0)
-    ampm = parts["ampm"].str.lower().str[0].to_numpy(dtype=object)
-    twelve = pd.notna(ampm)
+    twelve = parts["ampm"].is_valid().to_numpy(zero_copy_only=False)
+    pm = pc.starts_with(parts["ampm"], "p", ignore_case=True).fill_null(False)
     bad = (hour > 23) | (minute > 59) | (sec > 59) | (twelve & ((hour < 1) | (hour > 12)))
-    hour = np.where(twelve, hour % 12 + 12 * (ampm == "p"), hour)
-    zone = parts["zone"].fillna("").str.replace(r"\D", "", regex=True)
-    offset = pd.to_numeric(zone.str[:2], errors="coerce").fillna(0).to_numpy() * 3600
-    offset += pd.to_numeric(zone.str[2:], errors="coerce").fillna(0).to_numpy() * 60
-    offset *= np.where(parts["zone"].str.startswith("-").fillna(False).to_numpy(bool), -1, 1)
-    seconds += hour * 3600 + minute * 60 + sec - offset
+    hour = np.where(twelve, hour % 12 + 12 * pm.to_numpy(zero_copy_only=False), hour)
+    digits = pc.replace_substring_regex(parts["zone"], r"\D", "")
+    offset = 3600 * number(pc.utf8_slice_codeunits(digits, 0, 2), 0.0)
+    offset += 60 * number(pc.utf8_slice_codeunits(digits, 2, 4), 0.0)
+    west = pc.starts_with(parts["zone"], "-").fill_null(False).to_numpy(zero_copy_only=False)
+    seconds += hour * 3600 + minute * 60 + sec - np.where(west, -offset, offset)
     seconds[bad] = np.nan
     return seconds
 

@@ -274,27 +274,35 @@ MOMENTS = st.datetimes(
     min_value=pd.Timestamp("1974-01-01").to_pydatetime(),
     max_value=pd.Timestamp("2199-12-31").to_pydatetime(),
 )
-OFFSETS = st.integers(-12 * 4, 14 * 4).map(lambda quarters: 15 * quarters)  # minutes east of UTC
+OFFSETS = st.tuples(st.integers(-12 * 4, 14 * 4).map(lambda q: 15 * q), st.integers(0, 3))
+"""A UTC offset in minutes east and a choice among its spellings."""
 
 
-def zone(minutes: int) -> str:
+def zone(offset: tuple[int, int]) -> str:
+    minutes, spelling = offset
+    if minutes == 0 and spelling < 2:
+        return ("Z", " UTC")[spelling]
     sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+    hours, rest = divmod(abs(minutes), 60)
+    if spelling == 3 and rest == 0:
+        return f"{sign}{hours:02d}"
+    return f"{sign}{hours:02d}{rest:02d}" if spelling == 2 else f"{sign}{hours:02d}:{rest:02d}"
 
 
 def writer(fmt: str, *, zoned: bool = False, keeps: str = "s"):
-    """A writer of UTC moment ``t`` at local offset ``m`` (minutes), and the seconds it keeps."""
+    """A writer of UTC moment ``t`` in local time at ``offset`` (see OFFSETS), and the seconds
+    that the text keeps (``keeps``: the unit it is floored to)."""
 
-    def write(t, m):
-        shown = t + pd.Timedelta(minutes=m) if zoned else t
-        text = pd.Timestamp(shown).strftime(fmt) + (zone(m) if zoned else "")
+    def write(t, offset):
+        shown = t + pd.Timedelta(minutes=offset[0]) if zoned else t
+        text = pd.Timestamp(shown).strftime(fmt) + (zone(offset) if zoned else "")
         kept = pd.Timestamp(t).floor(keeps)
         return text, (kept - EPOCH) // pd.Timedelta(seconds=1)
 
     return write
 
 
-def epoch_text(t, m):
+def epoch_text(t, offset):
     seconds = (pd.Timestamp(t).floor("s") - EPOCH) // pd.Timedelta(seconds=1)
     return str(seconds), seconds
 
