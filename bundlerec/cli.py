@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-import kernels
+import corenn
 from bundlerec.data import DataError
 from bundlerec.model_dir import check_destination
 from bundlerec.progress import bar, say
@@ -87,7 +87,7 @@ def _announce_compilation(enabled: bool) -> Callable[[], None]:
             told = True
             say("compiling kernels (first run only; later runs load them from a cache)", enabled)
 
-    return kernels.on_compile(tell)
+    return corenn.on_kernel_compile(tell)
 
 
 def _check_output_file(path: str | os.PathLike) -> None:

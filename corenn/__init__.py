@@ -15,6 +15,7 @@ from corenn.optim.clip import clip_grad_norm
 from corenn.sparse import RowSparse
 from corenn.tensor import Parameter, Tensor, tensor
 from kernels import get_num_threads, set_num_threads
+from kernels import on_compile as on_kernel_compile
 
 F = functional
 
@@ -45,4 +46,5 @@ __all__ = [
     "GradcheckError",
     "set_num_threads",
     "get_num_threads",
+    "on_kernel_compile",
 ]
