@@ -29,6 +29,18 @@ def _problem(seed: int, n: int):
     return relevance, prices, categories, allowed, coherence
 
 
+def _feasible(prices, categories, allowed, size, budget, per_cat) -> int:
+    """Number of bundles that satisfy every constraint, by enumeration."""
+    count = 0
+    for items in combinations(np.flatnonzero(allowed).tolist(), size):
+        if budget is not None and prices[list(items)].sum() > budget + 1e-9:
+            continue
+        if np.unique(categories[list(items)], return_counts=True)[1].max() > per_cat:
+            continue
+        count += 1
+    return count
+
+
 @given(
     seed=st.integers(0, 10_000),
     n=st.integers(3, 25),
@@ -51,6 +63,8 @@ def test_bundles_respect_every_constraint(seed, n, size, k, budget, per_cat):
         max_per_category=per_cat,
     )
     assert len(bundles) <= k
+    feasible = _feasible(prices, categories, allowed, size, budget, per_cat)
+    assert (len(bundles) > 0) == (feasible > 0), f"{len(bundles)} bundles, {feasible} feasible"
     seen = set()
     for b in bundles:
         assert len(b.items) == size and len(set(b.items)) == size
@@ -110,6 +124,7 @@ def test_bundles_differ_from_each_other():
         size=3,
         overlap_penalty=100.0,
     )
+    assert len(bundles) == 4
     for a, b in combinations(bundles, 2):
         assert len(set(a.items) & set(b.items)) < 3
 

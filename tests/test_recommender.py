@@ -74,6 +74,7 @@ def test_bundles_respect_constraints_and_explain(model):
     result = model.recommend_bundles(user, k=3, size=3, budget=80.0, max_per_category=1)
     json.dumps(result)  # the result is plain JSON
     assert result["user"] == str(user)
+    assert len(result["bundles"]) == 3, result["notes"]
     for b in result["bundles"]:
         assert len(b["items"]) == 3
         assert b["total_price"] <= 80.0 + 1e-9
@@ -99,6 +100,7 @@ def test_unknown_anchor_is_named(model):
 def test_anchor_items_are_never_in_the_bundle(model):
     anchor = model.items.classes_[int(model.network.items[0])]
     result = model.recommend_bundles(model.users.classes_[2], k=2, size=2, anchor=[anchor])
+    assert len(result["bundles"]) == 2, result["notes"]
     for b in result["bundles"]:
         assert anchor not in [i["item_id"] for i in b["items"]]
 
