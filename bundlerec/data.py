@@ -280,7 +280,14 @@ def _require(frame: pd.DataFrame, names: Iterable[str], what: str) -> None:
 
 
 def _drop_missing_ids(frame: pd.DataFrame, keys: Iterable[str], what: str) -> pd.DataFrame:
+    """Drop rows without an id with a :class:`DataWarning`; no row with an id is an error."""
     missing = frame[list(keys)].isna().any(axis=1).to_numpy()
+    if len(missing) and missing.all():
+        example = frame.iloc[0][list(keys)].to_dict()
+        raise DataError(
+            f"all {len(missing)} row(s) lack a {' or '.join(keys)}, e.g. row {frame.index[0]}: "
+            f"{example}"
+        )
     if missing.any():
         warnings.warn(
             f"{what}: dropped {int(missing.sum())} row(s) with a missing {' or '.join(keys)}",

@@ -553,6 +553,9 @@ def test_ids_errors_and_warnings_name_the_file(tmp_path):
     csv.write_text("user_id,item_id,timestamp\n1,,1\nNaN,2,2\n3,3,3\n")
     with pytest.warns(DataWarning, match=f"^{csv}: events: dropped 2 row"):
         assert load_events(csv)["user_id"].tolist() == ["3"]
+    csv.write_text("user_id,item_id,timestamp\n1,,1\n,2,2\n")
+    with pytest.raises(DataError, match=f"^{csv}: all 2 row.* lack a user_id or item_id"):
+        load_events(csv)
     items = tmp_path / "items.csv"
     items.write_text("item_id,price\na,1\na,2\n")
     with pytest.raises(DataError, match=f"^{items}: 1 row.* duplicate item_id"):

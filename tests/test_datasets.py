@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bundlerec.data import load_events, load_items, load_users
+from bundlerec.data import items_from_events, load_events, load_items, load_users
 from bundlerec.datasets import (
     CATEGORIES,
     CHAINS,
@@ -101,3 +101,13 @@ def test_segments_shift_preferences_and_prices_follow_categories(shop, purchases
     median = {c: p for chains in CHAINS.values() for ch in chains for c, p in ch}
     noise = np.log(items["price"].to_numpy() / items["category"].map(median).to_numpy())
     assert abs(noise.mean()) < 0.15 and 0.25 < noise.std() < 0.45, (noise.mean(), noise.std())
+
+
+def test_items_from_flat_events_recover_the_items(shop, tmp_path):
+    events, items, _ = shop
+    flat = events.merge(items[["item_id", "category", "brand"]], on="item_id", how="left")
+    flat.to_csv(tmp_path / "flat.csv", index=False)
+    recovered = items_from_events(load_events(tmp_path / "flat.csv"))
+    assert len(recovered) > 0
+    want = items.set_index("item_id").loc[recovered["item_id"], ["category", "brand"]]
+    pd.testing.assert_frame_equal(recovered.set_index("item_id"), want)
