@@ -223,3 +223,37 @@ def test_every_test_row_of_a_user_is_a_target(model, shop):
         ).tolist()
     )
     assert model.cases(both, "next-item", horizon=1).targets.shape[1] == 1
+
+
+def test_fit_prints_nothing_by_default_and_only_to_stderr_when_verbose(shop, capsys, caplog):
+    train, _, items, users = shop
+    config = {**SMALL_SEQ, "patience": 1, "epochs": 3}
+    capsys.readouterr()
+    with caplog.at_level("INFO", logger="bundlerec"):
+        Recommender(sequence=config, network={"n_top": 20}).fit(train, items, users)
+    quiet = capsys.readouterr()
+    assert quiet.out == "" and quiet.err == ""
+    assert any("epoch 1/3" in r.getMessage() for r in caplog.records), "no epoch log record"
+    Recommender(sequence=config, network={"n_top": 20}, verbose=True).fit(train, items, users)
+    loud = capsys.readouterr()
+    assert loud.out == ""
+    assert "epoch 1/3" in loud.err and "co-purchase" in loud.err
+
+
+def test_save_never_replaces_a_users_folder_or_file(model, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "orders.csv").write_text("a,b\n")
+    with pytest.raises(ModelDirError, match="not a bundlerec model directory"):
+        model.save(folder)
+    assert [p.name for p in folder.iterdir()] == ["orders.csv"]
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep")
+    with pytest.raises(ModelDirError, match="is a file"):
+        model.save(afile)
+    assert afile.read_text() == "keep"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    model.save(empty)
+    assert Recommender.load(empty).fitted
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "mine", "notes.txt"]

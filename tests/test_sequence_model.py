@@ -120,6 +120,18 @@ def test_early_stopping_restores_the_best_validated_epoch(data):
     assert model._hit_rate(val) == hits[best], "the best epoch's weights were not restored"
 
 
+def test_early_stop_is_announced_with_the_best_epoch(data, monkeypatch, capsys):
+    """Validation scores 0.3, 0.5, 0.4, 0.2: with patience 2 training stops at epoch 4, best 2."""
+    train, _, items, _ = data
+    scores = iter([0.3, 0.5, 0.4, 0.2, 0.9, 0.9])
+    monkeypatch.setattr(SequenceModel, "_hit_rate", lambda self, val: next(scores))
+    params = {**SMALL, "epochs": 6, "patience": 2, "verbose": True}
+    model = SequenceModel(**params, seed=1).fit(train, items)
+    err = capsys.readouterr().err
+    assert len(model.history_) == 4
+    assert "stopped early at epoch 4 (best 2:" in err, err
+
+
 # -- the item tower's batched lookup --------------------------------------------------------------
 def _dense(grad) -> np.ndarray:
     return grad.to_dense() if hasattr(grad, "to_dense") else np.asarray(grad)
@@ -191,7 +203,7 @@ def test_dot_scores_are_one_matrix_product(data, fitted, monkeypatch):
     whole = fitted.score(cases)
     np.testing.assert_allclose(whole, product, rtol=1e-5, atol=1e-5)
     monkeypatch.setattr(seq, "_SCORE_ROWS", 3)  # blocks of 3 shoppers, on 2 threads
-    monkeypatch.setattr(parallel.kernels, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(parallel.corenn, "get_num_threads", lambda: 2)
     np.testing.assert_allclose(fitted.score(cases), whole, rtol=1e-6, atol=1e-6)
 
 
