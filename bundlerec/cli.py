@@ -154,19 +154,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def _load_options(args: argparse.Namespace) -> dict[str, Any]:
     """Keyword arguments of :func:`bundlerec.data.load_events` from the data options."""
-    options = {"dayfirst": args.dayfirst, "timestamp_format": args.timestamp_format}
-    return {name: value for name, value in options.items() if value}
+    return {
+        "dayfirst": args.dayfirst,
+        "timestamp_format": args.timestamp_format,
+        "encoding": args.encoding,
+    }
 
 
 def _read_any(path: str, fmt: str, options: dict[str, Any]):
     from bundlerec import data
 
+    encoding = options["encoding"]
     if fmt == "arff":
-        return data.load_arff_baskets(path)[0]
+        return data.load_arff_baskets(path, encoding=encoding)[0]
     if fmt == "movielens":
-        return data.load_movielens(path)
+        return data.load_movielens(path, encoding=encoding)
     if fmt == "recbole":
-        return data.load_recbole(path)[0]
+        return data.load_recbole(path, encoding=encoding)[0]
     return data.load_events(path, **options)
 
 
@@ -193,11 +197,13 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from bundlerec.data import load_events
+    from bundlerec.data import load_events, load_items, load_users
     from bundlerec.recommender import Recommender
 
     check_destination(args.out)
     events = load_events(args.events, **_load_options(args))
+    items = None if args.items is None else load_items(args.items, encoding=args.encoding)
+    users = None if args.users is None else load_users(args.users, encoding=args.encoding)
     model = Recommender(
         task=args.task,
         seed=args.seed,
@@ -205,7 +211,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sequence={"epochs": args.epochs} if args.epochs else None,
         network={"n_top": args.n_top},
     )
-    model.fit(events, args.items, args.users)
+    model.fit(events, items, users)
     model.save(args.out)
     print(f"model saved to {args.out}", file=sys.stderr)
     return 0
@@ -281,6 +287,10 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--timestamp-format",
         help="strftime format of the timestamp column, e.g. %%d.%%m.%%Y %%H:%%M",
+    )
+    parser.add_argument(
+        "--encoding",
+        help="text encoding of the input files (default UTF-8, latin-1 with a warning if not)",
     )
 
 

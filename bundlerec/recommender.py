@@ -24,7 +24,7 @@ from bundlerec import feedback, model_dir
 from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
 from bundlerec.catalogue import item_catalogue, user_features
 from bundlerec.compose import Bundle, compose_bundles
-from bundlerec.data import DataError, load_events, load_items, load_users
+from bundlerec.data import DataError, items_from_events, load_events, load_items, load_users
 from bundlerec.explain import explain_bundle
 from bundlerec.model_dir import ModelDirError
 from bundlerec.models.baselines import CoOccurrence, ItemKNN, Popularity, Transition
@@ -101,9 +101,14 @@ class Recommender:
         items: pd.DataFrame | str | os.PathLike | None = None,
         users: pd.DataFrame | str | os.PathLike | None = None,
     ) -> Recommender:
-        """Train every model on ``events`` (a frame or a CSV/Parquet path; see docs/data.md)."""
-        events = clean(load_events(events), window=self.window)
-        items = None if items is None else load_items(items)
+        """Train every model on ``events`` (a frame or a CSV/Parquet/ARFF path; docs/data.md).
+
+        Without ``items``, item attributes found in the events (``category``, ``brand``) make
+        the items table (:func:`bundlerec.data.items_from_events`).
+        """
+        loaded = load_events(events)
+        items = load_items(items) if items is not None else items_from_events(loaded)
+        events = clean(loaded, window=self.window)
         users = None if users is None else load_users(users)
         if events.empty:
             raise DataError("no events to train on")
@@ -398,10 +403,11 @@ class Recommender:
         self._check_fitted()
         if isinstance(new_events, pd.DataFrame) and new_events.empty:
             return self
-        frame = clean(load_events(new_events), window=self.window)
+        loaded = load_events(new_events)
+        frame = clean(loaded, window=self.window)
         if frame.empty:
             return self
-        items = None if items is None else load_items(items)
+        items = load_items(items) if items is not None else items_from_events(loaded)
         users = None if users is None else load_users(users)
         feedback.grow_items(self, frame, items)
         feedback.grow_users(self, frame, users)

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from bundlerec.cli import main
@@ -348,3 +349,40 @@ def test_sigint_during_training_exits_130_and_keeps_the_old_model(trained, tmp_p
     assert "Traceback" not in text and "interrupted" in text
     assert {p.name: p.read_bytes() for p in model.iterdir()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv", "model", "stderr.txt"]
+
+
+def test_train_reads_arff_baskets(tmp_path, capsys):
+    """README promises ARFF: train takes the basket file directly (no split step needed)."""
+    source = Path(__file__).parent / "data" / "basket.arff"
+    arff = tmp_path / "baskets.arff"
+    # Repeat the five baskets so every item has training and validation rows.
+    header, _, rows = source.read_text().partition("@data")
+    arff.write_text(header + "@data" + rows * 20)
+    code = main(
+        ["train", "--events", str(arff), "--out", str(tmp_path / "m"), "--quiet"]
+        + ["--task", "basket-completion", "--epochs", "1", "--n-top", "5"]
+    )
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "m" / "meta.json").is_file()
+
+
+def test_slash_dates_follow_dayfirst(tmp_path, capsys):
+    rows = ["user_id,item_id,timestamp"] + [
+        f"u{u},i{(u + d) % 7},{d + 1:02d}/03/2024" for u in range(30) for d in range(13)
+    ]
+    (tmp_path / "e.csv").write_text("\n".join(rows) + "\n")
+    args = ["split", "--events", str(tmp_path / "e.csv"), "--protocol", "next-item"]
+    args += ["--train", str(tmp_path / "tr.csv"), "--test", str(tmp_path / "te.csv")]
+    assert main(args) == 2  # 13/03/2024 cannot be month-first: refused, not guessed per row
+    assert "--dayfirst" in capsys.readouterr().err
+    assert main([*args, "--dayfirst"]) == 0
+    test = pd.read_csv(tmp_path / "te.csv")
+    assert len(test) == 30
+    assert (pd.to_datetime(test["timestamp"], unit="s") == pd.Timestamp("2024-03-13")).all()
+
+
+def test_empty_events_file_is_named(tmp_path, capsys):
+    (tmp_path / "empty.csv").write_text("")
+    code = main(["train", "--events", str(tmp_path / "empty.csv"), "--out", str(tmp_path / "m")])
+    err = capsys.readouterr().err
+    assert code == 2 and "empty.csv" in err and len(err.strip().splitlines()) == 1

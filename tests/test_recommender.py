@@ -257,3 +257,14 @@ def test_save_never_replaces_a_users_folder_or_file(model, tmp_path):
     model.save(empty)
     assert Recommender.load(empty).fitted
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "mine", "notes.txt"]
+
+
+def test_category_column_of_the_events_reaches_the_catalogue(shop):
+    """Without an items file, the events' category column gives the items their category."""
+    train, _, items, _ = shop
+    with_category = train.merge(items[["item_id", "category"]], on="item_id")
+    model = Recommender(sequence=SMALL_SEQ, network={"n_top": 20}).fit(with_category)
+    truth = items.set_index("item_id")["category"]
+    ids = list(model.items.classes_)
+    assert list(model.catalogue.category) == [truth[i] for i in ids]
+    assert "category" in model.catalogue.features  # the item tower sees it too
