@@ -27,8 +27,9 @@ never read here, and a normal store would first read each line from memory.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from kernels.cpu._blocks import block_bounds, run_blocks
 from kernels.cpu._simd import (
     LANES,
     TILE_COLS,
@@ -152,7 +153,7 @@ def _accumulate(a, stride, offset, depth, wp, w_off, lo, hi, tiles, bias, b_off)
             )  # fmt: skip
 
 
-@njit(**_OPTIONS)
+@njit(nogil=True, **_OPTIONS)
 def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream):
     """All steps forward for batch rows ``lo <= b < hi``; ``stream``: write ``y`` with
     non-temporal stores (its rows are whole 64-byte lines)."""
@@ -204,17 +205,6 @@ def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream):
         store_fence()
 
 
-@njit(cache=True, parallel=True)
-def _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, stream, blocks):
-    """:func:`_rows` on ``blocks`` blocks of whole tiles, one per thread."""
-    n = x.shape[0]
-    tiles = -(-n // TILE_ROWS)
-    for k in prange(blocks):  # blocks of whole tiles, rows independent
-        lo = min(n, k * tiles // blocks * TILE_ROWS)
-        hi = min(n, (k + 1) * tiles // blocks * TILE_ROWS)
-        _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream)
-
-
 def seq_fwd(
     x: np.ndarray,
     w_t: np.ndarray,
@@ -238,7 +228,6 @@ def seq_fwd(
     stream = y.ctypes.data % 64 == 0 and y.shape[2] % LANES == 0
     wp = pack_panels(w_t, 4)
     bp = np.ascontiguousarray(pack_panels(bias.reshape(1, -1), 4)[:, 0])
-    if blocks == 1:  # no parallel launch
-        _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, 0, x.shape[0], stream)
-    else:
-        _blocks(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, stream, blocks)
+    args = (x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y)
+    bounds = block_bounds(x.shape[0], blocks, TILE_ROWS)  # blocks of whole tiles
+    run_blocks(_rows, [(*args, lo, hi, stream) for lo, hi in bounds])

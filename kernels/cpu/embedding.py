@@ -3,9 +3,9 @@
 Letters: V vocabulary (rows of the table), D embedding width, N number of looked-up ids, U
 distinct ids. The gather is a serial loop over a range of output rows (independent: each reads
 one table row); when it is large and several threads are set, a ``prange`` driver runs it on one
-block of rows per thread. The scatter-add is one serial pass over the rows in their original
-order, adding each into its id's sum, so results do not depend on the thread count and equal the
-reference bit for bit. No ``fastmath``: it would let the compiler reorder sums.
+block of rows per thread. The scatter-add is one serial pass over the rows in their
+original order, adding each into its id's sum, so results do not depend on the thread count and
+equal the reference bit for bit. No ``fastmath``: it would let the compiler reorder sums.
 """
 
 from __future__ import annotations
@@ -63,52 +63,34 @@ def _gather_blocks(weight, ids, out, blocks):
 
 
 @njit(cache=True)
-def _unique_inverse(indices):
-    """Sorted distinct values of ``indices`` and each entry's position among them.
-
-    When the values span at most a few times their number, one marking pass over a table of
-    the span finds them (no comparisons); otherwise a merge sort does.
-    """
-    n = indices.shape[0]
-    inverse = np.empty(n, dtype=np.int64)
-    if n == 0:
-        return np.empty(0, dtype=np.int64), inverse
-    low = indices.min()
-    span = indices.max() - low + 1
-    if span <= 8 * n + 1024:
-        present = np.zeros(span, dtype=np.uint8)
-        for i in range(n):
-            present[indices[i] - low] = 1
-        # Branch-free scan (a branch on ``present`` mispredicts about once per distinct id):
-        # every value writes its rank and a candidate slot; only present ones advance.
-        rank = np.empty(span, dtype=np.int64)
-        unique = np.empty(min(n, span) + 1, dtype=np.int64)
-        count = 0
-        for v in range(span):
-            rank[v] = count
-            unique[count] = v + low
-            count += present[v]
-        for i in range(n):
-            inverse[i] = rank[indices[i] - low]
-        return unique[:count].copy(), inverse
-    order = np.argsort(indices, kind="mergesort")
-    unique = np.empty(n, dtype=np.int64)
+def _span_inverse(indices, low, span):
+    """Sorted distinct values of ``indices`` (N,), all in ``[low, low + span)``, and each
+    entry's position among them, from one marking pass over a table of the span (no sort)."""
+    present = np.zeros(span, dtype=np.uint8)
+    for i in range(indices.shape[0]):
+        present[indices[i] - low] = 1
+    # Branch-free scan (a branch on ``present`` mispredicts about once per distinct id):
+    # every value writes its rank and a candidate slot; only present ones advance.
+    rank = np.empty(span, dtype=np.int64)
+    unique = np.empty(min(indices.shape[0], span) + 1, dtype=np.int64)
     count = 0
-    for k in range(n):
-        v = indices[order[k]]
-        if count == 0 or v != unique[count - 1]:
-            unique[count] = v
-            count += 1
-        inverse[order[k]] = count - 1
+    for v in range(span):
+        rank[v] = count
+        unique[count] = v + low
+        count += present[v]
+    inverse = np.empty(indices.shape[0], dtype=np.int64)
+    for i in range(indices.shape[0]):
+        inverse[i] = rank[indices[i] - low]
     return unique[:count].copy(), inverse
 
 
 def scatter_rows_sum(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sum the rows of ``values`` that share an index (deterministic).
 
-    Each index's position among the distinct ones is found without a full sort when their span
-    is at most a few times N (one marking pass), else by a merge sort; then one pass over the
-    rows, in their original order, adds each row into its index's sum.
+    Each index's position among the distinct ones is found without a sort when their span is
+    at most a few times N (one compiled marking pass), else by ``np.unique`` (numpy's sort: a
+    compiled merge sort cost 2-3 s of compilation on first use); then one compiled pass over
+    the rows, in their original order, adds each row into its index's sum.
 
     Parameters
     ----------
@@ -126,17 +108,23 @@ def scatter_rows_sum(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarra
             f"scatter_rows_sum needs indices (N,) and values (N, D); got {np.shape(indices)} "
             f"and {values.shape}"
         )
-    return _scatter_rows_sum(
-        np.ascontiguousarray(indices, dtype=np.int64), np.ascontiguousarray(values)
-    )
+    indices = np.ascontiguousarray(indices, dtype=np.int64)
+    n = indices.shape[0]
+    low = indices.min() if n else 0
+    span = int(indices.max() - low) + 1 if n else 0
+    if span <= 8 * n + 1024:
+        unique, inverse = _span_inverse(indices, low, span)
+    else:  # a wide span: sort (np.unique), in numpy rather than a compiled sort
+        unique, inverse = np.unique(indices, return_inverse=True)
+    sums = np.zeros((unique.shape[0], values.shape[1]), dtype=values.dtype)
+    _sum_rows(inverse, np.ascontiguousarray(values), sums)
+    return unique, sums
 
 
 @njit(cache=True)
-def _scatter_rows_sum(indices, values):
-    unique, inverse = _unique_inverse(indices)
-    sums = np.zeros((unique.shape[0], values.shape[1]), dtype=values.dtype)
-    for n in range(values.shape[0]):  # serial, in input order: deterministic sums
+def _sum_rows(inverse, values, sums):
+    """``sums[inverse[n]] += values[n]`` for n = 0, 1, ..., in that order (deterministic)."""
+    for n in range(values.shape[0]):
         u = inverse[n]
         for j in range(values.shape[1]):
             sums[u, j] += values[n, j]
-    return unique, sums

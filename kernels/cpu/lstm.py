@@ -4,7 +4,8 @@ Same names, signatures and semantics as the reference (see its docstring for the
 Rows of the batch are independent; each row's inner loops over the hidden units are plain
 arithmetic that LLVM vectorises. The step kernels are serial loops over a range of rows; the
 layer kernels run all T steps inside Numba (no Python per step), on one block of batch rows per
-thread (see :func:`_blocks`), each block calling BLAS for its own GEMMs.
+thread (see :func:`_blocks`; :mod:`kernels.cpu._blocks` runs them), each block calling BLAS for
+its own GEMMs.
 
 float32 evaluates ``sigmoid(a) = 1 / (1 + exp(-a))`` and ``tanh(a) = 2 sigmoid(2 a) - 1`` with
 an exponential that vectorises (:mod:`kernels.cpu._scalar`); float64 uses ``math.tanh`` for
@@ -18,10 +19,11 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 import kernels.reference.lstm as reference
 from kernels.cpu import _lstm_tiles
+from kernels.cpu._blocks import block_bounds, run_blocks
 from kernels.cpu._scalar import _sigmoid, _tanh
 from kernels.cpu._simd import TILE_ROWS, has_avx512
 from kernels.threads import get_blas_threads
@@ -117,13 +119,13 @@ def _cell_bwd(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates, lo,
 
 
 # The layer kernels run all T steps of one layer on a block of batch rows: the step's GEMM (BLAS,
-# called from Numba) and the serial cell kernel. With several threads the parallel drivers run
-# one block per thread (``prange`` over the blocks, whose rows are independent), each calling a
-# single-threaded BLAS: threads meet once per layer call, not once per step. (A per-step
-# parallel cell with BLAS in between measured 13x slower at 2 threads on a loaded machine.)
+# called from Numba) and the serial cell kernel. With several threads one block runs per thread
+# (``run_blocks``; the rows of the blocks are independent), each calling a single-threaded BLAS:
+# threads meet once per layer call, not once per step. (A per-step parallel cell with BLAS in
+# between measured 13x slower at 2 threads on a loaded machine.)
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _seq_fwd_rows(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh, y, lo, hi):
     """Forward of one layer for batch rows ``lo <= b < hi``."""
     n, steps, inputs = x.shape
@@ -159,15 +161,7 @@ def _seq_fwd_rows(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh,
         )  # fmt: skip
 
 
-@njit(cache=True, parallel=True)
-def _seq_fwd_blocks(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh, y, blocks):
-    n = x.shape[0]
-    for k in prange(blocks):
-        lo, hi = k * n // blocks, (k + 1) * n // blocks
-        _seq_fwd_rows(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh, y, lo, hi)
-
-
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _seq_bwd_rows(
     w_t, acts, tanh_c, cs, xh, lengths, gy, gh_n, dc, dh, fused, chunk, need_dx, need_dw,
     dx, dw, db, lo, hi,
@@ -215,20 +209,6 @@ def _seq_bwd_rows(
             for r in range(mm * m):
                 for j in range(four_h):
                     db[j] += flat[r, j]
-
-
-@njit(cache=True, parallel=True)
-def _seq_bwd_blocks(
-    w_t, acts, tanh_c, cs, xh, lengths, gy, gh_n, dc, dh, fused, chunk, need_dx, need_dw,
-    dx, dw_parts, db_parts, blocks,
-):  # fmt: skip
-    n = acts.shape[1]
-    for k in prange(blocks):
-        lo, hi = k * n // blocks, (k + 1) * n // blocks
-        _seq_bwd_rows(
-            w_t, acts, tanh_c, cs, xh, lengths, gy, gh_n, dc, dh, fused, chunk, need_dx,
-            need_dw, dx, dw_parts[k], db_parts[k], lo, hi,
-        )  # fmt: skip
 
 
 def _blocks(n: int) -> int:
@@ -309,7 +289,7 @@ def lstm_seq_fwd(
     if blocks == 1:
         reference.lstm_seq_fwd(*args, cell=lstm_cell_fwd)
     else:
-        _seq_fwd_blocks(*args, blocks)
+        run_blocks(_seq_fwd_rows, [(*args, lo, hi) for lo, hi in block_bounds(len(x), blocks)])
 
 
 def lstm_seq_bwd(
@@ -345,7 +325,14 @@ def lstm_seq_bwd(
     rows = four_h if need_dw else 0
     dw_parts, db_parts = np.zeros((blocks, rows, width), dtype), np.zeros((blocks, rows), dtype)
     dx = dx if need_dx else np.empty((n, steps, 0), dtype)
-    _seq_bwd_blocks(*args, need_dx, need_dw, dx, dw_parts, db_parts, blocks)
+    bounds = block_bounds(n, blocks)
+    run_blocks(
+        _seq_bwd_rows,
+        [
+            (*args, need_dx, need_dw, dx, dw_parts[k], db_parts[k], lo, hi)
+            for k, (lo, hi) in enumerate(bounds)
+        ],
+    )
     if need_dw:
         dw += dw_parts.sum(axis=0)
         db += db_parts.sum(axis=0)
