@@ -261,13 +261,13 @@ def test_fast_top_k_on_threaded_row_blocks_equals_full_path(problem, depth):
     cases = _cases(np.zeros(exclude.shape[0]), exclude)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fusion, "_BLOCK", 2 * exclude.shape[1])
-        mp.setattr(parallel.kernels, "get_num_threads", lambda: 3)
+        mp.setattr(parallel.corenn, "get_num_threads", lambda: 3)
         got = fused.top_k(cases, k, depth=depth)
     _assert_same_top(got, _full_top(fused, cases, k), f"threaded, k={k}, depth={depth}")
 
 
 def test_map_blocks_keeps_block_order_and_uses_threads(monkeypatch):
-    monkeypatch.setattr(parallel.kernels, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(parallel.corenn, "get_num_threads", lambda: 2)
     seen = set()
     barrier = threading.Barrier(2, timeout=10)  # both threads must be inside fn at once
 
@@ -280,7 +280,7 @@ def test_map_blocks_keeps_block_order_and_uses_threads(monkeypatch):
     got = parallel.map_blocks(fn, np.arange(10), 2)
     assert got == [1, 5, 9, 13, 17], f"block results out of order: {got}"
     assert len(seen) == 2, f"ran on {len(seen)} thread(s), expected 2"
-    monkeypatch.setattr(parallel.kernels, "get_num_threads", lambda: 1)
+    monkeypatch.setattr(parallel.corenn, "get_num_threads", lambda: 1)
     assert parallel.map_blocks(lambda b: b.tolist(), np.arange(3), 2) == [[0, 1], [2]]
 
 
