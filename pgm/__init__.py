@@ -1,7 +1,7 @@
 """Probabilistic graphical models: factors, Bayesian and Markov networks, exact inference."""
 
 from pgm.blanket import markov_blanket, markov_blanket_posteriors
-from pgm.elimination import Plan, VariableElimination
+from pgm.elimination import VariableElimination
 from pgm.errors import (
     BIFParseError,
     CPDError,
@@ -24,6 +24,7 @@ from pgm.learning import (
     update_parameters,
 )
 from pgm.models import BayesianNetwork, MarkovNetwork, TabularCPD
+from pgm.plans import Plan
 
 __all__ = [
     "markov_blanket",

@@ -1,11 +1,13 @@
 """Elimination steps: an order of eliminations turned into einsum calls.
 
 The planning itself is the kernel ``plan_steps`` (:mod:`kernels.reference.steps` defines it:
-slots, deferral, merging, pairwise splits, renaming; a Numba twin runs it): given the axes of
-the input tables and the elimination order (or a greedy heuristic), it returns the steps as
-integer arrays, their einsum specs as one ASCII buffer, and for each matrix product without a
-case axis its planned axis moves (the executor then makes one ``numpy.matmul`` call).
-:func:`build_steps` turns those into :class:`Step` records for the executor.
+slots, deferral, merging, pairwise splits, renaming; a Numba twin runs it for single cases):
+given the axes of the input tables and the elimination order (or a greedy heuristic), packed
+into one array by the kernel ``pack_problem``, it returns the steps as integer arrays, their
+einsum specs as one ASCII buffer, and for each matrix product without a case axis its planned
+axis moves (the executor then makes one ``numpy.matmul`` call). :func:`build_steps` turns
+those into :class:`Step` records for the executor. Only ``kernels.get`` is used: the step
+kernels' thresholds and letters stay inside them.
 """
 
 from __future__ import annotations
@@ -17,12 +19,12 @@ from typing import Any, NamedTuple
 import numpy as np
 
 import kernels
-from kernels.reference.steps import HEADER, LETTERS, MAX_OPERANDS, PAIRWISE_MIN, pack_problem
 from pgm.errors import TableSizeError
 from pgm.ordering import bit_list
 
 SUM, MAX = "sum", "max"
 MODES = {"posterior": 0, "evidence": 1, "map": 2}  # the kernel's query modes
+_PLAN_HEADER = 7  # the plan array's fields before its order (see the kernel's Returns)
 
 
 def bits(ids: Iterable[int]) -> int:
@@ -44,9 +46,8 @@ class Step(NamedTuple):
 
     A sum step may carry out several eliminations (small ones merged, or a chain of reductions
     of one table); ``var`` is then the last. A step with ``var=None`` only multiplies (it
-    groups the operands of a step that has more than ``MAX_OPERANDS`` of
-    :mod:`kernels.reference.steps`, splits a large step pairwise, or computes the final
-    product over the query variables).
+    groups the operands of a step that has more operands than einsum takes at once, splits a
+    large step pairwise, or computes the final product over the query variables).
     """
 
     var: int | None  # the variable eliminated
@@ -70,7 +71,7 @@ class StepPlan(NamedTuple):
 
 def _layout(flat: list[int]) -> tuple[tuple[int, ...], ...]:
     """The matmul layout encoded in ``flat`` (each of its eight tuples as its length, then its
-    entries; see :func:`kernels.reference.steps.encode_layout`)."""
+    entries, as the kernel ``plan_steps`` writes it)."""
     parts, at = [], 0
     for _ in range(8):
         parts.append(tuple(flat[at + 1 : at + 1 + flat[at]]))
@@ -118,7 +119,7 @@ def build_steps(
         than einsum has letters).
     """
     explicit = not isinstance(order, int)
-    problem = pack_problem(
+    problem = kernels.get("pack_problem")(
         tables,
         cases,
         query,
@@ -130,9 +131,9 @@ def build_steps(
     )
     plan, spec = kernels.get("plan_steps", cards)(problem, cards)
     flat = plan.tolist()
-    status, width, biggest, err_var, err_size, n, n_elim = flat[:HEADER]
-    at = HEADER + n_elim
-    elim, rows = flat[HEADER:at], flat[at : at + 4 * n]
+    status, width, biggest, err_var, err_size, n, n_elim = flat[:_PLAN_HEADER]
+    at = _PLAN_HEADER + n_elim
+    elim, rows = flat[_PLAN_HEADER:at], flat[at : at + 4 * n]
     groups = []  # (offsets, start of the values) of operands, outputs, loops, layouts
     at += 4 * n
     for count in (n, n, n + status, n):
@@ -143,10 +144,13 @@ def build_steps(
         offsets, base = groups[2]
         what = f"eliminating {names[err_var]!r}" if err_var >= 0 else "a product"
         refused = [names[u] for u in flat[base + offsets[-2] : base + offsets[-1]]]
+        if err_size > limit:
+            why = f"above max_table_size={limit}; raise it or choose another elimination order"
+        else:
+            why = "more variables than einsum has letters; choose another elimination order"
         raise TableSizeError(
-            f"{what} would build a table of {err_size} entries over {refused}, above "
-            f"max_table_size={limit} (or over {len(LETTERS)} variables); raise it or choose "
-            "another elimination order"
+            f"{what} would build a table of {err_size} entries over {refused} "
+            f"({len(refused)} variables), {why}"
         )
     texts = spec.tobytes().decode("ascii").split(";") if spec.size else []
     (ops, o), (outs, u), _, (gemm, g) = groups
@@ -175,18 +179,15 @@ def fused_steps(
     limit: int,
 ) -> StepPlan | None:
     """The plan :func:`build_steps` returns for a single case with no elimination order (one
-    einsum multiplying every table into the query's axes), built here without the kernel,
-    whose fixed cost exceeds this one step; ``None`` where that step would be grouped, split
-    pairwise or refused (more than ``MAX_OPERANDS`` tables, ``PAIRWISE_MIN`` or ``limit``
-    entries), or where there are no tables: :func:`build_steps` then plans it."""
+    einsum multiplying every table into the query's axes), built without the planning kernel,
+    whose fixed cost exceeds this one step (the kernel ``fused_step_spec`` writes its spec);
+    ``None`` where the kernel would group, split or refuse that step, or where there are no
+    tables: :func:`build_steps` then plans it."""
+    spec = kernels.get("fused_step_spec")(tables, cards, query, limit)
+    if spec is None:
+        return None
     loop = set()
     for variables in tables:
         loop.update(variables)
-    size = math.prod([cards[v] for v in loop])
-    if not tables or len(tables) > MAX_OPERANDS or size >= PAIRWISE_MIN or size > limit:
-        return None
-    letter = {v: LETTERS[i] for i, v in enumerate(sorted(loop))}
-    spec = ",".join(["".join([letter[v] for v in axes]) for axes in tables])
-    spec += "->" + "".join([letter[v] for v in query])
     step = Step(None, tuple(range(len(tables))), spec, SUM, tuple(query), False, False, None)
-    return StepPlan((step,), [], len(loop) - 1, size)
+    return StepPlan((step,), [], len(loop) - 1, math.prod([cards[v] for v in loop]))

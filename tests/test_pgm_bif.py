@@ -1,4 +1,5 @@
-"""BIF reading and writing: the shared bnlearn networks, round trips, odd names, bad input."""
+"""BIF reading and writing: the networks of ``tests/networks`` (and, where present, the shared
+bnlearn networks), round trips, odd names, bad input."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ from pgm.io import read_bif, write_bif
 from pgm.io.bif import format_bif, parse_bif
 from pgm.models import BayesianNetwork, TabularCPD
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bif"
-# name -> (nodes, edges) of the bnlearn networks
-NETWORKS = {
+NETWORKS = Path(__file__).resolve().parent / "networks"
+# name -> (nodes, edges) of the networks of tests/networks (hand-written or generated)
+OURS = {"clinic": (9, 13), "hub45": (45, 109)}
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "bif"
+# name -> (nodes, edges) of the bnlearn networks (optional: not in a clone of the repo alone)
+BNLEARN = {
     "asia": (8, 8),
     "cancer": (5, 4),
     "earthquake": (5, 4),
@@ -34,9 +38,9 @@ NETWORKS = {
 
 
 def shared(name: str) -> Path:
-    path = DATA / f"{name}.bif.gz"
+    path = SHARED / f"{name}.bif.gz"
     if not path.exists():
-        pytest.skip(f"shared data {path} is absent")
+        pytest.skip(f"optional: the shared bnlearn network {path} is absent")
     return path
 
 
@@ -53,17 +57,48 @@ def assert_same_model(actual: BayesianNetwork, expected: BayesianNetwork, atol: 
         assert diff <= atol, f"{node}: CPT values differ by {diff:.3g} > {atol}"
 
 
-@pytest.mark.parametrize("name", list(NETWORKS))
-def test_shared_network_reads_and_round_trips(name, tmp_path):
-    model = read_bif(shared(name))
-    model.check_model()
-    n_nodes, n_edges = NETWORKS[name]
-    assert (len(model.nodes()), len(model.edges())) == (n_nodes, n_edges)
-    target = tmp_path / (f"{name}.bif.gz" if len(name) % 2 else f"{name}.bif")
+def round_trip(model: BayesianNetwork, target: Path) -> None:
+    """Write ``model`` to ``target`` (gzip by suffix), read it back, compare."""
     write_bif(model, target)
     assert target.read_bytes()[:2] == b"\x1f\x8b" if target.suffix == ".gz" else True
     assert_same_model(read_bif(target), model, atol=1e-12)
-    assert [p.name for p in tmp_path.iterdir()] == [target.name], "temporary file left behind"
+    assert [p.name for p in target.parent.iterdir()] == [target.name], "temporary file left"
+
+
+@pytest.mark.parametrize("name", list(OURS))
+@pytest.mark.parametrize("suffix", [".bif", ".bif.gz"])
+def test_network_reads_and_round_trips(name, suffix, tmp_path):
+    model = read_bif(NETWORKS / f"{name}.bif")
+    model.check_model()
+    assert (len(model.nodes()), len(model.edges())) == OURS[name]
+    round_trip(model, tmp_path / f"{name}{suffix}")
+
+
+def test_hand_written_network_reads_as_written():
+    """Odd state names, a quoted variable name, rows out of order, default rows and a table."""
+    model = read_bif(NETWORKS / "clinic.bif")
+    assert model.states("Age") == ["<30", "30-59", "60+"]
+    assert model.states("XRay") == ["clear", "Transp.", "opaque"]
+    assert model.states("Clinic visits") == ["<5", "5-11", "12+"]
+    smoker = model.get_cpds("Smoker")
+    assert np.allclose(smoker.get_values(), [[0.35, 0.3, 0.2], [0.65, 0.7, 0.8]])
+    infection = model.get_cpds("Infection").values  # (Infection, Exposure, Age)
+    assert np.allclose(infection[:, 2, 2], [0.6, 0.4])
+    assert np.allclose(infection[:, 1, 0], [0.2, 0.8])
+    visits = model.get_cpds("Clinic visits").values  # (visits, Cough, Fever)
+    assert np.allclose(visits[:, 0, 1], [0.7, 0.2, 0.1]), visits[:, 0, 1]
+    admit = model.get_cpds("Admit").values  # (Admit, XRay, Fever, Age)
+    assert np.allclose(admit[:, 2, 2, 2], [0.8, 0.2])
+    assert np.allclose(admit[:, 0, 1, 1], [0.05, 0.95])
+
+
+@pytest.mark.parametrize("name", list(BNLEARN))
+def test_shared_network_reads_and_round_trips(name, tmp_path):
+    """Optional: the bnlearn networks of ``../shared/data/bif`` (real-world BIF files)."""
+    model = read_bif(shared(name))
+    model.check_model()
+    assert (len(model.nodes()), len(model.edges())) == BNLEARN[name]
+    round_trip(model, tmp_path / (f"{name}.bif.gz" if len(name) % 2 else f"{name}.bif"))
 
 
 def test_conditional_rows_are_placed_by_state_name():

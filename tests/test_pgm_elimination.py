@@ -9,12 +9,12 @@ from unittest import mock
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
 import numpy as np
-from hypothesis import given
+from hypothesis import assume, given
 
 import kernels.cpu
 import kernels.reference
 import pgm
-import pgm.elimination
+import pgm.compiled
 from kernels.reference.factor import factor_contract
 from kernels.reference.planning import COSTS as COSTS_BY_CODE
 from kernels.reference.steps import matmul_layout
@@ -184,8 +184,7 @@ def test_merged_single_query_equals_unmerged_batch(parents, seed, data):
     observed = [f"X{j}" for j in chosen[1 : 1 + data.draw(st.integers(0, n - 1))]]
     case = {v: int(rng.integers(bn.get_cardinality(v))) for v in observed}
     ve = pgm.VariableElimination(bn)
-    if ve.probability_of_evidence(case) <= 0:
-        return
+    assume(ve.probability_of_evidence(case) > 0)
     single = ve.query([target], case).values
     batch = ve.batch_query([target], {v: [s] for v, s in case.items()})[target][0]
     diff = np.max(np.abs(single - batch))
@@ -247,9 +246,11 @@ def test_planned_matmul_equals_einsum(roles, sizes, seed):
     sub_a, sub_b, out = ("".join(rng.permutation(x)) if x else "" for x in (sub_a, sub_b, out))
     size = dict(zip(labels, sizes, strict=False))
     layout = matmul_layout(sub_a, sub_b, out, size)
-    if 2 not in roles or 3 not in roles:
-        assert layout is None, f"{sub_a},{sub_b}->{out} is no matrix product"
-        return
+    is_product = 2 in roles and 3 in roles  # a kept label on each side
+    assert (layout is not None) == is_product, (
+        f"{sub_a},{sub_b}->{out}: layout {layout}, but a matrix product: {is_product}"
+    )
+    assume(is_product)
     a = rng.uniform(0.1, 1.0, [size[c] for c in sub_a])
     b = rng.uniform(0.1, 1.0, [size[c] for c in sub_b])
     perm = rng.permutation(a.ndim)  # the same values in another memory order (strided)
@@ -322,7 +323,7 @@ def test_engines_share_bounded_prepared_factors_per_model_version(parents, seed)
         picked = rng.permutation(len(names))[: int(rng.integers(1, len(names) + 1))]
         evidence = {names[j]: int(rng.integers(cards[j])) for j in picked[1:]}
         queries.append((names[picked[0]], evidence))
-    with mock.patch.object(pgm.elimination, "_INPUTS_MAX", 3):
+    with mock.patch.object(pgm.compiled, "_PREPARED_MAX", 3):
         for version in range(2):
             for target, evidence in queries:
                 got = pgm.VariableElimination(bn).query([target], evidence).values
@@ -334,7 +335,7 @@ def test_engines_share_bounded_prepared_factors_per_model_version(parents, seed)
                     atol=1e-12,
                     err_msg=f"P({target} | {evidence}) on model version {version}",
                 )
-                size = len(pgm.elimination._COMPILED[bn].inputs)
+                size = len(pgm.compiled._COMPILED[bn].prepared_cache)
                 assert size <= 3, f"{size} prepared factors cached, above the bound of 3"
             j = int(rng.integers(len(names)))
             cpd = bn.get_cpds(names[j])

@@ -1,9 +1,8 @@
 """The step-planning kernel: its Numba twin against the reference on random elimination
-problems, and the plans of the shared networks under both backends."""
+problems, and the plans of the networks of ``tests/networks`` under both backends."""
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import hypothesis.strategies as st
@@ -18,13 +17,13 @@ from kernels.reference.steps import pack_problem
 from kernels.reference.steps import plan_steps as reference
 from pgm.steps import build_steps, fused_steps
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "bif"
+NETWORKS = Path(__file__).resolve().parent / "networks"
 
 
 def random_problem(rng: np.random.Generator) -> tuple:
     """``(problem, cards)`` of ``plan_steps``: random tables over up to 70 variables (past
     the 64 of the fast path), query, mode, order (explicit or a heuristic), batch or single,
-    limit."""
+    limit, and at times settings other than the defaults."""
     n = int(rng.choice([4, 8, 16, 40, 70]))
     cards = rng.integers(1, 5, n).astype(np.int64)
     tables = []
@@ -46,7 +45,15 @@ def random_problem(rng: np.random.Generator) -> tuple:
     cases = rng.random(len(tables)) < 0.5
     limit = int(rng.choice([10**7, 10**4, int(rng.integers(1, 300))]))
     single = bool(rng.random() < 0.6)
-    problem = pack_problem(tables, cases, query, elim, heuristic, mode, single, limit)
+    settings = {}
+    if rng.random() < 0.3:  # small bounds: many groups, pairwise splits, matmuls, merges
+        settings = {
+            "max_operands": int(rng.integers(2, 9)),
+            "pairwise_min": int(rng.integers(0, 64)),
+            "matmul_min": int(rng.integers(0, 64)),
+            "merge_max": int(rng.integers(0, 64)),
+        }
+    problem = pack_problem(tables, cases, query, elim, heuristic, mode, single, limit, **settings)
     return problem, cards
 
 
@@ -58,9 +65,10 @@ def test_numba_plan_equals_reference(seed):
     for _ in range(40):
         problem, cards = random_problem(rng)
         (plan, spec), (plan_ref, spec_ref) = fast(problem, cards), reference(problem, cards)
-        header = problem[:7].tolist()
+        header = problem[:11].tolist()
         assert np.array_equal(plan, plan_ref), (
-            f"plans differ for [F, Q, E, heuristic, mode, single, limit] = {header}:\n"
+            "plans differ for [F, Q, E, heuristic, mode, single, limit, max_operands, "
+            f"pairwise_min, matmul_min, merge_max] = {header}:\n"
             f" numba     {plan.tolist()}\n reference {plan_ref.tolist()}"
         )
         assert spec.tobytes() == spec_ref.tobytes(), (
@@ -68,14 +76,12 @@ def test_numba_plan_equals_reference(seed):
         )
 
 
-@pytest.mark.parametrize("name", ["alarm", "water", "barley"])
-def test_plans_of_shared_networks_equal_under_both_backends(name):
+@pytest.mark.parametrize("name", ["clinic", "hub45"])
+def test_plans_of_networks_equal_under_both_backends(name):
     """Plans of 30 random queries per network (posterior, joint, MAP, batch with partially
-    observed evidence) are the same steps (or the same refusal) whichever backend plans them."""
-    path = DATA / f"{name}.bif.gz"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
-    model = pgm.read_bif(gzip.decompress(path.read_bytes()).decode())
+    observed evidence) are the same steps (or the same refusal) whichever backend plans them
+    (hub45: pairwise splits and planned matrix products in most of them)."""
+    model = pgm.read_bif(NETWORKS / f"{name}.bif")
     rng = np.random.default_rng(7)
     nodes = model.nodes()
     queries = []
@@ -129,3 +135,12 @@ def test_fused_plan_equals_kernel_plan(seed):
         names = [f"X{i}" for i in range(n)]
         expected = build_steps(tables, None, cards, names, query, [], "posterior", True, limit)
         assert fused == expected, f"{tables} -> {query}:\n{fused}\n{expected}"
+
+
+def test_settings_out_of_range_are_refused_by_both_backends():
+    cards = np.array([2, 2], np.int64)
+    for settings in ({"max_operands": 1}, {"max_operands": 65}, {"merge_max": -1}):
+        problem = pack_problem([(0, 1)], None, [0], (), 1, 0, True, 100, **settings)
+        for plan in (fast, reference):
+            with pytest.raises(ValueError, match="max_operands"):
+                plan(problem, cards)

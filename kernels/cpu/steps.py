@@ -1,5 +1,10 @@
 """Numba twin of :mod:`kernels.reference.steps`: name, signature and results of
-``plan_steps`` (letters, slots, deferral and renaming as defined there).
+``plan_steps`` (letters, slots, deferral, renaming and settings as defined there).
+
+Single cases only: a batch's plan is made by the reference. A batch plan serves all its cases,
+so the planning time is shared by them, and the batch paths (case axes) are then never
+compiled; a program that only runs batches (the application's scoring) never compiles this
+kernel at all (about 30 s on a 2-core machine, once per install: Numba's disk cache keeps it).
 
 The query's variables are renumbered ``0..K-1`` in ascending id order (``K``: the variables of
 the input tables and the query), so that a set of them is one ``uint64``. Renumbering keeps the
@@ -9,9 +14,9 @@ whose sizes saturate later), :func:`plan_steps` returns what the reference retur
 not validated here (the reference validates).
 
 Per slot ``s`` (an input table or a step's result) the kernel keeps its variable set
-``scope[s]``, its axes ``axes[s, :naxes[s]]`` (compact ids, axis order), whether it has a case
-axis, its executor position, whether it is live, and, while its step is deferred, that step's
-operands and loop (``d_*``). A set of slots is never a bitset here: the slots holding a
+``scope[s]``, its axes ``axes[s, :naxes[s]]`` (compact ids, axis order), its executor
+position, whether it is live, and, while its step is deferred, that step's operands and loop
+(``d_*``). A set of slots is never a bitset here: the slots holding a
 variable are found by a scan over the live ones (at most ``2 F + E`` slots). Integer work only;
 table sizes saturate at ``2**62``.
 
@@ -19,9 +24,9 @@ The helpers that allocate nothing are compiled without reference counting (``_nr
 with it, binding the arrays of the state tuples cost two atomic operations per array per call,
 half of the planning time.
 
-The thresholds (``MAX_OPERANDS``, ``PAIRWISE_MIN``...) are read from the reference module and
-frozen into the compiled code; Numba's disk cache only watches this file, so after editing them
-there, delete ``kernels/cpu/__pycache__/steps*`` (the twin test fails until then).
+The settings (``max_operands``, ``pairwise_min``...) are read from the problem array and the
+length of its header is an argument: the compiled code, kept in Numba's disk cache (which only
+watches this file), holds no value of another module.
 """
 
 from __future__ import annotations
@@ -33,29 +38,28 @@ from numba.cpython.unsafe.numbers import trailing_zeros
 import kernels.reference.steps as reference
 from kernels.cpu._bits import popcount
 from kernels.cpu.planning import order_words
-from kernels.reference.steps import (
-    BLAS_MIN,
-    GEMM_MIN,
-    HEADER,
-    MAX_OPERANDS,
-    MERGE_MAX,
-    PAIRWISE_MIN,
-)
 
 __all__ = ["plan_steps"]
 
 _LIMIT = 1 << 62  # sizes saturate here
-# counters kept in one int64 array (Numba functions cannot rebind their caller's scalars)
+_PLAN_HEADER = 7  # the plan's fields before its order (written by _plan_steps)
+# counters and settings kept in one int64 array (Numba functions cannot rebind their caller's
+# scalars)
 _SLOTS, _TABLES, _STEPS, _OPS, _OUTS, _UNION, _SPEC, _WIDTH, _BIG, _STATUS = range(10)
-_ERR_VAR, _ERR_SIZE, _SINGLE, _LIM, _GEMM = range(10, 15)
+_ERR_VAR, _ERR_SIZE, _LIM, _GEMM = range(10, 14)
+_MAX_OPERANDS, _PAIRWISE_MIN, _MATMUL_MIN, _MERGE_MAX = range(14, 18)
 
 
 def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Turn an elimination into einsum steps; see :func:`kernels.reference.steps.plan_steps`
     for the problem array taken and the plan array and spec returned."""
-    plan, spec = _plan_steps(
-        np.ascontiguousarray(problem, dtype=np.int64), np.ascontiguousarray(cards, dtype=np.int64)
-    )
+    problem = np.ascontiguousarray(problem, dtype=np.int64)
+    header = reference.PROBLEM_HEADER
+    if problem.size < header or not problem[5]:
+        return reference.plan_steps(problem, cards)  # a batch, or malformed (it says how)
+    if not 2 <= problem[7] <= 64 or problem[8:header].min() < 0:
+        return reference.plan_steps(problem, cards)  # settings out of range: it says which
+    plan, spec = _plan_steps(problem, np.ascontiguousarray(cards, dtype=np.int64), header)
     if plan[0]:  # more than 64 variables, or a refusal: the reference's exact answer
         return reference.plan_steps(problem, cards)
     return plan, spec
@@ -94,14 +98,11 @@ def _letter(rank):
 
 
 @njit(cache=True, _nrt=False)
-def _write_axes(o, union, axes, naxes, slot_case, spec, cnt):
+def _write_axes(o, union, axes, naxes, spec, cnt):
     """Append slot ``o``'s labels (renamed within ``union``) to ``spec``."""
     for i in range(naxes[o]):
         u = axes[o, i]
         spec[cnt[_SPEC]] = _letter(popcount(union & (_bit(u) - np.uint64(1))))
-        cnt[_SPEC] += 1
-    if slot_case[o]:
-        spec[cnt[_SPEC]] = 90  # "Z"
         cnt[_SPEC] += 1
 
 
@@ -206,8 +207,8 @@ def _write_layout(a, na, b, nb, r, nr, cards, gemm, cnt):
 @njit(cache=True, _nrt=False)
 def _append(s, op, state, out):
     """Emit the recorded step of slot ``s`` (``op`` 0 sum, 1 max) as the next step."""
-    scope, axes, naxes, slot_case, position, live, deferred, d_ops, d_nops, d_var = state[:10]
-    d_union, d_summed, d_blas, ids, cards = state[10:15]
+    scope, axes, naxes, position, live, deferred, d_ops, d_nops, d_var = state[:9]
+    d_union, d_summed, d_blas, ids, cards = state[9:14]
     cnt, steps, ops_off, ops, outs_off, outs, union_off, union, spec, gemm_off, gemm = out
     k = cnt[_STEPS]
     loop = d_union[s]
@@ -219,7 +220,7 @@ def _append(s, op, state, out):
         if i:
             spec[cnt[_SPEC]] = 44  # ","
             cnt[_SPEC] += 1
-        _write_axes(o, loop, axes, naxes, slot_case, spec, cnt)
+        _write_axes(o, loop, axes, naxes, spec, cnt)
         ops[cnt[_OPS]] = position[o]
         cnt[_OPS] += 1
     spec[cnt[_SPEC]] = 45  # "->"
@@ -229,16 +230,16 @@ def _append(s, op, state, out):
     if op == 1:
         spec[cnt[_SPEC]] = _letter(popcount(loop & (_bit(var) - np.uint64(1))))
         cnt[_SPEC] += 1
-    _write_axes(s, loop, axes, naxes, slot_case, spec, cnt)
+    _write_axes(s, loop, axes, naxes, spec, cnt)
     for i in range(naxes[s]):
         outs[cnt[_OUTS]] = ids[axes[s, i]]
         cnt[_OUTS] += 1
     _write_members(loop, ids, union, cnt)
     steps[k, 0] = -1 if var < 0 else ids[var]
     steps[k, 1] = op
-    steps[k, 2] = slot_case[s]
+    steps[k, 2] = 0  # no case axis
     blas = d_blas[s]
-    if blas and not slot_case[s]:  # a matrix product: its axis moves planned once
+    if blas:  # a matrix product: its axis moves planned once
         a, b = d_ops[s, 0], d_ops[s, 1]
         found = _write_layout(axes[a], naxes[a], axes[b], naxes[b], axes[s], naxes[s], cards,
                               gemm, cnt)  # fmt: skip
@@ -268,10 +269,9 @@ def _absorb(used, m, op, size, summed_size, blas, target, state, out):
     deferred slot is replaced by its operands when the step can take them in (a chain of
     reductions of one table, or a small merged loop); other deferred slots are emitted first.
     """
-    scope, axes, naxes, slot_case, position, live, deferred, d_ops, d_nops, d_var = state[:10]
-    d_union, d_summed, d_blas, ids, cards = state[10:15]
+    scope, axes, naxes, position, live, deferred, d_ops, d_nops, d_var = state[:9]
+    d_union, d_summed, d_blas = state[9:12]
     cnt = out[0]
-    merge_max = MERGE_MAX if cnt[_SINGLE] else 0
     n = 0
     loop = np.uint64(0)
     for i in range(m):
@@ -287,8 +287,8 @@ def _absorb(used, m, op, size, summed_size, blas, target, state, out):
                 d_blas[target] = d_blas[s]
                 return
             grown = _mul(size, d_summed[s])
-            fits = n + d_nops[s] + m - i - 1 <= MAX_OPERANDS
-            if op == 0 and grown <= merge_max and fits:  # small: one einsum for both
+            fits = n + d_nops[s] + m - i - 1 <= cnt[_MAX_OPERANDS]
+            if op == 0 and grown <= cnt[_MERGE_MAX] and fits:  # small: one einsum for both
                 deferred[s] = False
                 for j in range(d_nops[s]):
                     d_ops[target, n] = d_ops[s, j]
@@ -313,7 +313,7 @@ def _absorb(used, m, op, size, summed_size, blas, target, state, out):
 def _measure(used, m, drop, finals, has_finals, state):
     """``(union, summed size, size)`` of a step over slots ``used[:m]`` that sums out the
     variables of ``drop`` (its output: ``finals`` if ``has_finals``, else the rest)."""
-    scope, cards = state[0], state[14]
+    scope, cards = state[0], state[13]
     union = np.uint64(0)
     for i in range(m):
         union |= scope[used[i]]
@@ -331,8 +331,8 @@ def _measure(used, m, drop, finals, has_finals, state):
 @njit(cache=True, _nrt=False)
 def _simple(used, m, drop, op, var, finals, has_finals, state, out):
     """Add the step over slots ``used[:m]`` (no grouping, no pairwise split)."""
-    scope, axes, naxes, slot_case, position, live, deferred, d_ops, d_nops, d_var = state[:10]
-    d_union, d_summed, d_blas, ids, cards = state[10:15]
+    scope, axes, naxes, position, live, deferred, d_ops, d_nops, d_var = state[:9]
+    ids = state[12]
     cnt, union_buf = out[0], out[7]
     union, summed_size, size = _measure(used, m, drop, finals, has_finals, state)
     width = popcount(union) - 1
@@ -346,13 +346,8 @@ def _simple(used, m, drop, op, var, finals, has_finals, state, out):
         cnt[_WIDTH] = width
     if size > cnt[_BIG]:
         cnt[_BIG] = size
-    case = 0
-    if not cnt[_SINGLE]:
-        for i in range(m):
-            if slot_case[used[i]]:
-                case = 1
     blas = 0
-    if op == 0 and m == 2 and size >= (GEMM_MIN if cnt[_SINGLE] else BLAS_MIN):
+    if op == 0 and m == 2 and size >= cnt[_MATMUL_MIN]:
         a, b = scope[used[0]], scope[used[1]]
         blas = 1 if a & ~b and b & ~a else 0
     target = cnt[_SLOTS]
@@ -374,7 +369,6 @@ def _simple(used, m, drop, op, var, finals, has_finals, state, out):
             n += 1
             kept &= kept - np.uint64(1)
         naxes[target] = n
-    slot_case[target] = case
     d_var[target] = var
     if op == 0:
         deferred[target] = True
@@ -384,15 +378,15 @@ def _simple(used, m, drop, op, var, finals, has_finals, state, out):
 
 @njit(cache=True, _nrt=False)
 def _split(used_in, m, drop, op, var, finals, has_finals, state, out):
-    """Add the steps over slots ``used_in[:m]`` (at most ``MAX_OPERANDS``): pairwise products
+    """Add the steps over slots ``used_in[:m]`` (at most ``max_operands``): pairwise products
     first while the step is large (the pair of least product size each time)."""
-    scope, cards, cnt, work = state[0], state[14], out[0], state[15]
+    scope, cards, cnt, work = state[0], state[13], out[0], state[14]
     used, pair, none = work[1], work[2, :2], work[2, :0]
     for i in range(m):
         used[i] = used_in[i]
     while True:
         union, summed_size, size = _measure(used, m, drop, finals, has_finals, state)
-        if size < PAIRWISE_MIN or m <= 2:
+        if size < cnt[_PAIRWISE_MIN] or m <= 2:
             _simple(used, m, drop, op, var, finals, has_finals, state, out)
             return
         keep = union & ~drop
@@ -424,25 +418,27 @@ def _split(used_in, m, drop, op, var, finals, has_finals, state, out):
 def _emit(used, m, drop, op, var, finals, has_finals, state, out):
     """Add the step(s) multiplying slots ``used[:m]`` (ascending) and summing (``op`` 0) or
     maximising (``op`` 1, ``var``) out the variables of ``drop``: grouped products first if
-    there are more than ``MAX_OPERANDS`` operands."""
-    cnt, work = out[0], state[15]
+    there are more than ``max_operands`` operands."""
+    cnt, work = out[0], state[14]
     none, rest = work[2, :0], work[0]
+    most = cnt[_MAX_OPERANDS]
     for i in range(m):
         rest[i] = used[i]
-    while m > MAX_OPERANDS:
-        _split(rest, MAX_OPERANDS, np.uint64(0), 0, -1, none, False, state, out)
+    while m > most:
+        _split(rest, most, np.uint64(0), 0, -1, none, False, state, out)
         if cnt[_STATUS]:
             return
-        for i in range(m - MAX_OPERANDS):
-            rest[i] = rest[MAX_OPERANDS + i]
-        m -= MAX_OPERANDS
+        for i in range(m - most):
+            rest[i] = rest[most + i]
+        m -= most
         rest[m] = cnt[_SLOTS] - 1
         m += 1
     _split(rest, m, drop, op, var, finals, has_finals, state, out)
 
 
 @njit(cache=True)
-def _plan_steps(problem, cards_all):
+def _plan_steps(problem, cards_all, header):
+    """The plan of a single case (``header``: the problem's entries before its tables)."""
     n_inputs, n_query, n_elim, heuristic, mode = (
         problem[0],
         problem[1],
@@ -450,14 +446,13 @@ def _plan_steps(problem, cards_all):
         problem[3],
         problem[4],
     )
-    single, limit = problem[5] != 0, min(problem[6], _LIMIT)
-    axes_off = problem[HEADER : HEADER + n_inputs + 1]
-    at = HEADER + n_inputs + 1
+    limit, max_operands = min(problem[6], _LIMIT), problem[7]
+    axes_off = problem[header : header + n_inputs + 1]
+    at = header + n_inputs + 1
     axes_in = problem[at : at + axes_off[n_inputs]]
-    at += axes_off[n_inputs]
-    cases = problem[at : at + n_inputs]
-    query_in = problem[at + n_inputs : at + n_inputs + n_query]
-    elim_in = problem[at + n_inputs + n_query : at + n_inputs + n_query + n_elim]
+    at += axes_off[n_inputs] + n_inputs  # past the tables' case flags (a single case: none)
+    query_in = problem[at : at + n_query]
+    elim_in = problem[at + n_query : at + n_query + n_elim]
     n_vars = cards_all.shape[0]
     # -- renumber the variables of the inputs and the query ------------------------------------
     compact = np.full(n_vars, -1, np.int64)
@@ -490,11 +485,10 @@ def _plan_steps(problem, cards_all):
     scope = np.zeros(n_max, np.uint64)
     axes = np.empty((n_max, max(n_kept, 1)), np.int64)
     naxes = np.zeros(n_max, np.int64)
-    slot_case = np.zeros(n_max, np.int64)
     position = np.full(n_max, -1, np.int64)
     live = np.zeros(n_max, np.bool_)
     deferred = np.zeros(n_max, np.bool_)
-    d_ops = np.empty((n_max, MAX_OPERANDS), np.int64)
+    d_ops = np.empty((n_max, max_operands), np.int64)
     d_nops = np.zeros(n_max, np.int64)
     d_var = np.full(n_max, -1, np.int64)
     d_union = np.zeros(n_max, np.uint64)
@@ -510,7 +504,6 @@ def _plan_steps(problem, cards_all):
             bits |= _bit(u)
         naxes[f] = axes_off[f + 1] - axes_off[f]
         scope[f] = bits
-        slot_case[f] = 1 if cases[f] and not single else 0  # one case: no case axes
         position[f] = f
         live[f] = True
         kept |= bits
@@ -536,27 +529,28 @@ def _plan_steps(problem, cards_all):
     # -- outputs -------------------------------------------------------------------------------
     steps = np.zeros((n_max, 4), np.int64)
     ops_off = np.zeros(n_max + 1, np.int64)
-    ops = np.empty(n_max * MAX_OPERANDS, np.int64)
+    ops = np.empty(n_max * max_operands, np.int64)
     outs_off = np.zeros(n_max + 2, np.int64)
     outs = np.empty(n_max * max(n_kept, 1), np.int64)
     union_off = np.zeros(n_max + 2, np.int64)
     union = np.empty((n_max + 1) * max(n_kept, 1), np.int64)
-    spec = np.empty(n_max * (MAX_OPERANDS + 1) * (n_kept + 4) + 1, np.uint8)
+    spec = np.empty(n_max * (max_operands + 1) * (n_kept + 4) + 1, np.uint8)
     gemm_off = np.zeros(n_max + 1, np.int64)
     gemm = np.empty(n_max * (6 * n_kept + 12), np.int64)
-    cnt = np.zeros(15, np.int64)
+    cnt = np.zeros(18, np.int64)
     cnt[_SLOTS] = n_inputs
     cnt[_TABLES] = n_inputs
-    cnt[_SINGLE] = 1 if single else 0
     cnt[_LIM] = limit
+    cnt[_MAX_OPERANDS] = max_operands
+    cnt[_PAIRWISE_MIN], cnt[_MATMUL_MIN], cnt[_MERGE_MAX] = problem[8], problem[9], problem[10]
     cnt[_WIDTH] = query.shape[0] - 1
     big = np.int64(1)
     for i in range(query.shape[0]):
         big = _mul(big, cards[query[i]])
     cnt[_BIG] = big
     work = np.empty((3, n_max), np.int64)  # slot lists of _emit (0), _split (1), a pair (2)
-    state = (scope, axes, naxes, slot_case, position, live, deferred, d_ops, d_nops, d_var,
-             d_union, d_summed, d_blas, ids, cards, work)  # fmt: skip
+    state = (scope, axes, naxes, position, live, deferred, d_ops, d_nops, d_var, d_union,
+             d_summed, d_blas, ids, cards, work)  # fmt: skip
     out = (cnt, steps, ops_off, ops, outs_off, outs, union_off, union, spec, gemm_off, gemm)
     used = np.empty(n_max, np.int64)
     no_outs = np.empty(0, np.int64)
@@ -593,11 +587,11 @@ def _plan_steps(problem, cards_all):
         n_union = n + 1
     else:
         n_union = n
-    size = HEADER + order.shape[0] + 4 * n + 3 * (n + 1) + n_union + 1
+    size = _PLAN_HEADER + order.shape[0] + 4 * n + 3 * (n + 1) + n_union + 1
     plan = np.empty(size + cnt[_OPS] + cnt[_OUTS] + cnt[_UNION] + cnt[_GEMM], np.int64)
     plan[0], plan[1], plan[2] = cnt[_STATUS], cnt[_WIDTH], cnt[_BIG]
     plan[3], plan[4], plan[5], plan[6] = cnt[_ERR_VAR], cnt[_ERR_SIZE], n, order.shape[0]
-    at = HEADER
+    at = _PLAN_HEADER
     for i in range(order.shape[0]):
         plan[at + i] = ids[order[i]]
     at += order.shape[0]

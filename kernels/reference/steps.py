@@ -9,19 +9,19 @@ Slots
     step. A slot has a scope (its variables), an axis order (an input's ``axes``, a step's
     ``outs``) and maybe a trailing case axis. A slot is *live* until a step multiplies it in;
     eliminating ``v`` multiplies the live slots that mention ``v`` and sums (or maxes) ``v``
-    out. A step with more than ``MAX_OPERANDS`` operands is preceded by products of groups of
-    them; a step of at least ``PAIRWISE_MIN`` entries with three or more operands is preceded
+    out. A step with more than ``max_operands`` operands is preceded by products of groups of
+    them; a step of at least ``pairwise_min`` entries with three or more operands is preceded
     by the product of its cheapest pair (the pair whose union spans the fewest entries, the
     first such pair in slot order), which sums out what no other operand and no output needs.
     A sum step of two operands that is a matrix product (each has a variable the other lacks)
-    of at least ``GEMM_MIN`` (a single case) or ``BLAS_MIN`` (a batch) entries is a BLAS
-    candidate.
+    of at least ``matmul_min`` entries is a BLAS candidate.
 
 Deferral and merging
     A sum step is *deferred* until its result is used; only then is it emitted, or merged.
     The step that uses it takes the deferred step's operands into its own einsum (one call
-    instead of two) when its loop stays within ``MERGE_MAX`` entries and within
-    ``MAX_OPERANDS`` operands (single cases only: a batch's case axis multiplies every loop),
+    instead of two) when its loop stays within ``merge_max`` entries and within
+    ``max_operands`` operands (``merge_max`` is 0 for a batch: its case axis multiplies every
+    loop),
     or, for a sum step with that result as its only operand, always: a chain of reductions of
     one table is one pass over it. A merged step is no BLAS candidate, except a chain, which
     keeps the flag of the step it continues. A deferred step that is not merged is emitted
@@ -38,6 +38,11 @@ Renaming
     as long as no step loops over more than ``len(LETTERS)`` variables. An operand is written
     in its own axis order; a sum step's output is its ``outs``; a max step's output is the
     eliminated variable first, then ``outs`` (the executor maximises over that first axis).
+
+Settings
+    ``max_operands``, ``pairwise_min``, ``matmul_min`` and ``merge_max`` travel in the problem
+    array (:func:`pack_problem` fills in the defaults below), so a compiled twin reads them as
+    data, never as constants frozen into its code.
 
 Table sizes are products of cardinalities saturated at ``2**63 - 1`` (the largest int64), so
 a fast twin can use int64 arithmetic: every decision compares them with bounds below that
@@ -56,10 +61,11 @@ import numpy as np
 
 from kernels.reference.planning import _members, greedy_order
 
-__all__ = ["plan_steps"]
+__all__ = ["fused_step_spec", "pack_problem", "plan_steps"]
 
 CASE = "Z"  # the einsum label of a batch's case axis
 LETTERS = string.ascii_letters.replace(CASE, "")  # a step's variables, by rank in its loop
+# default settings (see "Settings" above)
 PAIRWISE_MIN = 1 << 12  # steps with tables this large are split into pairwise products
 BLAS_MIN = 1 << 14  # a batch's pairwise sum steps this large that are matrix products: BLAS
 GEMM_MIN = 1 << 11  # the same for a single query, whose matrix products have planned layouts
@@ -179,6 +185,15 @@ class _Emitted(NamedTuple):
     gemm: list[int]  # the encoded matmul layout of a BLAS step without case axis, or []
 
 
+class _Settings(NamedTuple):
+    """The bounds of a plan, read from the problem array (see "Settings")."""
+
+    max_operands: int  # most operands of one einsum; more are grouped first
+    pairwise_min: int  # a step of this many entries or more is split into pairwise products
+    matmul_min: int  # a two-operand matrix product of this many entries or more: BLAS
+    merge_max: int  # a deferred step merges into its user while the loop stays this small
+
+
 class _Planner:
     """The slots of one plan and the steps emitted so far (see the module docstring).
 
@@ -187,10 +202,8 @@ class _Planner:
     ``pending``: the deferred sum steps by the slot of their result.
     """
 
-    def __init__(self, cards: list[int], limit: int, single: bool) -> None:
-        self.cards, self.limit = cards, limit
-        self.merge_max = MERGE_MAX if single else 0  # a batch's cases multiply any loop
-        self.blas_min = GEMM_MIN if single else BLAS_MIN
+    def __init__(self, cards: list[int], limit: int, single: bool, settings: _Settings) -> None:
+        self.cards, self.limit, self.settings = cards, limit, settings
         self.batch = not single  # only a batch has case axes
         self.every = (1 << len(cards)) - 1
         self.scopes: list[int] = []
@@ -237,9 +250,10 @@ class _Planner:
         variables, those of bitset ``keep`` (a max step: maximising out ``var``, the only
         one it drops). The result's axes follow ``outs`` if given, else ascending ids."""
         slots = _members(used)
-        while len(slots) > MAX_OPERANDS:  # a product of each leading group first
-            self.product(_bits(slots[:MAX_OPERANDS]), self.every, SUM, -1)
-            slots = slots[MAX_OPERANDS:] + [len(self.scopes) - 1]
+        most = self.settings.max_operands
+        while len(slots) > most:  # a product of each leading group first
+            self.product(_bits(slots[:most]), self.every, SUM, -1)
+            slots = slots[most:] + [len(self.scopes) - 1]
         union = 0
         for s in slots:
             union |= self.scopes[s]
@@ -247,7 +261,7 @@ class _Planner:
             outs = _members(union & keep)
         summed = _entries(self.cards, _members(union & ~keep))
         size = _times(_entries(self.cards, outs), summed)
-        if size >= PAIRWISE_MIN and len(slots) > 2:
+        if size >= self.settings.pairwise_min and len(slots) > 2:
             spared = union & keep | (1 << var if op == MAX else 0)
             self._pair(slots, spared)  # replaces the pair by its product's slot
             self.product(_bits(slots), keep, op, var, outs)
@@ -257,7 +271,8 @@ class _Planner:
         self.width = max(self.width, union.bit_count() - 1)
         self.biggest = max(self.biggest, size)
         case = True in [self.cases[s] for s in slots]
-        blas = op == SUM and len(slots) == 2 and size >= self.blas_min and self._is_gemm(*slots)
+        blas = op == SUM and len(slots) == 2 and size >= self.settings.matmul_min
+        blas = blas and self._is_gemm(*slots)
         step = self._absorb(slots, var, tuple(outs), case, op, size, summed, blas)
         self.live &= ~_bits(slots)
         target = self._new_slot(tuple(outs), union & keep, case, -1)
@@ -316,8 +331,9 @@ class _Planner:
                         var=var, outs=outs, case=case, summed=_times(d.summed, summed)
                     )
                 grown = _times(size, d.summed)
-                fits = len(operands) + len(d.operands) + len(slots) - i - 1 <= MAX_OPERANDS
-                if op == SUM and grown <= self.merge_max and fits:  # small: one einsum
+                fits = len(operands) + len(d.operands) + len(slots) - i - 1
+                fits = fits <= self.settings.max_operands
+                if op == SUM and grown <= self.settings.merge_max and fits:  # small: one einsum
                     del self.pending[s]
                     operands += d.operands
                     union |= d.union
@@ -357,7 +373,8 @@ class _Planner:
         )
 
 
-HEADER = 7  # entries before the tables in a problem array, and before ``order`` in a plan
+PROBLEM_HEADER = 11  # entries before the tables in a problem array
+PLAN_HEADER = 7  # entries before ``order`` in a plan array
 
 
 def pack_problem(
@@ -369,15 +386,32 @@ def pack_problem(
     mode: int,
     single: bool,
     limit: int,
+    *,
+    max_operands: int = MAX_OPERANDS,
+    pairwise_min: int = PAIRWISE_MIN,
+    matmul_min: int | None = None,
+    merge_max: int | None = None,
 ) -> np.ndarray:
     """The int64 problem array of :func:`plan_steps`: ``[F, Q, E, heuristic, mode, single,
-    limit]``, then ``axes_off`` (F+1), ``axes`` (A), ``cases`` (F, 0/1), ``query`` (Q) and
-    ``elim`` (E) (see :func:`plan_steps` for their meaning; ``cases=None``: no case axes)."""
+    limit, max_operands, pairwise_min, matmul_min, merge_max]``, then ``axes_off`` (F+1),
+    ``axes`` (A), ``cases`` (F, 0/1), ``query`` (Q) and ``elim`` (E) (see :func:`plan_steps`
+    for their meaning; ``cases=None``: no case axes).
+
+    The settings default to ``MAX_OPERANDS``, ``PAIRWISE_MIN``, ``GEMM_MIN`` (a single case)
+    or ``BLAS_MIN`` (a batch), and ``MERGE_MAX`` (a single case) or 0 (a batch).
+    """
+    if matmul_min is None:
+        matmul_min = GEMM_MIN if single else BLAS_MIN
+    if merge_max is None:
+        merge_max = MERGE_MAX if single else 0  # a batch's cases multiply any loop
+    header = [len(tables), len(query), len(elim), heuristic, mode, int(single), limit]
+    header += [max_operands, pairwise_min, matmul_min, merge_max]
     offsets = [0]
     for t in tables:
         offsets.append(offsets[-1] + len(t))
     return np.array(
-        [len(tables), len(query), len(elim), heuristic, mode, int(single), limit, *offsets]
+        header
+        + offsets
         + [v for t in tables for v in t]
         + ([0] * len(tables) if cases is None else [int(c) for c in cases])
         + list(query)
@@ -386,14 +420,53 @@ def pack_problem(
     )
 
 
+def fused_step_spec(
+    tables: Sequence[Sequence[int]], cards: Sequence[int], query: Sequence[int], limit: int
+) -> str | None:
+    """The einsum spec of the one step :func:`plan_steps` plans for a single case without
+    eliminations (``elim`` empty, ``heuristic`` -1, default settings): every table multiplied
+    into the query's axes. Built without the planner, whose fixed cost exceeds this one step.
+
+    Parameters
+    ----------
+    tables : sequence of sequence of int
+        Each input table's variable ids in axis order (F tables).
+    cards : sequence of int
+        Cardinality by variable id.
+    query : sequence of int
+        The query variables, in the result's axis order.
+    limit : int
+        The largest table the step may build.
+
+    Returns
+    -------
+    str or None
+        The spec, or ``None`` where the planner would not make that one step: no tables, more
+        than ``MAX_OPERANDS`` of them, a loop of ``PAIRWISE_MIN`` entries or more (it may be
+        split pairwise), above ``limit`` or over more than ``len(LETTERS)`` variables (refused).
+    """
+    loop: set[int] = set()
+    for axes in tables:
+        loop.update(axes)
+    size = math.prod([cards[v] for v in loop])
+    too_many = len(tables) > MAX_OPERANDS or len(loop) > len(LETTERS)
+    if not tables or too_many or size >= PAIRWISE_MIN or size > limit:
+        return None
+    letter = {v: LETTERS[i] for i, v in enumerate(sorted(loop))}
+    spec = ",".join(["".join([letter[v] for v in axes]) for axes in tables])
+    return spec + "->" + "".join([letter[v] for v in query])
+
+
 def _unpack_problem(problem: np.ndarray) -> tuple:
-    """``(tables, cases, query, elim, heuristic, mode, single, limit)`` of a problem array."""
+    """``(tables, cases, query, elim, heuristic, mode, single, limit, settings)`` of a
+    problem array."""
     flat = np.asarray(problem).tolist()
-    if len(flat) < HEADER:
-        raise ValueError(f"a problem array has at least {HEADER} entries; got {len(flat)}")
-    n_tables, n_query, n_elim, heuristic, mode, single, limit = flat[:HEADER]
-    offsets = flat[HEADER : HEADER + n_tables + 1]
-    at = HEADER + n_tables + 1
+    if len(flat) < PROBLEM_HEADER:
+        raise ValueError(f"a problem array has at least {PROBLEM_HEADER} entries; got {len(flat)}")
+    n_tables, n_query, n_elim, heuristic, mode, single, limit = flat[:7]
+    settings = _Settings(*flat[7:PROBLEM_HEADER])
+    offsets = flat[PROBLEM_HEADER : PROBLEM_HEADER + n_tables + 1]
+    at = PROBLEM_HEADER + n_tables + 1
     if (
         len(offsets) != n_tables + 1
         or offsets[0] != 0
@@ -409,7 +482,17 @@ def _unpack_problem(problem: np.ndarray) -> tuple:
     if len(elim) != n_elim:
         raise ValueError(f"the problem array holds {len(elim)} eliminations, its header {n_elim}")
     tables = [axes[offsets[f] : offsets[f + 1]] for f in range(n_tables)]
-    return tables, [bool(c) for c in cases], query, elim, heuristic, mode, bool(single), limit
+    return (
+        tables,
+        [bool(c) for c in cases],
+        query,
+        elim,
+        heuristic,
+        mode,
+        bool(single),
+        limit,
+        settings,
+    )
 
 
 def _pack_plan(info: list[int], order: list[int], rows: list, groups: list[list]) -> np.ndarray:
@@ -430,7 +513,14 @@ def _pack_plan(info: list[int], order: list[int], rows: list, groups: list[list]
 
 
 def _check(
-    axes: list, offsets: list, n_tables: int, cards: list, query: list, elim: list, flags: tuple
+    axes: list,
+    offsets: list,
+    n_tables: int,
+    cards: list,
+    query: list,
+    elim: list,
+    flags: tuple,
+    settings: _Settings,
 ) -> None:
     """Raise ``ValueError`` naming the first inconsistency of the inputs of ``plan_steps``."""
     heuristic, mode, limit = flags
@@ -459,6 +549,10 @@ def _check(
         raise ValueError(f"heuristic must be -1..2 and mode 0..2; got {heuristic}, {mode}")
     if not 0 <= limit < SATURATED:
         raise ValueError(f"limit must be in [0, 2**63 - 1); got {limit}")
+    if not 2 <= settings.max_operands <= 64 or min(settings) < 0:
+        raise ValueError(
+            f"max_operands must be in [2, 64] and the other settings >= 0; got {settings}"
+        )
 
 
 def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -483,7 +577,9 @@ def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.n
           ``2`` MAP (the first ``n_hidden`` eliminations sum, the rest maximise; a scalar);
         - ``single``: a plan for one case (small steps merged, no case axes) or a batch;
         - ``limit``: the largest table (entries per case) a step may build, in
-          ``[0, 2**63 - 1)``.
+          ``[0, 2**63 - 1)``;
+        - the settings ``max_operands`` (in ``[2, 64]``), ``pairwise_min``, ``matmul_min``
+          and ``merge_max`` (see the module docstring).
     cards : ndarray of int64, shape (V,)
         Cardinality by variable id.
 
@@ -520,16 +616,18 @@ def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.n
         Naming the inconsistency: a problem array that does not hold what its header says,
         offsets that do not rise, ids outside ``[0, V)``, a variable repeated in a table,
         ``query`` or ``elim``, a card below 1, an unknown ``heuristic`` or ``mode``, a
-        ``limit`` out of range.
+        ``limit`` or a setting out of range.
     """
-    tables, case_l, query_l, elim_l, heuristic, mode, single, limit = _unpack_problem(problem)
+    unpacked = _unpack_problem(problem)
+    tables, case_l, query_l, elim_l, heuristic, mode, single, limit, settings = unpacked
     card_l = np.asarray(cards).tolist()
     axes_l = [v for t in tables for v in t]
     offsets = [0]
     for t in tables:
         offsets.append(offsets[-1] + len(t))
-    _check(axes_l, offsets, len(case_l), card_l, query_l, elim_l, (heuristic, mode, limit))
-    plan = _Planner(card_l, limit, single)
+    flags = (heuristic, mode, limit)
+    _check(axes_l, offsets, len(case_l), card_l, query_l, elim_l, flags, settings)
+    plan = _Planner(card_l, limit, single, settings)
     adj = [0] * len(card_l)  # the interaction graph, closed neighbourhoods
     kept = _bits(query_l)
     for table, case in zip(tables, case_l, strict=True):
