@@ -51,14 +51,13 @@ N_SHOPPERS, TREE_TARGET = 2000, "item7"
 
 def load(name: str):
     """``(our network, path of the decompressed .bif)``."""
-    read_bif = pytest.importorskip("pgm.io.bif", reason="pgm.io.bif is not available").read_bif
     path = DATA / f"{name}.bif.gz"
     if not path.exists():
         pytest.skip(f"{path} is absent")
     text = gzip.decompress(path.read_bytes()).decode()
     out = Path(tempfile.gettempdir()) / f"bench_{name}.bif"
     out.write_text(text)
-    return read_bif(text), out
+    return pgm.read_bif(text), out
 
 
 def workload(model, seed: int = 0) -> list[tuple[str, dict]]:
