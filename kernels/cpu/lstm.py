@@ -30,9 +30,12 @@ from kernels.threads import get_blas_threads
 
 __all__ = ["lstm_cell_fwd", "lstm_cell_bwd", "lstm_seq_fwd", "lstm_seq_bwd"]
 
-MIN_BLOCK_ROWS = 16
+MIN_BLOCK_ROWS = 32
 """Fewest batch rows a thread of the layer drivers takes: below that, a block's GEMMs are too
-small for BLAS to run near its peak."""
+small for BLAS to run near its peak. Measured on the 2-core machine at 2 threads (backward,
+T = 30, load average 2 from other jobs): two blocks of 16 to 32 rows ran 5-27% slower than one
+block (B = 32, 48, 64 at H = 64; B = 32 at H = 128). A batch under 64 rows (the demo's sequence
+model trains on 32) thus never compiles the layer kernels below (2.8 s on a cold cache)."""
 
 TILED_FORWARD = has_avx512()
 """Whether the float32 forward runs the fused tile kernel (:mod:`kernels.cpu._lstm_tiles`):
@@ -46,12 +49,12 @@ _OPTIONS = dict(cache=True, error_model="numpy", fastmath={"contract"})
 
 
 @njit(**_OPTIONS)
-def _cell_fwd(xg, hg, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y, lo, hi):
-    """Forward step for rows ``lo <= b < hi``."""
+def lstm_cell_fwd(xg, hg, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y):
+    """One LSTM step forward (see :func:`kernels.reference.lstm.lstm_cell_fwd`)."""
     hidden = c_prev.shape[1]
     zero = c_prev.dtype.type(0)
     g0, o0 = 2 * hidden, 3 * hidden
-    for b in range(lo, hi):
+    for b in range(c_prev.shape[0]):
         if t >= lengths[b]:
             for j in range(hidden):
                 c[b, j] = c_prev[b, j]
@@ -81,12 +84,12 @@ def _cell_fwd(xg, hg, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y, lo, hi)
 
 
 @njit(**_OPTIONS)
-def _cell_bwd(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates, lo, hi):
-    """Backward step for rows ``lo <= b < hi``."""
+def lstm_cell_bwd(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates):
+    """One LSTM step backward (see :func:`kernels.reference.lstm.lstm_cell_bwd`)."""
     hidden = c_prev.shape[1]
     zero = c_prev.dtype.type(0)
     one = c_prev.dtype.type(1)
-    for b in range(lo, hi):
+    for b in range(c_prev.shape[0]):
         if t >= lengths[b]:
             for j in range(4 * hidden):
                 dgates[b, j] = zero
@@ -138,9 +141,11 @@ def _seq_fwd_rows(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh,
     for t in range(steps):
         a, s, s1 = (t, t, t + 1) if keep else (0, t % 2, 1 - t % 2)
         if keep or fused:
-            for b in range(m):
-                xh[a, lo + b, :inputs] = x[lo + b, t]
-                xh[a, lo + b, inputs:] = hs[s, lo + b]
+            for b in range(m):  # element loops: a slice assignment compiles a shape check
+                for k in range(inputs):
+                    xh[a, lo + b, k] = x[lo + b, t, k]
+                for k in range(hidden):
+                    xh[a, lo + b, inputs + k] = hs[s, lo + b, k]
         p = 0
         if fused:
             np.dot(xh[a, lo:hi], w_t, acts[a, lo:hi])
@@ -150,14 +155,15 @@ def _seq_fwd_rows(x, w_t, bias, lengths, fused, chunk, hs, cs, acts, tanh_c, xh,
                 mm = min(chunk, steps - t)
                 for q in range(mm):
                     for b in range(m):
-                        xs[q, b] = x[lo + b, t + q]
+                        for k in range(inputs):
+                            xs[q, b, k] = x[lo + b, t + q, k]
                 np.dot(
                     xs[:mm].reshape(mm * m, inputs), w_ih_t, xg[:mm].reshape(mm * m, 4 * hidden)
                 )
             np.dot(hs[s, lo:hi], w_hh_t, acts[a, lo:hi])
-        _cell_fwd(
+        lstm_cell_fwd(
             xg[p], acts[a, lo:hi], bias, cs[s, lo:hi], hs[s, lo:hi], lengths[lo:hi], t,
-            cs[s1, lo:hi], hs[s1, lo:hi], tanh_c[a, lo:hi], y[lo:hi], 0, m,
+            cs[s1, lo:hi], hs[s1, lo:hi], tanh_c[a, lo:hi], y[lo:hi],
         )  # fmt: skip
 
 
@@ -182,15 +188,17 @@ def _seq_bwd_rows(
         mm = min(chunk, steps - start)
         for t in range(start + mm - 1, start - 1, -1):
             dg = dgates[t - start]
-            _cell_bwd(
+            lstm_cell_bwd(
                 acts[t, lo:hi], tanh_c[t, lo:hi], cs[t, lo:hi], gy[lo:hi], dh[lo:hi],
-                gh_n[lo:hi], dc[lo:hi], lengths[lo:hi], t, dg, 0, m,
+                gh_n[lo:hi], dc[lo:hi], lengths[lo:hi], t, dg,
             )  # fmt: skip
             if fused:
                 np.dot(dg, w, dxh)
-                for b in range(m):
-                    dx[lo + b, t] = dxh[b, :inputs]
-                    dh[lo + b] = dxh[b, inputs:]
+                for b in range(m):  # element loops, as in the forward
+                    for k in range(inputs):
+                        dx[lo + b, t, k] = dxh[b, k]
+                    for k in range(hidden):
+                        dh[lo + b, k] = dxh[b, inputs + k]
             else:
                 np.dot(dg, w_hh, dh[lo:hi])
         flat = dgates[:mm].reshape(mm * m, four_h)
@@ -198,11 +206,13 @@ def _seq_bwd_rows(
             np.dot(flat, w_ih, dxc[: mm * m])
             for q in range(mm):
                 for b in range(m):
-                    dx[lo + b, start + q] = dxc[q * m + b]
+                    for k in range(inputs):
+                        dx[lo + b, start + q, k] = dxc[q * m + b, k]
         if need_dw:  # [dW_ih, dW_hh] += dG^T [X, H_prev]: one GEMM per chunk
             for q in range(mm):
                 for b in range(m):
-                    xc[q, b] = xh[start + q, lo + b]
+                    for k in range(inputs + hidden):
+                        xc[q, b, k] = xh[start + q, lo + b, k]
             np.dot(flat.T, xc[:mm].reshape(mm * m, inputs + hidden), dw_c)
             for j in range(four_h):
                 for k in range(inputs + hidden):
@@ -219,39 +229,6 @@ def _blocks(n: int) -> int:
     if get_blas_threads() > 1:
         return 1
     return max(1, min(numba.get_num_threads(), n // MIN_BLOCK_ROWS))
-
-
-def lstm_cell_fwd(
-    xg: np.ndarray,
-    hg: np.ndarray,
-    bias: np.ndarray,
-    c_prev: np.ndarray,
-    h_prev: np.ndarray,
-    lengths: np.ndarray,
-    t: int,
-    c: np.ndarray,
-    h: np.ndarray,
-    tanh_c: np.ndarray,
-    y: np.ndarray,
-) -> None:
-    """One LSTM step forward (see :func:`kernels.reference.lstm.lstm_cell_fwd`)."""
-    _cell_fwd(xg, hg, bias, c_prev, h_prev, lengths, t, c, h, tanh_c, y, 0, c_prev.shape[0])
-
-
-def lstm_cell_bwd(
-    act: np.ndarray,
-    tanh_c: np.ndarray,
-    c_prev: np.ndarray,
-    dy: np.ndarray,
-    dh_rec: np.ndarray,
-    dh_n: np.ndarray,
-    dc: np.ndarray,
-    lengths: np.ndarray,
-    t: int,
-    dgates: np.ndarray,
-) -> None:
-    """One LSTM step backward (see :func:`kernels.reference.lstm.lstm_cell_bwd`)."""
-    _cell_bwd(act, tanh_c, c_prev, dy, dh_rec, dh_n, dc, lengths, t, dgates, 0, c_prev.shape[0])
 
 
 def lstm_seq_fwd(
