@@ -46,6 +46,31 @@ def merge_history(history: Interactions, new: Interactions, n_users: int, n_item
     )
 
 
+def _fresh(
+    frame: pd.DataFrame, column: str, known: Encoder, table: pd.DataFrame | None
+) -> tuple[list[str], pd.DataFrame]:
+    """The ids of ``frame[column]`` that ``known`` lacks (sorted), and their rows of ``table``.
+
+    The rows come back aligned with the fresh ids (all-missing where ``table`` has none).
+    """
+    labels = pd.Index(frame[column].astype(str).unique())
+    fresh = sorted(labels.difference(pd.Index(known.classes_)))
+    if not fresh:
+        return fresh, pd.DataFrame()
+    table = table if table is not None else pd.DataFrame({column: fresh})
+    return fresh, align(table, column, Encoder().fit(fresh))
+
+
+def _attribute_codes(aligned: pd.DataFrame, states: dict, n: int) -> dict[str, np.ndarray]:
+    """``{name: (n,) int64}`` codes of the fitted attribute encoders (``states``) for new rows;
+    a missing value or column gets the reserved "unknown" code."""
+    codes = {}
+    for name, state in states.items():
+        values = aligned[name] if name in aligned.columns else pd.Series([None] * n)
+        codes[name] = Encoder.from_json(state).transform(values.fillna(UNKNOWN).astype(str))
+    return codes
+
+
 def grow_items(model: Recommender, frame: pd.DataFrame, items: pd.DataFrame | None) -> None:
     """Append the items of ``frame`` that ``model`` does not know.
 
@@ -54,18 +79,10 @@ def grow_items(model: Recommender, frame: pd.DataFrame, items: pd.DataFrame | No
     a price from ``items`` or the events' median, a zero id embedding in the sequence model and
     the smoothed prior of an unseen item in the network.
     """
-    labels = pd.Index(frame["item_id"].astype(str).unique())
-    fresh = sorted(labels.difference(pd.Index(model.items.classes_)))
+    fresh, aligned = _fresh(frame, "item_id", model.items, items)
     if not fresh:
         return
-    ids = Encoder().fit(fresh)
-    table = items if items is not None else pd.DataFrame({"item_id": fresh})
-    aligned = align(table, "item_id", ids)
-    feats: dict[str, np.ndarray] = {}
-    for name, state in model.item_state["attributes"].items():
-        enc = Encoder.from_json(state)
-        values = aligned[name] if name in aligned.columns else pd.Series([None] * len(fresh))
-        feats[name] = enc.transform(values.fillna(UNKNOWN).astype(str))
+    feats = _attribute_codes(aligned, model.item_state["attributes"], len(fresh))
     price = np.full(len(fresh), np.nan)
     if "price" in aligned.columns:
         price = aligned["price"].to_numpy(dtype=float)
@@ -96,18 +113,11 @@ def grow_items(model: Recommender, frame: pd.DataFrame, items: pd.DataFrame | No
 
 def grow_users(model: Recommender, frame: pd.DataFrame, users: pd.DataFrame | None) -> None:
     """Append the shoppers of ``frame`` that ``model`` does not know, with their attributes."""
-    labels = pd.Index(frame["user_id"].astype(str).unique())
-    fresh = sorted(labels.difference(pd.Index(model.users.classes_)))
+    fresh, aligned = _fresh(frame, "user_id", model.users, users)
     if not fresh:
         return
-    ids = Encoder().fit(fresh)
-    table = users if users is not None else pd.DataFrame({"user_id": fresh})
-    aligned = align(table, "user_id", ids)
-    for name, state in model.user_state.items():
-        enc = Encoder.from_json(state)
-        values = aligned[name] if name in aligned.columns else pd.Series([None] * len(fresh))
-        codes = enc.transform(values.fillna(UNKNOWN).astype(str))
-        codes[codes >= len(enc.classes_)] = -1  # a value no training shopper had
+    for name, codes in _attribute_codes(aligned, model.user_state, len(fresh)).items():
+        codes[codes >= len(model.user_state[name]["classes"])] = -1  # no training shopper had it
         model.user_features[name] = np.concatenate([model.user_features[name], codes])
     model.users = model.users.extend(fresh)
     model.network.set_user_features(model.user_features)
