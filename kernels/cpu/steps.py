@@ -4,7 +4,7 @@
 Single cases only: a batch's plan is made by the reference. A batch plan serves all its cases,
 so the planning time is shared by them, and the batch paths (case axes) are then never
 compiled; a program that only runs batches (the application's scoring) never compiles this
-kernel at all (about 30 s on a 2-core machine, once per install: Numba's disk cache keeps it).
+kernel at all.
 
 The query's variables are renumbered ``0..K-1`` in ascending id order (``K``: the variables of
 the input tables and the query), so that a set of them is one ``uint64``. Renumbering keeps the
@@ -13,16 +13,27 @@ order of ids, hence every tie-break, the greedy order and the renaming of the re
 whose sizes saturate later), :func:`plan_steps` returns what the reference returns. Input is
 not validated here (the reference validates).
 
-Per slot ``s`` (an input table or a step's result) the kernel keeps its variable set
-``scope[s]``, its axes ``axes[s, :naxes[s]]`` (compact ids, axis order), its executor
-position, whether it is live, and, while its step is deferred, that step's operands and loop
-(``d_*``). A set of slots is never a bitset here: the slots holding a
-variable are found by a scan over the live ones (at most ``2 F + E`` slots). Integer work only;
-table sizes saturate at ``2**62``.
+State, in a few flat arrays (``S`` slots, at most ``2 F + K + 4``)
+    ``slot[s]`` (int64, ``S x 8``): the axis count, executor position, live and deferred
+    flags of slot ``s`` (an input table or a step's result), and, while its step is deferred,
+    that step's operand count, variable, summed entries and BLAS flag; ``sets[s]`` (uint64,
+    ``S x 2``): its variable set and its deferred step's loop; ``axes[s]`` (compact ids, axis
+    order) and ``d_ops[s]`` (the deferred step's operand slots). The slots holding a variable
+    are found by a scan over the live ones. ``cnt`` holds the counters and settings, ``buf``
+    the four output groups (operand positions, result axes, loop variables, matmul layouts)
+    one after the other, ``offs`` their per-step offsets. Integer work only; table sizes
+    saturate at ``2**62``.
 
-The helpers that allocate nothing are compiled without reference counting (``_nrt=False``):
-with it, binding the arrays of the state tuples cost two atomic operations per array per call,
-half of the planning time.
+Compile time
+    The first single query on a fresh install compiles this kernel (then Numba's disk cache
+    keeps it). Numba links and re-optimises every callee into each caller, so the cost grows
+    with the depth of the call chain and with the arguments passed (a tuple of arrays is one
+    struct per array): the planning loop (groups of ``max_operands``, pairwise products) runs
+    in :func:`_plan_steps` itself, which calls :func:`_step` (record a step) and
+    :func:`_append` (emit one) from one place each; a step's deferred operands to emit are
+    queued by ``_step`` and emitted by the caller in order. This cut the first compile from
+    ~27 s to ~6 s of CPU time (2-core machine); the helpers that allocate nothing are compiled
+    without reference counting (``_nrt=False``).
 
 The settings (``max_operands``, ``pairwise_min``...) are read from the problem array and the
 length of its header is an argument: the compiled code, kept in Numba's disk cache (which only
@@ -43,11 +54,15 @@ __all__ = ["plan_steps"]
 
 _LIMIT = 1 << 62  # sizes saturate here
 _PLAN_HEADER = 7  # the plan's fields before its order (written by _plan_steps)
-# counters and settings kept in one int64 array (Numba functions cannot rebind their caller's
-# scalars)
-_SLOTS, _TABLES, _STEPS, _OPS, _OUTS, _UNION, _SPEC, _WIDTH, _BIG, _STATUS = range(10)
-_ERR_VAR, _ERR_SIZE, _LIM, _GEMM = range(10, 14)
-_MAX_OPERANDS, _PAIRWISE_MIN, _MATMUL_MIN, _MERGE_MAX = range(14, 18)
+# the output groups of ``buf`` (their fill in ``cnt[g]``, their start in ``cnt[_BASE + g]``)
+_OPS, _OUTS, _UNION, _GEMM = range(4)
+_BASE = 4
+# counters and settings, after the groups, in the same int64 array ``cnt``
+_SLOTS, _TABLES, _STEPS, _SPEC, _WIDTH, _BIG, _STATUS, _ERR_VAR, _ERR_SIZE = range(8, 17)
+_LIM, _MAX_OPERANDS, _PAIRWISE_MIN, _MATMUL_MIN, _MERGE_MAX = range(17, 22)
+# columns of ``slot`` and ``sets``
+_NAXES, _POSITION, _LIVE, _DEFERRED, _NOPS, _VAR, _SUMMED, _BLAS = range(8)
+_SCOPE, _LOOP = range(2)
 
 
 def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,18 +113,26 @@ def _letter(rank):
 
 
 @njit(cache=True, _nrt=False)
-def _write_axes(o, union, axes, naxes, spec, cnt):
-    """Append slot ``o``'s labels (renamed within ``union``) to ``spec``."""
-    for i in range(naxes[o]):
-        u = axes[o, i]
-        spec[cnt[_SPEC]] = _letter(popcount(union & (_bit(u) - np.uint64(1))))
-        cnt[_SPEC] += 1
+def _push(buf, cnt, group, value):
+    """Append ``value`` to the output group ``group`` of ``buf``."""
+    buf[cnt[_BASE + group] + cnt[group]] = value
+    cnt[group] += 1
 
 
 @njit(cache=True, _nrt=False)
-def _put(value, gemm, cnt):
-    gemm[cnt[_GEMM]] = value
-    cnt[_GEMM] += 1
+def _write_members(bits, ids, buf, cnt):
+    """Append the variable ids of the compact set ``bits`` to the loop group, ascending."""
+    while bits:
+        _push(buf, cnt, _UNION, ids[trailing_zeros(bits)])
+        bits &= bits - np.uint64(1)
+
+
+@njit(cache=True, _nrt=False)
+def _write_axes(row, n, union, spec, cnt):
+    """Append the labels of the axes ``row[:n]`` (renamed within ``union``) to ``spec``."""
+    for i in range(n):
+        spec[cnt[_SPEC]] = _letter(popcount(union & (_bit(row[i]) - np.uint64(1))))
+        cnt[_SPEC] += 1
 
 
 @njit(cache=True, _nrt=False)
@@ -125,40 +148,41 @@ def _rank(row, n, among, v):
 
 
 @njit(cache=True, _nrt=False)
-def _put_summed(x, nx, summed, gemm, cnt):
+def _put_summed(x, nx, summed, buf, cnt):
     """Append how many of the axes ``x[:nx]`` are in ``summed``, then their positions."""
-    _put(popcount(summed), gemm, cnt)
+    _push(buf, cnt, _GEMM, popcount(summed))
     for i in range(nx):
         if summed & _bit(x[i]):
-            _put(i, gemm, cnt)
+            _push(buf, cnt, _GEMM, i)
 
 
 @njit(cache=True, _nrt=False)
-def _put_ranks(order, n, group, x, nx, kept, gemm, cnt):
+def _put_ranks(order, n, group, x, nx, kept, buf, cnt):
     """Append, for each variable of ``group`` in the order of ``order[:n]``, its position among
     the axes of ``x[:nx]`` that are in ``kept``."""
     for i in range(n):
         if group & _bit(order[i]):
-            _put(_rank(x, nx, kept, order[i]), gemm, cnt)
+            _push(buf, cnt, _GEMM, _rank(x, nx, kept, order[i]))
 
 
 @njit(cache=True, _nrt=False)
-def _put_shape(batch, p, rows, cols, gemm, cnt):
+def _put_shape(batch, p, rows, cols, buf, cnt):
     """Append a matmul operand's shape: ``(p, rows, cols)``, or ``(rows, cols)`` without a
     batch."""
     if batch:
-        _put(3, gemm, cnt)
-        _put(p, gemm, cnt)
+        _push(buf, cnt, _GEMM, 3)
+        _push(buf, cnt, _GEMM, p)
     else:
-        _put(2, gemm, cnt)
-    _put(rows, gemm, cnt)
-    _put(cols, gemm, cnt)
+        _push(buf, cnt, _GEMM, 2)
+    _push(buf, cnt, _GEMM, rows)
+    _push(buf, cnt, _GEMM, cols)
 
 
 @njit(cache=True, _nrt=False)
-def _write_layout(a, na, b, nb, r, nr, cards, gemm, cnt):
+def _write_layout(a, na, b, nb, r, nr, cards, buf, cnt):
     """Append the encoded ``matmul_layout`` of the einsum ``a[:na],b[:nb]->r[:nr]`` (compact
-    ids) to ``gemm`` and return True, or return False when it is no matrix product."""
+    ids) to the matmul group and return True, or return False when it is no matrix
+    product."""
     sa = sb = sr = np.uint64(0)
     for i in range(na):
         sa |= _bit(a[i])
@@ -174,266 +198,169 @@ def _write_layout(a, na, b, nb, r, nr, cards, gemm, cnt):
     m, k, n = _size(left, cards), _size(inner, cards), _size(right, cards)
     n_batch, n_left = popcount(batch), popcount(left)
     # a: its summed axes, then its kept axes as batch, left (r's order), inner (a's order)
-    _put_summed(a, na, sa & ~(sb | sr), gemm, cnt)
-    _put(n_batch + n_left + popcount(inner), gemm, cnt)
-    _put_ranks(r, nr, batch, a, na, sb | sr, gemm, cnt)
-    _put_ranks(r, nr, left, a, na, sb | sr, gemm, cnt)
-    _put_ranks(a, na, inner, a, na, sb | sr, gemm, cnt)
-    _put_shape(batch, p, m, k, gemm, cnt)
+    _put_summed(a, na, sa & ~(sb | sr), buf, cnt)
+    _push(buf, cnt, _GEMM, n_batch + n_left + popcount(inner))
+    _put_ranks(r, nr, batch, a, na, sb | sr, buf, cnt)
+    _put_ranks(r, nr, left, a, na, sb | sr, buf, cnt)
+    _put_ranks(a, na, inner, a, na, sb | sr, buf, cnt)
+    _put_shape(batch, p, m, k, buf, cnt)
     # b: its summed axes, then batch (r's order), inner (a's order), right (r's order)
-    _put_summed(b, nb, sb & ~(sa | sr), gemm, cnt)
-    _put(n_batch + popcount(inner) + popcount(right), gemm, cnt)
-    _put_ranks(r, nr, batch, b, nb, sa | sr, gemm, cnt)
-    _put_ranks(a, na, inner, b, nb, sa | sr, gemm, cnt)
-    _put_ranks(r, nr, right, b, nb, sa | sr, gemm, cnt)
-    _put_shape(batch, p, k, n, gemm, cnt)
-    _put(nr, gemm, cnt)  # shape_out: batch, left, right, each in r's order
+    _put_summed(b, nb, sb & ~(sa | sr), buf, cnt)
+    _push(buf, cnt, _GEMM, n_batch + popcount(inner) + popcount(right))
+    _put_ranks(r, nr, batch, b, nb, sa | sr, buf, cnt)
+    _put_ranks(a, na, inner, b, nb, sa | sr, buf, cnt)
+    _put_ranks(r, nr, right, b, nb, sa | sr, buf, cnt)
+    _put_shape(batch, p, k, n, buf, cnt)
+    _push(buf, cnt, _GEMM, nr)  # shape_out: batch, left, right, each in r's order
     for part in (batch, left, right):
         for i in range(nr):
             if part & _bit(r[i]):
-                _put(cards[r[i]], gemm, cnt)
-    _put(nr, gemm, cnt)  # perm_out: where each of r sits in that order
+                _push(buf, cnt, _GEMM, cards[r[i]])
+    _push(buf, cnt, _GEMM, nr)  # perm_out: where each of r sits in that order
     for i in range(nr):
         c = _bit(r[i])
         if batch & c:
-            _put(_rank(r, nr, batch, r[i]), gemm, cnt)
+            _push(buf, cnt, _GEMM, _rank(r, nr, batch, r[i]))
         elif left & c:
-            _put(n_batch + _rank(r, nr, left, r[i]), gemm, cnt)
+            _push(buf, cnt, _GEMM, n_batch + _rank(r, nr, left, r[i]))
         else:
-            _put(n_batch + n_left + _rank(r, nr, right, r[i]), gemm, cnt)
+            _push(buf, cnt, _GEMM, n_batch + n_left + _rank(r, nr, right, r[i]))
     return True
 
 
 @njit(cache=True, _nrt=False)
-def _append(s, op, state, out):
+def _append(s, op, slot, sets, axes, d_ops, ids, cards, cnt, steps, offs, buf, spec):
     """Emit the recorded step of slot ``s`` (``op`` 0 sum, 1 max) as the next step."""
-    scope, axes, naxes, position, live, deferred, d_ops, d_nops, d_var = state[:9]
-    d_union, d_summed, d_blas, ids, cards = state[9:14]
-    cnt, steps, ops_off, ops, outs_off, outs, union_off, union, spec, gemm_off, gemm = out
     k = cnt[_STEPS]
-    loop = d_union[s]
+    loop = sets[s, _LOOP]
     if k:
         spec[cnt[_SPEC]] = 59  # ";"
         cnt[_SPEC] += 1
-    for i in range(d_nops[s]):
+    for i in range(slot[s, _NOPS]):
         o = d_ops[s, i]
         if i:
             spec[cnt[_SPEC]] = 44  # ","
             cnt[_SPEC] += 1
-        _write_axes(o, loop, axes, naxes, spec, cnt)
-        ops[cnt[_OPS]] = position[o]
-        cnt[_OPS] += 1
+        _write_axes(axes[o], slot[o, _NAXES], loop, spec, cnt)
+        _push(buf, cnt, _OPS, slot[o, _POSITION])
     spec[cnt[_SPEC]] = 45  # "->"
     spec[cnt[_SPEC] + 1] = 62
     cnt[_SPEC] += 2
-    var = d_var[s]
+    var = slot[s, _VAR]
     if op == 1:
         spec[cnt[_SPEC]] = _letter(popcount(loop & (_bit(var) - np.uint64(1))))
         cnt[_SPEC] += 1
-    _write_axes(s, loop, axes, naxes, spec, cnt)
-    for i in range(naxes[s]):
-        outs[cnt[_OUTS]] = ids[axes[s, i]]
-        cnt[_OUTS] += 1
-    _write_members(loop, ids, union, cnt)
+    n = slot[s, _NAXES]
+    _write_axes(axes[s], n, loop, spec, cnt)
+    for i in range(n):
+        _push(buf, cnt, _OUTS, ids[axes[s, i]])
+    _write_members(loop, ids, buf, cnt)
     steps[k, 0] = -1 if var < 0 else ids[var]
     steps[k, 1] = op
     steps[k, 2] = 0  # no case axis
-    blas = d_blas[s]
+    blas = slot[s, _BLAS]
     if blas:  # a matrix product: its axis moves planned once
         a, b = d_ops[s, 0], d_ops[s, 1]
-        found = _write_layout(axes[a], naxes[a], axes[b], naxes[b], axes[s], naxes[s], cards,
-                              gemm, cnt)  # fmt: skip
+        found = _write_layout(axes[a], slot[a, _NAXES], axes[b], slot[b, _NAXES], axes[s], n,
+                              cards, buf, cnt)  # fmt: skip
         blas = 1 if found else 0
     steps[k, 3] = blas
-    gemm_off[k + 1] = cnt[_GEMM]
+    for g in range(4):
+        offs[g, k + 1] = cnt[g]
     cnt[_STEPS] = k + 1
-    ops_off[k + 1] = cnt[_OPS]
-    outs_off[k + 1] = cnt[_OUTS]
-    union_off[k + 1] = cnt[_UNION]
-    position[s] = cnt[_TABLES]
+    slot[s, _POSITION] = cnt[_TABLES]
     cnt[_TABLES] += 1
 
 
 @njit(cache=True, _nrt=False)
-def _write_members(bits, ids, union, cnt):
-    """Append the variable ids of the compact set ``bits`` to ``union``, ascending."""
-    while bits:
-        union[cnt[_UNION]] = ids[trailing_zeros(bits)]
-        cnt[_UNION] += 1
-        bits &= bits - np.uint64(1)
-
-
-@njit(cache=True, _nrt=False)
-def _absorb(used, m, op, size, summed_size, blas, target, state, out):
-    """Record at slot ``target`` the operands and loop of a step over slots ``used[:m]``: a
-    deferred slot is replaced by its operands when the step can take them in (a chain of
-    reductions of one table, or a small merged loop); other deferred slots are emitted first.
-    """
-    scope, axes, naxes, position, live, deferred, d_ops, d_nops, d_var = state[:9]
-    d_union, d_summed, d_blas = state[9:12]
-    cnt = out[0]
-    n = 0
-    loop = np.uint64(0)
-    for i in range(m):
-        s = used[i]
-        if deferred[s]:
-            if op == 0 and m == 1:  # it only sums axes out of that result: one pass
-                deferred[s] = False
-                for j in range(d_nops[s]):
-                    d_ops[target, j] = d_ops[s, j]
-                d_nops[target] = d_nops[s]
-                d_union[target] = d_union[s]
-                d_summed[target] = _mul(d_summed[s], summed_size)
-                d_blas[target] = d_blas[s]
-                return
-            grown = _mul(size, d_summed[s])
-            fits = n + d_nops[s] + m - i - 1 <= cnt[_MAX_OPERANDS]
-            if op == 0 and grown <= cnt[_MERGE_MAX] and fits:  # small: one einsum for both
-                deferred[s] = False
-                for j in range(d_nops[s]):
-                    d_ops[target, n] = d_ops[s, j]
-                    n += 1
-                loop |= d_union[s]
-                size = grown
-                summed_size = _mul(summed_size, d_summed[s])
-                blas = 0
-                continue
-            deferred[s] = False
-            _append(s, 0, state, out)
-        d_ops[target, n] = s
-        n += 1
-        loop |= scope[s]
-    d_nops[target] = n
-    d_union[target] = loop
-    d_summed[target] = summed_size
-    d_blas[target] = blas
-
-
-@njit(cache=True, _nrt=False)
-def _measure(used, m, drop, finals, has_finals, state):
+def _measure(used, m, drop, finals, has_finals, sets, cards):
     """``(union, summed size, size)`` of a step over slots ``used[:m]`` that sums out the
-    variables of ``drop`` (its output: ``finals`` if ``has_finals``, else the rest)."""
-    scope, cards = state[0], state[13]
+    variables of ``drop`` (its output: the set ``finals`` if ``has_finals``, else the
+    rest)."""
     union = np.uint64(0)
     for i in range(m):
-        union |= scope[used[i]]
-    if has_finals:
-        kept = np.uint64(0)
-        for i in range(finals.shape[0]):
-            kept |= _bit(finals[i])
-        out_size = _size(kept, cards)
-    else:
-        out_size = _size(union & ~drop, cards)
+        union |= sets[used[i], _SCOPE]
+    out_size = _size(finals if has_finals else union & ~drop, cards)
     summed_size = _size(union & drop, cards)
     return union, summed_size, _mul(out_size, summed_size)
 
 
 @njit(cache=True, _nrt=False)
-def _simple(used, m, drop, op, var, finals, has_finals, state, out):
-    """Add the step over slots ``used[:m]`` (no grouping, no pairwise split)."""
-    scope, axes, naxes, position, live, deferred, d_ops, d_nops, d_var = state[:9]
-    ids = state[12]
-    cnt, union_buf = out[0], out[7]
-    union, summed_size, size = _measure(used, m, drop, finals, has_finals, state)
-    width = popcount(union) - 1
-    if size > cnt[_LIM] or size >= _LIMIT or width >= 51:
-        cnt[_STATUS] = 1
-        cnt[_ERR_VAR] = -1 if var < 0 else ids[var]
-        cnt[_ERR_SIZE] = size
-        _write_members(union, ids, union_buf, cnt)
-        return
-    if width > cnt[_WIDTH]:
-        cnt[_WIDTH] = width
-    if size > cnt[_BIG]:
-        cnt[_BIG] = size
+def _step(used, m, drop, op, var, emit, finals, n_finals, union, summed_size, size,
+          slot, sets, axes, d_ops, cnt, queue):  # fmt: skip
+    """Record the step over slots ``used[:m]`` (measured by :func:`_measure`) at a new slot:
+    its result's axes are ``finals[:n_finals]`` (``n_finals < 0``: its kept variables,
+    ascending). A deferred operand is replaced by its operands when the step can take them
+    in (a chain of reductions of one table, or a small merged loop). Returns how many slots
+    it put in ``queue`` (as ``2 slot + op``) for the caller to emit, in that order: the
+    deferred operands not merged, then the step itself if it is a max step or ``emit``."""
     blas = 0
     if op == 0 and m == 2 and size >= cnt[_MATMUL_MIN]:
-        a, b = scope[used[0]], scope[used[1]]
+        a, b = sets[used[0], _SCOPE], sets[used[1], _SCOPE]
         blas = 1 if a & ~b and b & ~a else 0
     target = cnt[_SLOTS]
-    _absorb(used, m, op, size, summed_size, blas, target, state, out)
     cnt[_SLOTS] = target + 1
+    queued = 0
+    n = 0
+    loop = np.uint64(0)
     for i in range(m):
-        live[used[i]] = False
-    live[target] = True
+        s = used[i]
+        slot[s, _LIVE] = 0
+        if not slot[s, _DEFERRED]:
+            d_ops[target, n] = s
+            n += 1
+            loop |= sets[s, _SCOPE]
+            continue
+        slot[s, _DEFERRED] = 0
+        if op == 0 and m == 1:  # it only sums axes out of that result: one pass
+            n = slot[s, _NOPS]
+            for j in range(n):
+                d_ops[target, j] = d_ops[s, j]
+            loop = sets[s, _LOOP]
+            summed_size = _mul(slot[s, _SUMMED], summed_size)
+            blas = slot[s, _BLAS]
+            break
+        grown = _mul(size, slot[s, _SUMMED])
+        fits = n + slot[s, _NOPS] + m - i - 1 <= cnt[_MAX_OPERANDS]
+        if op == 0 and grown <= cnt[_MERGE_MAX] and fits:  # small: one einsum for both
+            for j in range(slot[s, _NOPS]):
+                d_ops[target, n] = d_ops[s, j]
+                n += 1
+            loop |= sets[s, _LOOP]
+            size = grown
+            summed_size = _mul(summed_size, slot[s, _SUMMED])
+            blas = 0
+            continue
+        queue[queued] = 2 * s
+        queued += 1
+        d_ops[target, n] = s
+        n += 1
+        loop |= sets[s, _SCOPE]
     kept = union & ~drop
-    scope[target] = kept
-    if has_finals:
-        naxes[target] = finals.shape[0]
-        for i in range(finals.shape[0]):
+    sets[target, _SCOPE] = kept
+    sets[target, _LOOP] = loop
+    slot[target, _LIVE] = 1
+    slot[target, _NOPS] = n
+    slot[target, _VAR] = var
+    slot[target, _SUMMED] = summed_size
+    slot[target, _BLAS] = blas
+    if n_finals >= 0:
+        slot[target, _NAXES] = n_finals
+        for i in range(n_finals):
             axes[target, i] = finals[i]
     else:
-        n = 0
+        k = 0
         while kept:
-            axes[target, n] = trailing_zeros(kept)
-            n += 1
+            axes[target, k] = trailing_zeros(kept)
+            k += 1
             kept &= kept - np.uint64(1)
-        naxes[target] = n
-    d_var[target] = var
-    if op == 0:
-        deferred[target] = True
-    else:  # max-product: emitted at once, the first axis is var's
-        _append(target, 1, state, out)
-
-
-@njit(cache=True, _nrt=False)
-def _split(used_in, m, drop, op, var, finals, has_finals, state, out):
-    """Add the steps over slots ``used_in[:m]`` (at most ``max_operands``): pairwise products
-    first while the step is large (the pair of least product size each time)."""
-    scope, cards, cnt, work = state[0], state[13], out[0], state[14]
-    used, pair, none = work[1], work[2, :2], work[2, :0]
-    for i in range(m):
-        used[i] = used_in[i]
-    while True:
-        union, summed_size, size = _measure(used, m, drop, finals, has_finals, state)
-        if size < cnt[_PAIRWISE_MIN] or m <= 2:
-            _simple(used, m, drop, op, var, finals, has_finals, state, out)
-            return
-        keep = union & ~drop
-        if op == 1:
-            keep |= _bit(var)
-        best, bi, bj = np.int64(-1), 0, 0
-        for i in range(m):
-            for j in range(i + 1, m):
-                s = _size(scope[used[i]] | scope[used[j]], cards)
-                if best < 0 or s < best:
-                    best, bi, bj = s, i, j
-        pair[0], pair[1] = used[bi], used[bj]
-        n = 0
-        for i in range(m):
-            if i != bi and i != bj:
-                used[n] = used[i]
-                n += 1
-        needed = keep
-        for i in range(n):
-            needed |= scope[used[i]]
-        _simple(pair, 2, ~needed, 0, -1, none, False, state, out)
-        if cnt[_STATUS]:
-            return
-        used[n] = cnt[_SLOTS] - 1  # the pair's product, the newest slot
-        m = n + 1
-
-
-@njit(cache=True, _nrt=False)
-def _emit(used, m, drop, op, var, finals, has_finals, state, out):
-    """Add the step(s) multiplying slots ``used[:m]`` (ascending) and summing (``op`` 0) or
-    maximising (``op`` 1, ``var``) out the variables of ``drop``: grouped products first if
-    there are more than ``max_operands`` operands."""
-    cnt, work = out[0], state[14]
-    none, rest = work[2, :0], work[0]
-    most = cnt[_MAX_OPERANDS]
-    for i in range(m):
-        rest[i] = used[i]
-    while m > most:
-        _split(rest, most, np.uint64(0), 0, -1, none, False, state, out)
-        if cnt[_STATUS]:
-            return
-        for i in range(m - most):
-            rest[i] = rest[most + i]
-        m -= most
-        rest[m] = cnt[_SLOTS] - 1
-        m += 1
-    _split(rest, m, drop, op, var, finals, has_finals, state, out)
+        slot[target, _NAXES] = k
+    if op == 1 or emit:  # a max step is emitted at once (its first axis is var's)
+        queue[queued] = 2 * target + op
+        queued += 1
+    else:
+        slot[target, _DEFERRED] = 1
+    return queued
 
 
 @njit(cache=True)
@@ -446,7 +373,7 @@ def _plan_steps(problem, cards_all, header):
         problem[3],
         problem[4],
     )
-    limit, max_operands = min(problem[6], _LIMIT), problem[7]
+    limit, most = min(problem[6], _LIMIT), problem[7]
     axes_off = problem[header : header + n_inputs + 1]
     at = header + n_inputs + 1
     axes_in = problem[at : at + axes_off[n_inputs]]
@@ -482,18 +409,11 @@ def _plan_steps(problem, cards_all, header):
 
     # -- slots ---------------------------------------------------------------------------------
     n_max = 2 * n_inputs + n_kept + 4
-    scope = np.zeros(n_max, np.uint64)
-    axes = np.empty((n_max, max(n_kept, 1)), np.int64)
-    naxes = np.zeros(n_max, np.int64)
-    position = np.full(n_max, -1, np.int64)
-    live = np.zeros(n_max, np.bool_)
-    deferred = np.zeros(n_max, np.bool_)
-    d_ops = np.empty((n_max, max_operands), np.int64)
-    d_nops = np.zeros(n_max, np.int64)
-    d_var = np.full(n_max, -1, np.int64)
-    d_union = np.zeros(n_max, np.uint64)
-    d_summed = np.zeros(n_max, np.int64)
-    d_blas = np.zeros(n_max, np.int64)
+    width = max(n_kept, 1)
+    slot = np.zeros((n_max, 8), np.int64)
+    sets = np.zeros((n_max, 2), np.uint64)
+    axes = np.empty((n_max, width), np.int64)
+    d_ops = np.empty((n_max, most), np.int64)
     adj = np.zeros(n_kept, np.uint64)
     kept = qbits
     for f in range(n_inputs):
@@ -502,10 +422,10 @@ def _plan_steps(problem, cards_all, header):
             u = compact[axes_in[i]]
             axes[f, i - axes_off[f]] = u
             bits |= _bit(u)
-        naxes[f] = axes_off[f + 1] - axes_off[f]
-        scope[f] = bits
-        position[f] = f
-        live[f] = True
+        slot[f, _NAXES] = axes_off[f + 1] - axes_off[f]
+        slot[f, _POSITION] = f
+        slot[f, _LIVE] = 1
+        sets[f, _SCOPE] = bits
         kept |= bits
         for i in range(axes_off[f], axes_off[f + 1]):
             adj[compact[axes_in[i]]] |= bits
@@ -528,91 +448,138 @@ def _plan_steps(problem, cards_all, header):
 
     # -- outputs -------------------------------------------------------------------------------
     steps = np.zeros((n_max, 4), np.int64)
-    ops_off = np.zeros(n_max + 1, np.int64)
-    ops = np.empty(n_max * max_operands, np.int64)
-    outs_off = np.zeros(n_max + 2, np.int64)
-    outs = np.empty(n_max * max(n_kept, 1), np.int64)
-    union_off = np.zeros(n_max + 2, np.int64)
-    union = np.empty((n_max + 1) * max(n_kept, 1), np.int64)
-    spec = np.empty(n_max * (max_operands + 1) * (n_kept + 4) + 1, np.uint8)
-    gemm_off = np.zeros(n_max + 1, np.int64)
-    gemm = np.empty(n_max * (6 * n_kept + 12), np.int64)
-    cnt = np.zeros(18, np.int64)
+    offs = np.zeros((4, n_max + 2), np.int64)
+    cnt = np.zeros(22, np.int64)
+    cnt[_BASE + _OUTS] = n_max * most
+    cnt[_BASE + _UNION] = cnt[_BASE + _OUTS] + n_max * width
+    cnt[_BASE + _GEMM] = cnt[_BASE + _UNION] + (n_max + 1) * width
+    buf = np.empty(cnt[_BASE + _GEMM] + n_max * (6 * n_kept + 12), np.int64)
+    spec = np.empty(n_max * (most + 1) * (n_kept + 4) + 1, np.uint8)
     cnt[_SLOTS] = n_inputs
     cnt[_TABLES] = n_inputs
     cnt[_LIM] = limit
-    cnt[_MAX_OPERANDS] = max_operands
+    cnt[_MAX_OPERANDS] = most
     cnt[_PAIRWISE_MIN], cnt[_MATMUL_MIN], cnt[_MERGE_MAX] = problem[8], problem[9], problem[10]
     cnt[_WIDTH] = query.shape[0] - 1
     big = np.int64(1)
     for i in range(query.shape[0]):
         big = _mul(big, cards[query[i]])
     cnt[_BIG] = big
-    work = np.empty((3, n_max), np.int64)  # slot lists of _emit (0), _split (1), a pair (2)
-    state = (scope, axes, naxes, position, live, deferred, d_ops, d_nops, d_var, d_union,
-             d_summed, d_blas, ids, cards, work)  # fmt: skip
-    out = (cnt, steps, ops_off, ops, outs_off, outs, union_off, union, spec, gemm_off, gemm)
-    used = np.empty(n_max, np.int64)
-    no_outs = np.empty(0, np.int64)
 
+    # -- the steps: per elimination (then the final product), groups of at most ``most``
+    # operands, each split into pairwise products while large --------------------------------
+    rest = np.empty(n_max, np.int64)  # the slots of the elimination still to multiply
+    group = np.empty(n_max, np.int64)  # those of the current group
+    pair = np.empty(2, np.int64)
+    queue = np.empty(most + 1, np.int64)  # slots to emit, as 2 slot + op (from _step)
+    fbits = qbits if mode == 0 else np.uint64(0)  # the final product's variables
     n_hidden = popcount(hidden)
-    for k in range(order.shape[0]):
-        var = order[k]
+    n_order = order.shape[0]
+    for k in range(n_order + 1):
         m = 0
+        if k < n_order:  # eliminate order[k]: sum (max, for MAP's query variables) it out
+            var = order[k]
+            drop = _bit(var)
+            op = 1 if mode == 2 and k >= n_hidden else 0
+            n_finals = -1
+        else:  # the product of what is left, into the query's axes
+            var = -1
+            drop = ~qbits if mode == 0 else ~np.uint64(0)
+            op = 0
+            n_finals = query.shape[0] if mode == 0 else 0
         for s in range(cnt[_SLOTS]):
-            if live[s] and scope[s] & _bit(var):
-                used[m] = s
+            if slot[s, _LIVE] and (var < 0 or sets[s, _SCOPE] & drop):
+                rest[m] = s
                 m += 1
-        op = 1 if mode == 2 and k >= n_hidden else 0
-        _emit(used, m, _bit(var), op, var, no_outs, False, state, out)
+        if k == n_order and not m:
+            break
+        while not cnt[_STATUS]:  # one group per round
+            grouped = m > most
+            n = most if grouped else m
+            for i in range(n):
+                group[i] = rest[i]
+            g_drop, g_op, g_var, g_finals = drop, op, var, n_finals
+            if grouped:  # a product of the leading group, into a new operand
+                g_drop, g_op, g_var, g_finals = np.uint64(0), 0, -1, -1
+            last = False
+            while not last:  # one step per round: a pair's product, then the group's
+                union, summed, size = _measure(group, n, g_drop, fbits, g_finals >= 0, sets,
+                                               cards)  # fmt: skip
+                last = size < cnt[_PAIRWISE_MIN] or n <= 2
+                s_drop, s_op, s_var, s_finals, operands, m_step = (
+                    g_drop, g_op, g_var, g_finals, group, n
+                )
+                if not last:  # the pair of least product size first
+                    keep = union & ~g_drop
+                    if g_op == 1:
+                        keep |= _bit(g_var)
+                    best, bi, bj = np.int64(-1), 0, 0
+                    for i in range(n):
+                        for j in range(i + 1, n):
+                            t = _size(sets[group[i], _SCOPE] | sets[group[j], _SCOPE], cards)
+                            if best < 0 or t < best:
+                                best, bi, bj = t, i, j
+                    pair[0], pair[1] = group[bi], group[bj]
+                    left = 0
+                    for i in range(n):
+                        if i != bi and i != bj:
+                            group[left] = group[i]
+                            keep |= sets[group[i], _SCOPE]
+                            left += 1
+                    n = left
+                    s_drop, s_op, s_var, s_finals, operands, m_step = ~keep, 0, -1, -1, pair, 2
+                    union, summed, size = _measure(pair, 2, s_drop, fbits, False, sets, cards)
+                loop_width = popcount(union) - 1
+                if size > cnt[_LIM] or size >= _LIMIT or loop_width >= 51:
+                    cnt[_STATUS] = 1
+                    cnt[_ERR_VAR] = -1 if s_var < 0 else ids[s_var]
+                    cnt[_ERR_SIZE] = size
+                    _write_members(union, ids, buf, cnt)
+                    break
+                cnt[_WIDTH] = max(cnt[_WIDTH], loop_width)
+                cnt[_BIG] = max(cnt[_BIG], size)
+                emit = k == n_order and last and not grouped
+                queued = _step(operands, m_step, s_drop, s_op, s_var, emit, query, s_finals,
+                               union, summed, size, slot, sets, axes, d_ops, cnt, queue)  # fmt: skip
+                for i in range(queued):
+                    _append(queue[i] >> 1, queue[i] & 1, slot, sets, axes, d_ops, ids, cards,
+                            cnt, steps, offs, buf, spec)  # fmt: skip
+                if not last:
+                    group[n] = cnt[_SLOTS] - 1  # the pair's product, the newest slot
+                    n += 1
+            if not grouped:
+                break
+            for i in range(m - most):
+                rest[i] = rest[most + i]
+            m -= most
+            rest[m] = cnt[_SLOTS] - 1
+            m += 1
         if cnt[_STATUS]:
             break
-    if not cnt[_STATUS]:  # finish: the product of what is left, into the query's axes
-        m = 0
-        for s in range(cnt[_SLOTS]):
-            if live[s]:
-                used[m] = s
-                m += 1
-        if m:
-            finals = query if mode == 0 else no_outs
-            _emit(used, m, ~qbits if mode == 0 else ~np.uint64(0), 0, -1, finals, True, state,
-                  out)  # fmt: skip
-            last = cnt[_SLOTS] - 1
-            if not cnt[_STATUS] and deferred[last]:
-                deferred[last] = False
-                _append(last, 0, state, out)
     n = cnt[_STEPS]
+    n_union = n
     if cnt[_STATUS]:
-        union_off[n + 1] = cnt[_UNION]
         n_union = n + 1
-    else:
-        n_union = n
-    size = _PLAN_HEADER + order.shape[0] + 4 * n + 3 * (n + 1) + n_union + 1
+        offs[_UNION, n_union] = cnt[_UNION]
+    size = _PLAN_HEADER + n_order + 4 * n + 3 * (n + 1) + n_union + 1
     plan = np.empty(size + cnt[_OPS] + cnt[_OUTS] + cnt[_UNION] + cnt[_GEMM], np.int64)
     plan[0], plan[1], plan[2] = cnt[_STATUS], cnt[_WIDTH], cnt[_BIG]
-    plan[3], plan[4], plan[5], plan[6] = cnt[_ERR_VAR], cnt[_ERR_SIZE], n, order.shape[0]
+    plan[3], plan[4], plan[5], plan[6] = cnt[_ERR_VAR], cnt[_ERR_SIZE], n, n_order
     at = _PLAN_HEADER
-    for i in range(order.shape[0]):
+    for i in range(n_order):
         plan[at + i] = ids[order[i]]
-    at += order.shape[0]
+    at += n_order
     for k in range(n):
         for c in range(4):
             plan[at + 4 * k + c] = steps[k, c]
     at += 4 * n
-    at = _put_group(plan, at, ops_off, n, ops)
-    at = _put_group(plan, at, outs_off, n, outs)
-    at = _put_group(plan, at, union_off, n_union, union)
-    _put_group(plan, at, gemm_off, n, gemm)
+    for g in range(4):
+        last_step = n_union if g == _UNION else n
+        base = cnt[_BASE + g]
+        for k in range(last_step + 1):
+            plan[at + k] = offs[g, k]
+        at += last_step + 1
+        for k in range(offs[g, last_step]):
+            plan[at + k] = buf[base + k]
+        at += offs[g, last_step]
     return plan, spec[: cnt[_SPEC]]
-
-
-@njit(cache=True, _nrt=False)
-def _put_group(plan, at, offsets, n, values):
-    """Write ``offsets[:n + 1]`` then ``values[:offsets[n]]`` into ``plan`` at ``at``; return
-    the position after them."""
-    for k in range(n + 1):
-        plan[at + k] = offsets[k]
-    at += n + 1
-    for k in range(offsets[n]):
-        plan[at + k] = values[k]
-    return at + offsets[n]
