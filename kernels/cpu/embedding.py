@@ -2,8 +2,10 @@
 
 Letters: V vocabulary (rows of the table), D embedding width, N number of looked-up ids, U
 distinct ids. The gather is a serial loop over a range of output rows (independent: each reads
-one table row); when it is large and several threads are set, a ``prange`` driver runs it on one
-block of rows per thread. The scatter-add is one serial pass over the rows in their
+one table row); when it is large and several threads are set, it runs on one block of rows per
+thread (:func:`kernels.cpu._blocks.run_blocks`: the ``parallel=True`` driver it replaces compiled
+in 0.4-0.7 s on a cold cache, and entered an OpenMP region that the library's other thread
+blocks do not share). The scatter-add is one serial pass over the rows in their
 original order, adding each into its id's sum, so results do not depend on the thread count and
 equal the reference bit for bit. No ``fastmath``: it would let the compiler reorder sums.
 """
@@ -12,7 +14,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from kernels.cpu._blocks import block_bounds, run_blocks
 
 __all__ = ["embedding_fwd", "scatter_rows_sum"]
 
@@ -45,7 +49,7 @@ def embedding_fwd(weight: np.ndarray, ids: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _gather_rows(weight, ids, out, lo, hi):
     """``out[i] = weight[ids[i]]`` for ``lo <= i < hi``."""
     for i in range(lo, hi):
@@ -54,34 +58,31 @@ def _gather_rows(weight, ids, out, lo, hi):
             out[i, j] = weight[row, j]
 
 
-@njit(cache=True, parallel=True)
-def _gather_blocks(weight, ids, out, blocks):
+def _gather_blocks(weight: np.ndarray, ids: np.ndarray, out: np.ndarray, blocks: int) -> None:
     """:func:`_gather_rows` on ``blocks`` blocks of rows, one per thread."""
-    n = ids.shape[0]
-    for k in prange(blocks):
-        _gather_rows(weight, ids, out, k * n // blocks, (k + 1) * n // blocks)
+    bounds = block_bounds(ids.shape[0], blocks)
+    run_blocks(_gather_rows, [(weight, ids, out, lo, hi) for lo, hi in bounds])
 
 
 @njit(cache=True)
-def _span_inverse(indices, low, span):
-    """Sorted distinct values of ``indices`` (N,), all in ``[low, low + span)``, and each
-    entry's position among them, from one marking pass over a table of the span (no sort)."""
-    present = np.zeros(span, dtype=np.uint8)
+def _span_inverse(indices, low, present, rank, unique, inverse):
+    """Sorted distinct values of ``indices`` (N,), all in ``[low, low + span)``, into
+    ``unique[:count]``, and each entry's position among them into ``inverse`` (N,), from one
+    marking pass over the span (no sort); returns ``count``. ``present`` (span,) holds zeros,
+    ``rank`` (span,) and ``unique`` (at least ``min(N, span) + 1``) are scratch; the caller
+    allocates them (an allocation inside compiled 0.2 s more on a cold cache)."""
     for i in range(indices.shape[0]):
         present[indices[i] - low] = 1
     # Branch-free scan (a branch on ``present`` mispredicts about once per distinct id):
     # every value writes its rank and a candidate slot; only present ones advance.
-    rank = np.empty(span, dtype=np.int64)
-    unique = np.empty(min(indices.shape[0], span) + 1, dtype=np.int64)
     count = 0
-    for v in range(span):
+    for v in range(present.shape[0]):
         rank[v] = count
         unique[count] = v + low
         count += present[v]
-    inverse = np.empty(indices.shape[0], dtype=np.int64)
     for i in range(indices.shape[0]):
         inverse[i] = rank[indices[i] - low]
-    return unique[:count].copy(), inverse
+    return count
 
 
 def scatter_rows_sum(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +114,9 @@ def scatter_rows_sum(indices: np.ndarray, values: np.ndarray) -> tuple[np.ndarra
     low = indices.min() if n else 0
     span = int(indices.max() - low) + 1 if n else 0
     if span <= 8 * n + 1024:
-        unique, inverse = _span_inverse(indices, low, span)
+        present, rank = np.zeros(span, np.uint8), np.empty(span, np.int64)
+        unique, inverse = np.empty(min(n, span) + 1, np.int64), np.empty(n, np.int64)
+        unique = unique[: _span_inverse(indices, low, present, rank, unique, inverse)]
     else:  # a wide span: sort (np.unique), in numpy rather than a compiled sort
         unique, inverse = np.unique(indices, return_inverse=True)
     sums = np.zeros((unique.shape[0], values.shape[1]), dtype=values.dtype)
