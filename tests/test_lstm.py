@@ -120,7 +120,7 @@ def test_layer_kernels_match_the_reference_for_any_row_blocks(blocks, fused, rng
 @st.composite
 def tile_case(draw):
     """Batches across tile (6 rows) and block boundaries, hidden sizes with partial and whole
-    16-unit panels, padded steps or none (the fast path needs 6 active rows)."""
+    16-unit panels, padded steps (rows past their end carry their state) or none."""
     n, steps = draw(st.integers(1, 14)), draw(st.integers(1, 4))
     full = draw(st.booleans())
     lengths = (

@@ -10,7 +10,10 @@ cell to the tile while it is in L1. Rows of the batch are independent: with seve
 each takes a block of rows through all T steps.
 
 The products run in slices of ``K_SLICE`` weight rows, each applied to all tiles of the block
-while it is in L1.
+while it is in L1. One cell kernel serves every tile: masked vector loads and stores
+(:func:`kernels.cpu._simd.vload_first`) cover a last panel of fewer than 16 units, and rows
+past their sequence's end carry their state. (A separate scalar kernel for those tiles cost
+0.6 s of cold compilation; the masked stores run at the speed of the plain ones.)
 
 Why not BLAS here (STYLE rule 8 sends GEMMs to BLAS): on the development machine, an AVX-512
 Xeon, OpenBLAS (numpy's) ran the per-step products of the benchmark shapes at 110-152
@@ -39,11 +42,13 @@ from kernels.cpu._simd import (
     tile_fma,
     vfma,
     vload,
+    vload_first,
     vmul,
     vsigmoid,
-    vstore,
+    vstore_first,
     vstream,
     vtanh,
+    vzero,
 )
 
 K_SLICE = 128
@@ -52,105 +57,69 @@ K_SLICE = 128
 _OPTIONS = dict(cache=True, error_model="numpy", fastmath={"contract"})
 
 
-@njit(inline="always", **_OPTIONS)
-def _gates(tile, q):
-    """Activations (i, f, g, o) of the 16 units of tile row ``q / 64``, written back in place."""
-    i, f = vsigmoid(vload(tile, q)), vsigmoid(vload(tile, q + LANES))
-    g, o = vtanh(vload(tile, q + 2 * LANES)), vsigmoid(vload(tile, q + 3 * LANES))
-    vstore(tile, q, i)
-    vstore(tile, q + LANES, f)
-    vstore(tile, q + 2 * LANES, g)
-    vstore(tile, q + 3 * LANES, o)
-    return i, f, g, o
-
-
 @njit(**_OPTIONS)
-def _cell_fast(tile, b0, j0, a, s, s1, keep, hs, cs, acts, tanh_c):
-    """The cell on a full tile (6 active rows, 16 units ``j0 ..``), in vector registers,
-    reading ``c_{t-1}`` from and writing ``c_t``, ``h_t`` (and the saved buffers) to their
-    arrays directly."""
+def _cell(tile, rows, b0, j0, t, lengths, a, s, s1, keep, hs, cs, acts, tanh_c):
+    """The cell on the first ``rows`` rows of a tile (batch rows ``b0 ..``) for the units
+    ``j0 ..`` below H (at most 16), in vector registers: reads ``c_{t-1}`` from and writes
+    ``c_t``, ``h_t`` (and the saved buffers) to their arrays directly. Rows past their
+    sequence's end carry their state."""
     n, hidden = cs.shape[1], cs.shape[2]
-    for r in range(TILE_ROWS):
-        b = b0 + r
-        i, f, g, o = _gates(tile, r * TILE_COLS)
-        c = vfma(f, vload(cs, (s * n + b) * hidden + j0), vmul(i, g))
-        tc = vtanh(c)
-        vstore(cs, (s1 * n + b) * hidden + j0, c)
-        vstore(hs, (s1 * n + b) * hidden + j0, vmul(o, tc))
-        if keep:
-            vstore(tanh_c, (a * n + b) * hidden + j0, tc)
-            q = (a * n + b) * 4 * hidden + j0
-            vstore(acts, q, i)
-            vstore(acts, q + hidden, f)
-            vstore(acts, q + 2 * hidden, g)
-            vstore(acts, q + 3 * hidden, o)
-
-
-@njit(**_OPTIONS)
-def _cell_any(tile, rows, b0, j0, t, lengths, a, s, s1, keep, hs, cs, acts, tanh_c, out):
-    """The cell on any tile: its first ``rows`` rows, the units ``j0 ..`` below H, rows past
-    their sequence's end carrying their state. ``out`` (3, 16) is scratch."""
-    hidden = hs.shape[2]
     units = min(LANES, hidden - j0)
-    zero = np.float32(0)
     for r in range(rows):
         b = b0 + r
+        prev, state = (s * n + b) * hidden + j0, (s1 * n + b) * hidden + j0
+        q = (a * n + b) * 4 * hidden + j0  # the step's i gate in acts
         if t >= lengths[b]:  # past the sequence's end: carry the state
-            for u in range(units):
-                cs[s1, b, j0 + u] = cs[s, b, j0 + u]
-            for u in range(units):
-                hs[s1, b, j0 + u] = hs[s, b, j0 + u]
-            if keep:
-                for u in range(units):
-                    tanh_c[a, b, j0 + u] = zero
-                for g in range(4):
-                    for u in range(units):
-                        acts[a, b, g * hidden + j0 + u] = zero
-            continue
-        for u in range(units):
-            out[0, u] = cs[s, b, j0 + u]
-        i, f, g, o = _gates(tile, r * TILE_COLS)
-        c = vfma(f, vload(out, 0), vmul(i, g))
-        tc = vtanh(c)
-        vstore(out, 0, c)
-        vstore(out, LANES, tc)
-        vstore(out, 2 * LANES, vmul(o, tc))
-        for u in range(units):
-            cs[s1, b, j0 + u] = out[0, u]
-        for u in range(units):
-            hs[s1, b, j0 + u] = out[2, u]
+            vstore_first(cs, state, vload_first(cs, prev, units), units)
+            vstore_first(hs, state, vload_first(hs, prev, units), units)
+            i = f = g = o = tc = vzero()
+        else:
+            q0 = r * TILE_COLS
+            i, f = vsigmoid(vload(tile, q0)), vsigmoid(vload(tile, q0 + LANES))
+            g, o = vtanh(vload(tile, q0 + 2 * LANES)), vsigmoid(vload(tile, q0 + 3 * LANES))
+            c = vfma(f, vload_first(cs, prev, units), vmul(i, g))
+            tc = vtanh(c)
+            vstore_first(cs, state, c, units)
+            vstore_first(hs, state, vmul(o, tc), units)
         if keep:
-            for u in range(units):
-                tanh_c[a, b, j0 + u] = out[1, u]
-            for g in range(4):
-                for u in range(units):
-                    acts[a, b, g * hidden + j0 + u] = tile[r, g * LANES + u]
+            vstore_first(tanh_c, (a * n + b) * hidden + j0, tc, units)
+            vstore_first(acts, q, i, units)
+            vstore_first(acts, q + hidden, f, units)
+            vstore_first(acts, q + 2 * hidden, g, units)
+            vstore_first(acts, q + 3 * hidden, o, units)
 
 
 @njit(**_OPTIONS)
-def _accumulate(a, stride, offset, depth, wp, w_off, lo, hi, tiles, bias, b_off):
-    """``tiles[i] (+)= A_i W`` for each tile ``i`` of rows ``lo + 6 i ..`` (rows past ``hi``
-    repeat row ``hi - 1``): row ``b`` of ``A`` is ``a.flat[b * stride + offset :][:depth]``,
-    ``W`` the packed panel rows at ``w_off``. With ``b_off >= 0`` the tiles start from the
-    bias row ``bias.flat[b_off :][:64]``, else from their values. The sum runs in slices of at
-    most ``K_SLICE`` rows of ``W`` (32 KiB), each applied to every tile while it is in L1."""
-    for k0 in range(0, depth, K_SLICE):
-        k1 = min(depth, k0 + K_SLICE)
-        o = offset + k0
-        for i in range(tiles.shape[0]):
-            b0 = lo + TILE_ROWS * i
-            r1, r2 = min(b0 + 1, hi - 1), min(b0 + 2, hi - 1)
-            r3, r4, r5 = min(b0 + 3, hi - 1), min(b0 + 4, hi - 1), min(b0 + 5, hi - 1)
-            tile = tiles[i]
-            if k0 == 0 and b_off >= 0:
-                init, i_off, i_stride = bias, b_off, 0
-            else:
-                init, i_off, i_stride = tile, 0, TILE_COLS
-            tile_fma(
-                a, b0 * stride + o, r1 * stride + o, r2 * stride + o, r3 * stride + o,
-                r4 * stride + o, r5 * stride + o, k1 - k0, wp, w_off + k0 * TILE_COLS,
-                init, i_off, i_stride, tile,
-            )  # fmt: skip
+def _accumulate(x, hs, t, s, wp, p, lo, hi, tiles, bias):
+    """``tiles[i] = bias + X_i W_x + H_i W_h`` for each tile ``i`` of rows ``lo + 6 i ..``
+    (rows past ``hi`` repeat row ``hi - 1``): ``X_i`` holds the rows ``x[b, t]``, ``H_i`` the
+    rows ``hs[s, b]``, ``W_x`` and ``W_h`` the rows of panel ``p`` of ``wp`` (its first I, then
+    H), ``bias`` row ``p`` of the packed bias. The sum runs in slices of at most ``K_SLICE``
+    rows of ``W`` (32 KiB), each applied to every tile while it is in L1."""
+    n, steps, inputs = x.shape
+    hidden = hs.shape[2]
+    w_x = p * wp.shape[1] * TILE_COLS
+    for part in range(2):  # x_t W_x, then h_{t-1} W_h (x and hs: one array type)
+        a, stride = (x, steps * inputs) if part == 0 else (hs, hidden)
+        offset, depth = (t * inputs, inputs) if part == 0 else (s * n * hidden, hidden)
+        w_off = w_x if part == 0 else w_x + inputs * TILE_COLS
+        for k0 in range(0, depth, K_SLICE):
+            k1 = min(depth, k0 + K_SLICE)
+            o = offset + k0
+            for i in range(tiles.shape[0]):
+                b0 = lo + TILE_ROWS * i
+                r1, r2 = min(b0 + 1, hi - 1), min(b0 + 2, hi - 1)
+                r3, r4, r5 = min(b0 + 3, hi - 1), min(b0 + 4, hi - 1), min(b0 + 5, hi - 1)
+                tile = tiles[i]
+                if part == 0 and k0 == 0:  # start from the bias
+                    init, i_off, i_stride = bias, p * TILE_COLS, 0
+                else:
+                    init, i_off, i_stride = tile, 0, TILE_COLS
+                tile_fma(
+                    a, b0 * stride + o, r1 * stride + o, r2 * stride + o, r3 * stride + o,
+                    r4 * stride + o, r5 * stride + o, k1 - k0, wp, w_off + k0 * TILE_COLS,
+                    init, i_off, i_stride, tile,
+                )  # fmt: skip
 
 
 @njit(nogil=True, **_OPTIONS)
@@ -159,11 +128,9 @@ def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream):
     non-temporal stores (its rows are whole 64-byte lines)."""
     n, steps, inputs = x.shape
     hidden = hs.shape[2]
-    panels, depth = wp.shape[0], wp.shape[1]
+    panels = wp.shape[0]
     keep = acts.shape[0] == steps
     tiles = np.empty((-(-(hi - lo) // TILE_ROWS), TILE_ROWS, TILE_COLS), np.float32)
-    out = np.zeros((3, LANES), np.float32)
-    xs = steps * inputs  # stride of x's rows
     for t in range(steps):
         a, s, s1 = (t, t, t + 1) if keep else (0, t % 2, 1 - t % 2)
         if keep:  # [x_t, h_{t-1}], which the weight gradient needs
@@ -173,24 +140,14 @@ def _rows(x, wp, bp, lengths, hs, cs, acts, tanh_c, xh, y, lo, hi, stream):
                 for k in range(hidden):
                     xh[a, b, inputs + k] = hs[s, b, k]
         for p in range(panels):
-            w_x = p * depth * TILE_COLS  # the panel's W_ih^T rows, then its W_hh^T rows
-            w_h = w_x + inputs * TILE_COLS
-            _accumulate(x, xs, t * inputs, inputs, wp, w_x, lo, hi, tiles, bp, p * TILE_COLS)
-            _accumulate(hs, hidden, s * n * hidden, hidden, wp, w_h, lo, hi, tiles, bp, -1)
-            j0 = p * LANES
+            _accumulate(x, hs, t, s, wp, p, lo, hi, tiles, bp)
             for i in range(tiles.shape[0]):
                 b0 = lo + TILE_ROWS * i
                 rows = min(TILE_ROWS, hi - b0)
-                full = rows == TILE_ROWS and j0 + LANES <= hidden
-                for r in range(rows):
-                    full = full and t < lengths[b0 + r]
-                if full:
-                    _cell_fast(tiles[i], b0, j0, a, s, s1, keep, hs, cs, acts, tanh_c)
-                else:
-                    _cell_any(
-                        tiles[i], rows, b0, j0, t, lengths, a, s, s1, keep, hs, cs, acts,
-                        tanh_c, out,
-                    )  # fmt: skip
+                _cell(
+                    tiles[i], rows, b0, p * LANES, t, lengths, a, s, s1, keep, hs, cs, acts,
+                    tanh_c,
+                )  # fmt: skip
         for b in range(lo, hi):  # the step's outputs: a contiguous run of H per row
             if t >= lengths[b]:
                 for j in range(hidden):

@@ -94,6 +94,81 @@ def vstore(typingctx, arr, idx, vec):
     return types.none(arr, idx, vec), codegen
 
 
+def _lanes_below(builder, count):
+    """The mask of the lanes ``< count`` (``<16 x i1>``)."""
+    lane = ir.Constant(ir.VectorType(ir.IntType(64), LANES), list(range(LANES)))
+    splat = builder.insert_element(
+        ir.Constant(ir.VectorType(ir.IntType(64), LANES), ir.Undefined),
+        count,
+        ir.Constant(ir.IntType(32), 0),
+    )
+    mask = ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES)
+    splat = builder.shuffle_vector(splat, ir.Constant(splat.type, ir.Undefined), mask)
+    return builder.icmp_signed("<", lane, splat)
+
+
+def _check_count(count) -> bool:
+    return isinstance(count, types.Integer) and count.bitwidth == 64
+
+
+@intrinsic
+def vload_first(typingctx, arr, idx, count):
+    """``arr.flat[idx : idx + count]`` in the first ``count`` lanes (``count <= 16``), 0 in the
+    others; elements past them are not read (``llvm.masked.load``)."""
+    if not _check_array(arr, idx) or not _check_count(count):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = builder.bitcast(
+            _element(context, builder, sig.args[0], args[0], args[1]), _VEC.as_pointer()
+        )
+        fnty = ir.FunctionType(
+            _VEC, [_VEC.as_pointer(), ir.IntType(32), ir.VectorType(ir.IntType(1), LANES), _VEC]
+        )
+        fn = cgutils.get_or_insert_function(
+            builder.module, fnty, "llvm.masked.load.v16f32.p0v16f32"
+        )
+        mask = _lanes_below(builder, args[2])
+        return builder.call(fn, [ptr, ir.Constant(ir.IntType(32), 4), mask, _splat(0.0)])
+
+    return f32x16(arr, idx, count), codegen
+
+
+@intrinsic
+def vstore_first(typingctx, arr, idx, vec, count):
+    """``arr.flat[idx : idx + count] = vec[:count]`` (``count <= 16``); elements past them are
+    not touched (``llvm.masked.store``)."""
+    if not _check_array(arr, idx) or vec != f32x16 or not _check_count(count):
+        return None
+
+    def codegen(context, builder, sig, args):
+        ptr = builder.bitcast(
+            _element(context, builder, sig.args[0], args[0], args[1]), _VEC.as_pointer()
+        )
+        fnty = ir.FunctionType(
+            ir.VoidType(),
+            [_VEC, _VEC.as_pointer(), ir.IntType(32), ir.VectorType(ir.IntType(1), LANES)],
+        )
+        fn = cgutils.get_or_insert_function(
+            builder.module, fnty, "llvm.masked.store.v16f32.p0v16f32"
+        )
+        mask = _lanes_below(builder, args[3])
+        builder.call(fn, [args[2], ptr, ir.Constant(ir.IntType(32), 4), mask])
+        return context.get_dummy_value()
+
+    return types.none(arr, idx, vec, count), codegen
+
+
+@intrinsic
+def vzero(typingctx):
+    """A vector of 16 zeros."""
+
+    def codegen(context, builder, sig, args):
+        return _splat(0.0)
+
+    return f32x16(), codegen
+
+
 @intrinsic
 def vstream(typingctx, arr, idx, vec):
     """``arr.flat[idx : idx + 16] = vec`` as a non-temporal store (straight to memory, without
