@@ -114,15 +114,16 @@ def _row_max(v):
 def _row_sum(v):
     """``sum(v)`` in float64: 16 partial sums over interleaved entries, then the tail."""
     n = v.shape[0] // 16
-    acc = np.empty(16)
-    for j in range(16):
-        acc[j] = 0.0
-    for i in range(n):
-        for j in range(16):
-            acc[j] += v[16 * i + j]
     total = 0.0
-    for j in range(16):
-        total += acc[j]
+    if n:
+        # A whole-block update (an array expression) vectorises; an explicit loop over the 16
+        # lanes measured 15-50% slower (and compiles 0.15 s faster on a cold cache).
+        blocks = v[: 16 * n].reshape((n, 16))
+        acc = blocks[0].astype(np.float64)
+        for i in range(1, n):
+            acc += blocks[i]
+        for j in range(16):
+            total += acc[j]
     for i in range(16 * n, v.shape[0]):
         total += v[i]
     return total
