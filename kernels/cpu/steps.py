@@ -52,14 +52,16 @@ from kernels.cpu.planning import order_words
 
 __all__ = ["plan_steps"]
 
+# a helper called only from compiled code: no reference counting (it allocates nothing), no
+# Python or C wrapper (never called from Python), no cache entry of its own (the caller's
+# holds its code)
+_helper = njit(_nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
 _LIMIT = 1 << 62  # sizes saturate here
 _PLAN_HEADER = 7  # the plan's fields before its order (written by _plan_steps)
-# the output groups of ``buf`` (their fill in ``cnt[g]``, their start in ``cnt[_BASE + g]``)
-_OPS, _OUTS, _UNION, _GEMM = range(4)
-_BASE = 4
-# counters and settings, after the groups, in the same int64 array ``cnt``
-_SLOTS, _TABLES, _STEPS, _SPEC, _WIDTH, _BIG, _STATUS, _ERR_VAR, _ERR_SIZE = range(8, 17)
-_LIM, _MAX_OPERANDS, _PAIRWISE_MIN, _MATMUL_MIN, _MERGE_MAX = range(17, 22)
+# counters and settings, in one int64 array ``cnt``
+_SLOTS, _TABLES, _STEPS, _SPEC, _WIDTH, _BIG, _STATUS, _ERR_VAR, _ERR_SIZE = range(9)
+_LIM, _MAX_OPERANDS, _PAIRWISE_MIN, _MATMUL_MIN, _MERGE_MAX = range(9, 14)
 # columns of ``slot`` and ``sets``
 _NAXES, _POSITION, _LIVE, _DEFERRED, _NOPS, _VAR, _SUMMED, _BLAS = range(8)
 _SCOPE, _LOOP = range(2)
@@ -80,7 +82,7 @@ def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.n
     return plan, spec
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _mul(a, b):
     """``a * b`` for sizes ``>= 0``, saturated at ``2**62``."""
     if a == 0 or b == 0:
@@ -90,7 +92,7 @@ def _mul(a, b):
     return a * b
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _size(bits, cards):
     """Entries of a table over the compact variables of ``bits`` (saturated)."""
     out = np.int64(1)
@@ -100,34 +102,35 @@ def _size(bits, cards):
     return out
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _bit(k):
     return np.uint64(1) << np.uint64(k)
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _letter(rank):
     """The einsum letter of the ``rank``-th variable of a step (``LETTERS`` of the reference:
     ASCII letters without ``Z``)."""
     return np.uint8(97 + rank) if rank < 26 else np.uint8(65 + rank - 26)
 
 
-@njit(cache=True, _nrt=False)
-def _push(buf, cnt, group, value):
-    """Append ``value`` to the output group ``group`` of ``buf``."""
-    buf[cnt[_BASE + group] + cnt[group]] = value
-    cnt[group] += 1
+@_helper
+def _push(group, value):
+    """Append ``value`` to the output group ``group`` (its length in ``group[0]``, its values
+    after it)."""
+    group[0] += 1
+    group[group[0]] = value
 
 
-@njit(cache=True, _nrt=False)
-def _write_members(bits, ids, buf, cnt):
-    """Append the variable ids of the compact set ``bits`` to the loop group, ascending."""
+@_helper
+def _write_members(bits, ids, loops):
+    """Append the variable ids of the compact set ``bits`` to the group ``loops``, ascending."""
     while bits:
-        _push(buf, cnt, _UNION, ids[trailing_zeros(bits)])
+        _push(loops, ids[trailing_zeros(bits)])
         bits &= bits - np.uint64(1)
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _write_axes(row, n, union, spec, cnt):
     """Append the labels of the axes ``row[:n]`` (renamed within ``union``) to ``spec``."""
     for i in range(n):
@@ -135,7 +138,7 @@ def _write_axes(row, n, union, spec, cnt):
         cnt[_SPEC] += 1
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _rank(row, n, among, v):
     """How many of ``row[:n]`` before ``v`` are in the set ``among``."""
     k = 0
@@ -147,41 +150,39 @@ def _rank(row, n, among, v):
     return k
 
 
-@njit(cache=True, _nrt=False)
-def _put_summed(x, nx, summed, buf, cnt):
+@_helper
+def _put_summed(x, nx, summed, gemm):
     """Append how many of the axes ``x[:nx]`` are in ``summed``, then their positions."""
-    _push(buf, cnt, _GEMM, popcount(summed))
+    _push(gemm, popcount(summed))
     for i in range(nx):
         if summed & _bit(x[i]):
-            _push(buf, cnt, _GEMM, i)
+            _push(gemm, i)
 
 
-@njit(cache=True, _nrt=False)
-def _put_ranks(order, n, group, x, nx, kept, buf, cnt):
+@_helper
+def _put_ranks(order, n, group, x, nx, kept, gemm):
     """Append, for each variable of ``group`` in the order of ``order[:n]``, its position among
     the axes of ``x[:nx]`` that are in ``kept``."""
     for i in range(n):
         if group & _bit(order[i]):
-            _push(buf, cnt, _GEMM, _rank(x, nx, kept, order[i]))
+            _push(gemm, _rank(x, nx, kept, order[i]))
 
 
-@njit(cache=True, _nrt=False)
-def _put_shape(batch, p, rows, cols, buf, cnt):
+@_helper
+def _put_shape(batch, p, rows, cols, gemm):
     """Append a matmul operand's shape: ``(p, rows, cols)``, or ``(rows, cols)`` without a
     batch."""
+    _push(gemm, 3 if batch else 2)
     if batch:
-        _push(buf, cnt, _GEMM, 3)
-        _push(buf, cnt, _GEMM, p)
-    else:
-        _push(buf, cnt, _GEMM, 2)
-    _push(buf, cnt, _GEMM, rows)
-    _push(buf, cnt, _GEMM, cols)
+        _push(gemm, p)
+    _push(gemm, rows)
+    _push(gemm, cols)
 
 
-@njit(cache=True, _nrt=False)
-def _write_layout(a, na, b, nb, r, nr, cards, buf, cnt):
+@_helper
+def _write_layout(a, na, b, nb, r, nr, cards, gemm):
     """Append the encoded ``matmul_layout`` of the einsum ``a[:na],b[:nb]->r[:nr]`` (compact
-    ids) to the matmul group and return True, or return False when it is no matrix
+    ids) to the group ``gemm`` and return True, or return False when it is no matrix
     product."""
     sa = sb = sr = np.uint64(0)
     for i in range(na):
@@ -198,39 +199,43 @@ def _write_layout(a, na, b, nb, r, nr, cards, buf, cnt):
     m, k, n = _size(left, cards), _size(inner, cards), _size(right, cards)
     n_batch, n_left = popcount(batch), popcount(left)
     # a: its summed axes, then its kept axes as batch, left (r's order), inner (a's order)
-    _put_summed(a, na, sa & ~(sb | sr), buf, cnt)
-    _push(buf, cnt, _GEMM, n_batch + n_left + popcount(inner))
-    _put_ranks(r, nr, batch, a, na, sb | sr, buf, cnt)
-    _put_ranks(r, nr, left, a, na, sb | sr, buf, cnt)
-    _put_ranks(a, na, inner, a, na, sb | sr, buf, cnt)
-    _put_shape(batch, p, m, k, buf, cnt)
+    _put_summed(a, na, sa & ~(sb | sr), gemm)
+    _push(gemm, n_batch + n_left + popcount(inner))
+    _put_ranks(r, nr, batch, a, na, sb | sr, gemm)
+    _put_ranks(r, nr, left, a, na, sb | sr, gemm)
+    _put_ranks(a, na, inner, a, na, sb | sr, gemm)
+    _put_shape(batch, p, m, k, gemm)
     # b: its summed axes, then batch (r's order), inner (a's order), right (r's order)
-    _put_summed(b, nb, sb & ~(sa | sr), buf, cnt)
-    _push(buf, cnt, _GEMM, n_batch + popcount(inner) + popcount(right))
-    _put_ranks(r, nr, batch, b, nb, sa | sr, buf, cnt)
-    _put_ranks(a, na, inner, b, nb, sa | sr, buf, cnt)
-    _put_ranks(r, nr, right, b, nb, sa | sr, buf, cnt)
-    _put_shape(batch, p, k, n, buf, cnt)
-    _push(buf, cnt, _GEMM, nr)  # shape_out: batch, left, right, each in r's order
+    _put_summed(b, nb, sb & ~(sa | sr), gemm)
+    _push(gemm, n_batch + popcount(inner) + popcount(right))
+    _put_ranks(r, nr, batch, b, nb, sa | sr, gemm)
+    _put_ranks(a, na, inner, b, nb, sa | sr, gemm)
+    _put_ranks(r, nr, right, b, nb, sa | sr, gemm)
+    _put_shape(batch, p, k, n, gemm)
+    _push(gemm, nr)  # shape_out: batch, left, right, each in r's order
     for part in (batch, left, right):
         for i in range(nr):
             if part & _bit(r[i]):
-                _push(buf, cnt, _GEMM, cards[r[i]])
-    _push(buf, cnt, _GEMM, nr)  # perm_out: where each of r sits in that order
+                _push(gemm, cards[r[i]])
+    _push(gemm, nr)  # perm_out: where each of r sits in that order
     for i in range(nr):
         c = _bit(r[i])
         if batch & c:
-            _push(buf, cnt, _GEMM, _rank(r, nr, batch, r[i]))
+            _push(gemm, _rank(r, nr, batch, r[i]))
         elif left & c:
-            _push(buf, cnt, _GEMM, n_batch + _rank(r, nr, left, r[i]))
+            _push(gemm, n_batch + _rank(r, nr, left, r[i]))
         else:
-            _push(buf, cnt, _GEMM, n_batch + n_left + _rank(r, nr, right, r[i]))
+            _push(gemm, n_batch + n_left + _rank(r, nr, right, r[i]))
     return True
 
 
-@njit(cache=True, _nrt=False)
-def _append(s, op, slot, sets, axes, d_ops, ids, cards, cnt, steps, offs, buf, spec):
-    """Emit the recorded step of slot ``s`` (``op`` 0 sum, 1 max) as the next step."""
+@_helper
+def _append(s, op, slot, sets, axes, d_ops, ids, cards, cnt, steps, offs, ops, outs, loops,
+            gemm, spec):  # fmt: skip
+    """Emit the recorded step of slot ``s`` (``op`` 0 sum, 1 max) as the next step: its row
+    of ``steps``, its spec, its operand positions, result axes, loop variables and matmul
+    layout appended to the groups ``ops``, ``outs``, ``loops`` and ``gemm``, whose lengths
+    after it go to column ``k + 1`` of ``offs``."""
     k = cnt[_STEPS]
     loop = sets[s, _LOOP]
     if k:
@@ -242,7 +247,7 @@ def _append(s, op, slot, sets, axes, d_ops, ids, cards, cnt, steps, offs, buf, s
             spec[cnt[_SPEC]] = 44  # ","
             cnt[_SPEC] += 1
         _write_axes(axes[o], slot[o, _NAXES], loop, spec, cnt)
-        _push(buf, cnt, _OPS, slot[o, _POSITION])
+        _push(ops, slot[o, _POSITION])
     spec[cnt[_SPEC]] = 45  # "->"
     spec[cnt[_SPEC] + 1] = 62
     cnt[_SPEC] += 2
@@ -253,8 +258,8 @@ def _append(s, op, slot, sets, axes, d_ops, ids, cards, cnt, steps, offs, buf, s
     n = slot[s, _NAXES]
     _write_axes(axes[s], n, loop, spec, cnt)
     for i in range(n):
-        _push(buf, cnt, _OUTS, ids[axes[s, i]])
-    _write_members(loop, ids, buf, cnt)
+        _push(outs, ids[axes[s, i]])
+    _write_members(loop, ids, loops)
     steps[k, 0] = -1 if var < 0 else ids[var]
     steps[k, 1] = op
     steps[k, 2] = 0  # no case axis
@@ -262,17 +267,17 @@ def _append(s, op, slot, sets, axes, d_ops, ids, cards, cnt, steps, offs, buf, s
     if blas:  # a matrix product: its axis moves planned once
         a, b = d_ops[s, 0], d_ops[s, 1]
         found = _write_layout(axes[a], slot[a, _NAXES], axes[b], slot[b, _NAXES], axes[s], n,
-                              cards, buf, cnt)  # fmt: skip
+                              cards, gemm)  # fmt: skip
         blas = 1 if found else 0
     steps[k, 3] = blas
-    for g in range(4):
-        offs[g, k + 1] = cnt[g]
+    offs[0, k + 1], offs[1, k + 1], offs[3, k + 1] = ops[0], outs[0], gemm[0]
+    offs[2, k + 1] = loops[0]
     cnt[_STEPS] = k + 1
     slot[s, _POSITION] = cnt[_TABLES]
     cnt[_TABLES] += 1
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _measure(used, m, drop, finals, has_finals, sets, cards):
     """``(union, summed size, size)`` of a step over slots ``used[:m]`` that sums out the
     variables of ``drop`` (its output: the set ``finals`` if ``has_finals``, else the
@@ -285,7 +290,7 @@ def _measure(used, m, drop, finals, has_finals, sets, cards):
     return union, summed_size, _mul(out_size, summed_size)
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _step(used, m, drop, op, var, emit, finals, n_finals, union, summed_size, size,
           slot, sets, axes, d_ops, cnt, queue):  # fmt: skip
     """Record the step over slots ``used[:m]`` (measured by :func:`_measure`) at a new slot:
@@ -449,11 +454,16 @@ def _plan_steps(problem, cards_all, header):
     # -- outputs -------------------------------------------------------------------------------
     steps = np.zeros((n_max, 4), np.int64)
     offs = np.zeros((4, n_max + 2), np.int64)
-    cnt = np.zeros(22, np.int64)
-    cnt[_BASE + _OUTS] = n_max * most
-    cnt[_BASE + _UNION] = cnt[_BASE + _OUTS] + n_max * width
-    cnt[_BASE + _GEMM] = cnt[_BASE + _UNION] + (n_max + 1) * width
-    buf = np.empty(cnt[_BASE + _GEMM] + n_max * (6 * n_kept + 12), np.int64)
+    cnt = np.zeros(14, np.int64)
+    # the four output groups, each its length then its values, one after the other in ``buf``
+    e_ops = 1 + n_max * most
+    e_outs = e_ops + 1 + n_max * width
+    e_loops = e_outs + 1 + (n_max + 1) * width
+    buf = np.empty(e_loops + 1 + n_max * (6 * n_kept + 12), np.int64)
+    groups = (buf[:e_ops], buf[e_ops:e_outs], buf[e_outs:e_loops], buf[e_loops:])
+    ops, outs, loops, gemm = groups
+    for g in range(4):
+        groups[g][0] = 0
     spec = np.empty(n_max * (most + 1) * (n_kept + 4) + 1, np.uint8)
     cnt[_SLOTS] = n_inputs
     cnt[_TABLES] = n_inputs
@@ -528,13 +538,14 @@ def _plan_steps(problem, cards_all, header):
                             left += 1
                     n = left
                     s_drop, s_op, s_var, s_finals, operands, m_step = ~keep, 0, -1, -1, pair, 2
-                    union, summed, size = _measure(pair, 2, s_drop, fbits, False, sets, cards)
+                    union, summed, size = _measure(pair, m_step, s_drop, fbits, s_finals >= 0, sets,
+                                                   cards)  # fmt: skip
                 loop_width = popcount(union) - 1
                 if size > cnt[_LIM] or size >= _LIMIT or loop_width >= 51:
                     cnt[_STATUS] = 1
                     cnt[_ERR_VAR] = -1 if s_var < 0 else ids[s_var]
                     cnt[_ERR_SIZE] = size
-                    _write_members(union, ids, buf, cnt)
+                    _write_members(union, ids, loops)
                     break
                 cnt[_WIDTH] = max(cnt[_WIDTH], loop_width)
                 cnt[_BIG] = max(cnt[_BIG], size)
@@ -543,7 +554,7 @@ def _plan_steps(problem, cards_all, header):
                                union, summed, size, slot, sets, axes, d_ops, cnt, queue)  # fmt: skip
                 for i in range(queued):
                     _append(queue[i] >> 1, queue[i] & 1, slot, sets, axes, d_ops, ids, cards,
-                            cnt, steps, offs, buf, spec)  # fmt: skip
+                            cnt, steps, offs, ops, outs, loops, gemm, spec)  # fmt: skip
                 if not last:
                     group[n] = cnt[_SLOTS] - 1  # the pair's product, the newest slot
                     n += 1
@@ -560,9 +571,9 @@ def _plan_steps(problem, cards_all, header):
     n_union = n
     if cnt[_STATUS]:
         n_union = n + 1
-        offs[_UNION, n_union] = cnt[_UNION]
+        offs[2, n_union] = loops[0]
     size = _PLAN_HEADER + n_order + 4 * n + 3 * (n + 1) + n_union + 1
-    plan = np.empty(size + cnt[_OPS] + cnt[_OUTS] + cnt[_UNION] + cnt[_GEMM], np.int64)
+    plan = np.empty(size + ops[0] + outs[0] + loops[0] + gemm[0], np.int64)
     plan[0], plan[1], plan[2] = cnt[_STATUS], cnt[_WIDTH], cnt[_BIG]
     plan[3], plan[4], plan[5], plan[6] = cnt[_ERR_VAR], cnt[_ERR_SIZE], n, n_order
     at = _PLAN_HEADER
@@ -573,13 +584,12 @@ def _plan_steps(problem, cards_all, header):
         for c in range(4):
             plan[at + 4 * k + c] = steps[k, c]
     at += 4 * n
-    for g in range(4):
-        last_step = n_union if g == _UNION else n
-        base = cnt[_BASE + g]
+    for g in range(4):  # each group's offsets, then its values
+        last_step = n_union if g == 2 else n
         for k in range(last_step + 1):
             plan[at + k] = offs[g, k]
         at += last_step + 1
         for k in range(offs[g, last_step]):
-            plan[at + k] = buf[base + k]
+            plan[at + k] = groups[g][1 + k]
         at += offs[g, last_step]
     return plan, spec[: cnt[_SPEC]]
