@@ -21,6 +21,11 @@ from kernels.cpu._bits import popcount
 
 __all__ = ["greedy_order"]
 
+# a helper called only from compiled code: no reference counting where it allocates nothing,
+# no Python or C wrapper, no cache entry of its own (its callers' entries hold its code): each
+# wrapper and cache entry is compiled and written on the first run (see kernels.cpu.steps)
+_helper = njit(_nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+
 
 def greedy_order(
     adj: np.ndarray, stages: np.ndarray, cards: np.ndarray, heuristic: int
@@ -63,7 +68,7 @@ def _greedy_order(adj, stages, cards, heuristic):
     return order_words(graph, _words(stages, n, words), cards, heuristic)
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _words_into(rows, n, out):
     """OR the bytes of the uint8 rows ``rows`` (bits ``< n``) into the zeroed words ``out``."""
     for r in range(rows.shape[0]):
@@ -74,7 +79,7 @@ def _words_into(rows, n, out):
             out[r, k // 8] |= byte << np.uint64(8 * (k % 8))
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def _words(rows, n, words):
     """``(R, W)`` uint64 words of the ``(R, B)`` uint8 bitset rows ``rows`` (bits ``< n``)."""
     out = np.zeros((rows.shape[0], max(words, 1)), np.uint64)
@@ -82,7 +87,7 @@ def _words(rows, n, words):
     return out
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
 def order_words(adj, stages, cards, heuristic):
     """The greedy order on a graph of ``uint64`` words (used by the step planner too).
 
@@ -93,9 +98,9 @@ def order_words(adj, stages, cards, heuristic):
     n = adj.shape[0]
     order = np.empty(n, np.int64)
     cost = np.zeros(n, np.int64)
-    waiting = np.zeros(n, np.bool_)
+    waiting = np.zeros(n, np.int64)  # 1 while in the stage's todo list
     todo = np.empty(n, np.int64)  # the stage's variables still to eliminate, any order
-    touched = np.zeros(adj.shape[1], np.uint64)
+    touched = np.empty(adj.shape[1], np.uint64)  # written by _eliminate
     done = 0
     for s in range(stages.shape[0]):
         left = 0
@@ -106,7 +111,7 @@ def order_words(adj, stages, cards, heuristic):
                 bits &= bits - np.uint64(1)
                 todo[left] = v
                 left += 1
-                waiting[v] = True
+                waiting[v] = 1
         for i in range(left):
             cost[todo[i]] = _cost(todo[i], adj, cards, heuristic)
         while left:
@@ -118,7 +123,7 @@ def order_words(adj, stages, cards, heuristic):
             v = todo[best]
             left -= 1
             todo[best] = todo[left]
-            waiting[v] = False
+            waiting[v] = 0
             order[done] = v
             done += 1
             _eliminate(v, adj, touched, heuristic)
@@ -129,10 +134,10 @@ def order_words(adj, stages, cards, heuristic):
                     bits &= bits - np.uint64(1)
                     if waiting[u]:
                         cost[u] = _cost(u, adj, cards, heuristic)
-    return order[:done].copy()
+    return order[:done]
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _cost(v, adj, cards, heuristic):
     """The cost of eliminating ``v`` (see the module of the reference twin)."""
     total = np.int64(0)
@@ -158,7 +163,7 @@ def _cost(v, adj, cards, heuristic):
     return total // 2
 
 
-@njit(cache=True, _nrt=False)
+@_helper
 def _eliminate(v, adj, touched, heuristic):
     """Remove ``v`` from the graph and join its neighbours pairwise; set ``touched`` to the
     variables whose cost can have changed (its neighbours, and theirs for a fill cost)."""

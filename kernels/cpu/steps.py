@@ -360,6 +360,7 @@ def _step(used, m, drop, op, var, emit, finals, n_finals, union, summed_size, si
             k += 1
             kept &= kept - np.uint64(1)
         slot[target, _NAXES] = k
+    slot[target, _DEFERRED] = 0
     if op == 1 or emit:  # a max step is emitted at once (its first axis is var's)
         queue[queued] = 2 * target + op
         queued += 1
@@ -387,7 +388,9 @@ def _plan_steps(problem, cards_all, header):
     elim_in = problem[at + n_query : at + n_query + n_elim]
     n_vars = cards_all.shape[0]
     # -- renumber the variables of the inputs and the query ------------------------------------
-    compact = np.full(n_vars, -1, np.int64)
+    compact = np.empty(n_vars, np.int64)
+    for v in range(n_vars):
+        compact[v] = -1
     for i in range(axes_in.shape[0]):
         compact[axes_in[i]] = 0
     for i in range(query_in.shape[0]):
@@ -398,7 +401,9 @@ def _plan_steps(problem, cards_all, header):
             compact[v] = n_kept
             n_kept += 1
     if n_kept > 64:  # status 2: for the reference
-        return np.full(1, 2, np.int64), np.zeros(0, np.uint8)
+        status = np.empty(1, np.int64)
+        status[0] = 2
+        return status, np.empty(0, np.uint8)
     ids = np.empty(n_kept, np.int64)
     for v in range(n_vars):
         if compact[v] >= 0:
@@ -415,11 +420,13 @@ def _plan_steps(problem, cards_all, header):
     # -- slots ---------------------------------------------------------------------------------
     n_max = 2 * n_inputs + n_kept + 4
     width = max(n_kept, 1)
-    slot = np.zeros((n_max, 8), np.int64)
-    sets = np.zeros((n_max, 2), np.uint64)
+    slot = np.empty((n_max, 8), np.int64)  # each field written when its slot is made
+    sets = np.empty((n_max, 2), np.uint64)
     axes = np.empty((n_max, width), np.int64)
     d_ops = np.empty((n_max, most), np.int64)
-    adj = np.zeros(n_kept, np.uint64)
+    graph = np.empty((n_kept, 1), np.uint64)  # closed neighbourhoods, one word each
+    for u in range(n_kept):
+        graph[u, 0] = 0
     kept = qbits
     for f in range(n_inputs):
         bits = np.uint64(0)
@@ -430,10 +437,11 @@ def _plan_steps(problem, cards_all, header):
         slot[f, _NAXES] = axes_off[f + 1] - axes_off[f]
         slot[f, _POSITION] = f
         slot[f, _LIVE] = 1
+        slot[f, _DEFERRED] = 0
         sets[f, _SCOPE] = bits
         kept |= bits
         for i in range(axes_off[f], axes_off[f + 1]):
-            adj[compact[axes_in[i]]] |= bits
+            graph[compact[axes_in[i]], 0] |= bits
     hidden = kept & ~qbits
 
     # -- the elimination order -----------------------------------------------------------------
@@ -442,9 +450,8 @@ def _plan_steps(problem, cards_all, header):
         for i in range(order.shape[0]):
             order[i] = compact[elim_in[i]]
     else:
-        graph = np.empty((n_kept, 1), np.uint64)  # open neighbourhoods, one word each
-        for u in range(n_kept):
-            graph[u, 0] = adj[u] & ~_bit(u)
+        for u in range(n_kept):  # open neighbourhoods
+            graph[u, 0] &= ~_bit(u)
         stages = np.empty((2 if mode == 2 else 1, 1), np.uint64)
         stages[0, 0] = hidden
         if mode == 2:
@@ -452,8 +459,8 @@ def _plan_steps(problem, cards_all, header):
         order = order_words(graph, stages, cards, heuristic)
 
     # -- outputs -------------------------------------------------------------------------------
-    steps = np.zeros((n_max, 4), np.int64)
-    offs = np.zeros((4, n_max + 2), np.int64)
+    steps = np.empty((n_max, 4), np.int64)
+    offs = np.empty((4, n_max + 2), np.int64)  # column k: the groups' lengths before step k
     cnt = np.zeros(14, np.int64)
     # the four output groups, each its length then its values, one after the other in ``buf``
     e_ops = 1 + n_max * most
@@ -464,6 +471,7 @@ def _plan_steps(problem, cards_all, header):
     ops, outs, loops, gemm = groups
     for g in range(4):
         groups[g][0] = 0
+        offs[g, 0] = 0
     spec = np.empty(n_max * (most + 1) * (n_kept + 4) + 1, np.uint8)
     cnt[_SLOTS] = n_inputs
     cnt[_TABLES] = n_inputs
