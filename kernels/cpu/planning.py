@@ -17,14 +17,9 @@ import numpy as np
 from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
-from kernels.cpu._bits import popcount
+from kernels.cpu._bits import allocating_helper, helper, popcount
 
 __all__ = ["greedy_order"]
-
-# a helper called only from compiled code: no reference counting where it allocates nothing,
-# no Python or C wrapper, no cache entry of its own (its callers' entries hold its code): each
-# wrapper and cache entry is compiled and written on the first run (see kernels.cpu.steps)
-_helper = njit(_nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
 def greedy_order(
@@ -68,7 +63,7 @@ def _greedy_order(adj, stages, cards, heuristic):
     return order_words(graph, _words(stages, n, words), cards, heuristic)
 
 
-@_helper
+@helper
 def _words_into(rows, n, out):
     """OR the bytes of the uint8 rows ``rows`` (bits ``< n``) into the zeroed words ``out``."""
     for r in range(rows.shape[0]):
@@ -79,7 +74,7 @@ def _words_into(rows, n, out):
             out[r, k // 8] |= byte << np.uint64(8 * (k % 8))
 
 
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@allocating_helper
 def _words(rows, n, words):
     """``(R, W)`` uint64 words of the ``(R, B)`` uint8 bitset rows ``rows`` (bits ``< n``)."""
     out = np.zeros((rows.shape[0], max(words, 1)), np.uint64)
@@ -87,7 +82,7 @@ def _words(rows, n, words):
     return out
 
 
-@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+@allocating_helper
 def order_words(adj, stages, cards, heuristic):
     """The greedy order on a graph of ``uint64`` words (used by the step planner too).
 
@@ -137,7 +132,7 @@ def order_words(adj, stages, cards, heuristic):
     return order[:done]
 
 
-@_helper
+@helper
 def _cost(v, adj, cards, heuristic):
     """The cost of eliminating ``v`` (see the module of the reference twin)."""
     total = np.int64(0)
@@ -163,7 +158,7 @@ def _cost(v, adj, cards, heuristic):
     return total // 2
 
 
-@_helper
+@helper
 def _eliminate(v, adj, touched, heuristic):
     """Remove ``v`` from the graph and join its neighbours pairwise; set ``touched`` to the
     variables whose cost can have changed (its neighbours, and theirs for a fill cost)."""

@@ -19,21 +19,22 @@ State, in a few flat arrays (``S`` slots, at most ``2 F + K + 4``)
     that step's operand count, variable, summed entries and BLAS flag; ``sets[s]`` (uint64,
     ``S x 2``): its variable set and its deferred step's loop; ``axes[s]`` (compact ids, axis
     order) and ``d_ops[s]`` (the deferred step's operand slots). The slots holding a variable
-    are found by a scan over the live ones. ``cnt`` holds the counters and settings, ``buf``
-    the four output groups (operand positions, result axes, loop variables, matmul layouts)
-    one after the other, ``offs`` their per-step offsets. Integer work only; table sizes
-    saturate at ``2**62``.
+    are found by a scan over the live ones. ``cnt`` holds the counters and settings; the four
+    output groups (operand positions, result axes, loop variables, matmul layouts) are views
+    of one buffer, each its length then its values, and ``offs`` holds their lengths before
+    each step. Integer work only; table sizes saturate at ``2**62``.
 
 Compile time
-    The first single query on a fresh install compiles this kernel (then Numba's disk cache
-    keeps it). Numba links and re-optimises every callee into each caller, so the cost grows
-    with the depth of the call chain and with the arguments passed (a tuple of arrays is one
-    struct per array): the planning loop (groups of ``max_operands``, pairwise products) runs
-    in :func:`_plan_steps` itself, which calls :func:`_step` (record a step) and
-    :func:`_append` (emit one) from one place each; a step's deferred operands to emit are
-    queued by ``_step`` and emitted by the caller in order. This cut the first compile from
-    ~27 s to ~6 s of CPU time (2-core machine); the helpers that allocate nothing are compiled
-    without reference counting (``_nrt=False``).
+    The first single query on a fresh install compiles this kernel (Numba's disk cache then
+    keeps it). Numba compiles each callee on its own, then links and re-optimises it into
+    every caller, so the cost grows with the depth of the call chain, the number of helpers
+    and their arguments (a tuple of arrays is one struct per array, and each literal argument
+    value compiles a helper again). So the planning loop (groups of ``max_operands``, pairwise
+    products) runs in :func:`_plan_steps` itself, which calls :func:`_step` (record a step)
+    and :func:`_append` (emit one) from one place each: ``_step`` queues the deferred operands
+    it emits, and the caller emits them in order. Helpers have no wrappers or cache entries
+    (``helper`` of :mod:`kernels.cpu._bits`). The first call went from ~25 s to ~6 s of CPU
+    time on the loaded 2-core machine (``inline="always"`` on the small helpers: slower).
 
 The settings (``max_operands``, ``pairwise_min``...) are read from the problem array and the
 length of its header is an argument: the compiled code, kept in Numba's disk cache (which only
@@ -47,15 +48,10 @@ from numba import njit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 import kernels.reference.steps as reference
-from kernels.cpu._bits import popcount
+from kernels.cpu._bits import helper, popcount
 from kernels.cpu.planning import order_words
 
 __all__ = ["plan_steps"]
-
-# a helper called only from compiled code: no reference counting (it allocates nothing), no
-# Python or C wrapper (never called from Python), no cache entry of its own (the caller's
-# holds its code)
-_helper = njit(_nrt=False, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 _LIMIT = 1 << 62  # sizes saturate here
 _PLAN_HEADER = 7  # the plan's fields before its order (written by _plan_steps)
@@ -82,7 +78,7 @@ def plan_steps(problem: np.ndarray, cards: np.ndarray) -> tuple[np.ndarray, np.n
     return plan, spec
 
 
-@_helper
+@helper
 def _mul(a, b):
     """``a * b`` for sizes ``>= 0``, saturated at ``2**62``."""
     if a == 0 or b == 0:
@@ -92,7 +88,7 @@ def _mul(a, b):
     return a * b
 
 
-@_helper
+@helper
 def _size(bits, cards):
     """Entries of a table over the compact variables of ``bits`` (saturated)."""
     out = np.int64(1)
@@ -102,19 +98,19 @@ def _size(bits, cards):
     return out
 
 
-@_helper
+@helper
 def _bit(k):
     return np.uint64(1) << np.uint64(k)
 
 
-@_helper
+@helper
 def _letter(rank):
     """The einsum letter of the ``rank``-th variable of a step (``LETTERS`` of the reference:
     ASCII letters without ``Z``)."""
     return np.uint8(97 + rank) if rank < 26 else np.uint8(65 + rank - 26)
 
 
-@_helper
+@helper
 def _push(group, value):
     """Append ``value`` to the output group ``group`` (its length in ``group[0]``, its values
     after it)."""
@@ -122,7 +118,7 @@ def _push(group, value):
     group[group[0]] = value
 
 
-@_helper
+@helper
 def _write_members(bits, ids, loops):
     """Append the variable ids of the compact set ``bits`` to the group ``loops``, ascending."""
     while bits:
@@ -130,7 +126,7 @@ def _write_members(bits, ids, loops):
         bits &= bits - np.uint64(1)
 
 
-@_helper
+@helper
 def _write_axes(row, n, union, spec, cnt):
     """Append the labels of the axes ``row[:n]`` (renamed within ``union``) to ``spec``."""
     for i in range(n):
@@ -138,7 +134,7 @@ def _write_axes(row, n, union, spec, cnt):
         cnt[_SPEC] += 1
 
 
-@_helper
+@helper
 def _rank(row, n, among, v):
     """How many of ``row[:n]`` before ``v`` are in the set ``among``."""
     k = 0
@@ -150,7 +146,7 @@ def _rank(row, n, among, v):
     return k
 
 
-@_helper
+@helper
 def _put_summed(x, nx, summed, gemm):
     """Append how many of the axes ``x[:nx]`` are in ``summed``, then their positions."""
     _push(gemm, popcount(summed))
@@ -159,7 +155,7 @@ def _put_summed(x, nx, summed, gemm):
             _push(gemm, i)
 
 
-@_helper
+@helper
 def _put_ranks(order, n, group, x, nx, kept, gemm):
     """Append, for each variable of ``group`` in the order of ``order[:n]``, its position among
     the axes of ``x[:nx]`` that are in ``kept``."""
@@ -168,7 +164,7 @@ def _put_ranks(order, n, group, x, nx, kept, gemm):
             _push(gemm, _rank(x, nx, kept, order[i]))
 
 
-@_helper
+@helper
 def _put_shape(batch, p, rows, cols, gemm):
     """Append a matmul operand's shape: ``(p, rows, cols)``, or ``(rows, cols)`` without a
     batch."""
@@ -179,7 +175,7 @@ def _put_shape(batch, p, rows, cols, gemm):
     _push(gemm, cols)
 
 
-@_helper
+@helper
 def _write_layout(a, na, b, nb, r, nr, cards, gemm):
     """Append the encoded ``matmul_layout`` of the einsum ``a[:na],b[:nb]->r[:nr]`` (compact
     ids) to the group ``gemm`` and return True, or return False when it is no matrix
@@ -229,7 +225,7 @@ def _write_layout(a, na, b, nb, r, nr, cards, gemm):
     return True
 
 
-@_helper
+@helper
 def _append(s, op, slot, sets, axes, d_ops, ids, cards, cnt, steps, offs, ops, outs, loops,
             gemm, spec):  # fmt: skip
     """Emit the recorded step of slot ``s`` (``op`` 0 sum, 1 max) as the next step: its row
@@ -277,7 +273,7 @@ def _append(s, op, slot, sets, axes, d_ops, ids, cards, cnt, steps, offs, ops, o
     cnt[_TABLES] += 1
 
 
-@_helper
+@helper
 def _measure(used, m, drop, finals, has_finals, sets, cards):
     """``(union, summed size, size)`` of a step over slots ``used[:m]`` that sums out the
     variables of ``drop`` (its output: the set ``finals`` if ``has_finals``, else the
@@ -290,7 +286,28 @@ def _measure(used, m, drop, finals, has_finals, sets, cards):
     return union, summed_size, _mul(out_size, summed_size)
 
 
-@_helper
+@helper
+def _take_pair(group, n, keep, sets, cards, pair):
+    """Move the pair of slots of ``group[:n]`` whose union spans the fewest entries (the first
+    such pair) to ``pair``, the others keeping their order in ``group[:n - 2]``. Returns what
+    the pair's product sums out: the variables in neither ``keep`` nor another slot."""
+    best, bi, bj = np.int64(-1), 0, 0
+    for i in range(n):
+        for j in range(i + 1, n):
+            size = _size(sets[group[i], _SCOPE] | sets[group[j], _SCOPE], cards)
+            if best < 0 or size < best:
+                best, bi, bj = size, i, j
+    pair[0], pair[1] = group[bi], group[bj]
+    left = 0
+    for i in range(n):
+        if i != bi and i != bj:
+            group[left] = group[i]
+            keep |= sets[group[i], _SCOPE]
+            left += 1
+    return ~keep
+
+
+@helper
 def _step(used, m, drop, op, var, emit, finals, n_finals, union, summed_size, size,
           slot, sets, axes, d_ops, cnt, queue):  # fmt: skip
     """Record the step over slots ``used[:m]`` (measured by :func:`_measure`) at a new slot:
@@ -360,12 +377,11 @@ def _step(used, m, drop, op, var, emit, finals, n_finals, union, summed_size, si
             k += 1
             kept &= kept - np.uint64(1)
         slot[target, _NAXES] = k
-    slot[target, _DEFERRED] = 0
-    if op == 1 or emit:  # a max step is emitted at once (its first axis is var's)
+    deferred = op == 0 and not emit  # a max step is emitted at once (its first axis: var's)
+    slot[target, _DEFERRED] = deferred
+    if not deferred:
         queue[queued] = 2 * target + op
         queued += 1
-    else:
-        slot[target, _DEFERRED] = 1
     return queued
 
 
@@ -524,30 +540,17 @@ def _plan_steps(problem, cards_all, header):
                 union, summed, size = _measure(group, n, g_drop, fbits, g_finals >= 0, sets,
                                                cards)  # fmt: skip
                 last = size < cnt[_PAIRWISE_MIN] or n <= 2
-                s_drop, s_op, s_var, s_finals, operands, m_step = (
-                    g_drop, g_op, g_var, g_finals, group, n
-                )
+                operands, m_step, s_drop = group, n, g_drop
+                s_op, s_var, s_finals = g_op, g_var, g_finals
                 if not last:  # the pair of least product size first
                     keep = union & ~g_drop
                     if g_op == 1:
                         keep |= _bit(g_var)
-                    best, bi, bj = np.int64(-1), 0, 0
-                    for i in range(n):
-                        for j in range(i + 1, n):
-                            t = _size(sets[group[i], _SCOPE] | sets[group[j], _SCOPE], cards)
-                            if best < 0 or t < best:
-                                best, bi, bj = t, i, j
-                    pair[0], pair[1] = group[bi], group[bj]
-                    left = 0
-                    for i in range(n):
-                        if i != bi and i != bj:
-                            group[left] = group[i]
-                            keep |= sets[group[i], _SCOPE]
-                            left += 1
-                    n = left
-                    s_drop, s_op, s_var, s_finals, operands, m_step = ~keep, 0, -1, -1, pair, 2
-                    union, summed, size = _measure(pair, m_step, s_drop, fbits, s_finals >= 0, sets,
-                                                   cards)  # fmt: skip
+                    s_drop = _take_pair(group, n, keep, sets, cards, pair)
+                    operands, m_step, s_op, s_var, s_finals = pair, 2, 0, -1, -1
+                    n -= 2
+                    union, summed, size = _measure(pair, pair.shape[0], s_drop, fbits,
+                                                   s_finals >= 0, sets, cards)  # fmt: skip
                 loop_width = popcount(union) - 1
                 if size > cnt[_LIM] or size >= _LIMIT or loop_width >= 51:
                     cnt[_STATUS] = 1
@@ -559,7 +562,8 @@ def _plan_steps(problem, cards_all, header):
                 cnt[_BIG] = max(cnt[_BIG], size)
                 emit = k == n_order and last and not grouped
                 queued = _step(operands, m_step, s_drop, s_op, s_var, emit, query, s_finals,
-                               union, summed, size, slot, sets, axes, d_ops, cnt, queue)  # fmt: skip
+                               union, summed, size, slot, sets, axes, d_ops, cnt,
+                               queue)  # fmt: skip
                 for i in range(queued):
                     _append(queue[i] >> 1, queue[i] & 1, slot, sets, axes, d_ops, ids, cards,
                             cnt, steps, offs, ops, outs, loops, gemm, spec)  # fmt: skip
