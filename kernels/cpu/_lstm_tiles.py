@@ -55,9 +55,14 @@ K_SLICE = 128
 """Weight rows of a panel (64 float32 columns: 32 KiB) that one pass applies to every tile."""
 
 _OPTIONS = dict(cache=True, error_model="numpy", fastmath={"contract"})
+# The helpers of _rows: no Python or C wrapper (never called from Python), no cache entry of
+# their own (_rows's holds their code).
+_HELPER = dict(
+    error_model="numpy", fastmath={"contract"}, no_cpython_wrapper=True, no_cfunc_wrapper=True
+)
 
 
-@njit(**_OPTIONS)
+@njit(**_HELPER)
 def _cell(tile, rows, b0, j0, t, lengths, a, s, s1, keep, hs, cs, acts, tanh_c):
     """The cell on the first ``rows`` rows of a tile (batch rows ``b0 ..``) for the units
     ``j0 ..`` below H (at most 16), in vector registers: reads ``c_{t-1}`` from and writes
@@ -89,7 +94,7 @@ def _cell(tile, rows, b0, j0, t, lengths, a, s, s1, keep, hs, cs, acts, tanh_c):
             vstore_first(acts, q + 3 * hidden, o, units)
 
 
-@njit(**_OPTIONS)
+@njit(**_HELPER)
 def _accumulate(x, hs, t, s, wp, p, lo, hi, tiles, bias):
     """``tiles[i] = bias + X_i W_x + H_i W_h`` for each tile ``i`` of rows ``lo + 6 i ..``
     (rows past ``hi`` repeat row ``hi - 1``): ``X_i`` holds the rows ``x[b, t]``, ``H_i`` the

@@ -299,7 +299,7 @@ def vmul(typingctx, a, b):
     return f32x16(a, b), codegen
 
 
-@njit(cache=True)
+@njit(no_cpython_wrapper=True, no_cfunc_wrapper=True)  # compiled code only; cached by callers
 def tile_fma(a, o0, o1, o2, o3, o4, o5, depth, w, w_off, init, i_off, i_stride, tile):
     """A 6 x 64 product tile: for each row ``r`` and column ``j < 64``::
 

@@ -54,6 +54,9 @@ __all__ = [
 # No fastmath: these loops are bound by memory, and without it every operation rounds as numpy's
 # does. error_model="numpy": divisions are not checked for zero (that check blocks vectorising).
 _OPTIONS = dict(cache=True, error_model="numpy")
+# Helpers called only from compiled code: no Python or C wrapper (never called from Python) and
+# no cache entry of their own (their callers' entries hold their code): less to compile cold.
+_HELPER = dict(error_model="numpy", no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
 # -- scalar helpers (inlined into the loops) --------------------------------------------------
@@ -78,20 +81,20 @@ def _exp_nonpos_overload(z):
     return lambda z: math.exp(z)
 
 
-@njit(**_OPTIONS)
+@njit(**_HELPER)
 def _sigmoid(v, e, one):
     """The reference's sigmoid ``1 / (1 + e)`` or ``e / (1 + e)`` from ``e = exp(-|v|)``;
     ``one`` is 1 in ``v``'s type."""
     return one / (one + e) if v >= 0 else e / (one + e)
 
 
-@njit(**_OPTIONS)
+@njit(**_HELPER)
 def _row(a, r):
     """Row ``r`` of a (rows, K) operand, or its only row when it is broadcast along the rows."""
     return a[r if a.shape[0] > 1 else 0]
 
 
-@njit(**_OPTIONS)
+@njit(**_HELPER)
 def _row_max(v):
     """Largest non-NaN entry of ``v`` (-inf if none), over 16 interleaved partial maxima."""
     # Plain loops throughout: np.full and ndarray.max here compiled 0.4 s more on a cold cache.
@@ -110,7 +113,7 @@ def _row_max(v):
     return m
 
 
-@njit(**_OPTIONS)
+@njit(**_HELPER)
 def _row_sum(v):
     """``sum(v)`` in float64: 16 partial sums over interleaved entries, then the tail."""
     n = v.shape[0] // 16
@@ -323,7 +326,7 @@ def softmax_bwd(g: np.ndarray, y: np.ndarray, axis: int) -> np.ndarray:
     return _along_axis(_softmax_bwd_rows, _ref.softmax_bwd, g, (y,), axis)
 
 
-@njit(**_OPTIONS)
+@njit(**_HELPER)
 def _log_softmax_row(xr, o):
     """``o = xr - max(xr) - log sum exp(xr - max(xr))`` for one row (``o`` is also scratch)."""
     m = _row_max(xr)

@@ -32,6 +32,7 @@ from numba.extending import overload
 import kernels.reference.losses as _ref
 from kernels.cpu._scalar import _is_float32
 from kernels.cpu.activations import (
+    _HELPER,
     _OPTIONS,
     _exp_nonpos,
     _float_dtype,
@@ -76,7 +77,7 @@ def _log1p_unit_overload(e):
     return impl
 
 
-@njit(**_OPTIONS)
+@njit(**_HELPER)
 def _relu(v, zero):
     """``max(v, 0)`` (NaN gives 0; the other terms of the loss carry the NaN)."""
     return v if v > zero else zero
