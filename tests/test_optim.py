@@ -11,6 +11,7 @@ import math
 
 import hypothesis.extra.numpy as hnp
 import hypothesis.strategies as st
+import numba
 import numpy as np
 import pytest
 from hypothesis import given
@@ -240,6 +241,31 @@ def test_adam_step_rows_kernel_matches_reference(
         [ref[i] for i in (0, 2, 3, 4, 5)],
         "adam_step_rows",
     )
+
+
+@pytest.mark.parametrize("amsgrad", [False, True])
+def test_updates_on_thread_blocks_match_the_reference(amsgrad, rng, monkeypatch):
+    """Large Adam steps and sums of squares run one block per thread: forced here onto 3 blocks
+    of small arrays, they give the reference's results."""
+    monkeypatch.setattr(cpu_adam, "MIN_BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(cpu_norms, "MIN_BLOCK_ELEMENTS", 1)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 3)
+    args = (3, 0.01, 0.9, 0.99, 1e-8, 0.1, False, amsgrad)
+    ours = adam_state(rng, (10,), np.float32, amsgrad)
+    ref = [a.copy() for a in ours]
+    cpu_adam.adam_step(*ours, *args)
+    ref_adam.adam_step(*ref, *args)
+    assert_twins_agree(ours, ref, "adam_step on 3 blocks")
+    p, _, m, v, vmax = adam_state(rng, (7, 3), np.float64, amsgrad)
+    rows, g = np.array([0, 2, 3, 6]), rng.standard_normal((4, 3))
+    ours, ref = [p, m, v, vmax], [p.copy(), m.copy(), v.copy(), vmax.copy()]
+    cpu_adam.adam_step_rows(ours[0], rows, g, *ours[1:], *args)
+    ref_adam.adam_step_rows(ref[0], rows, g, *ref[1:], *args)
+    assert_twins_agree(
+        [ours[0], g, *ours[1:]], [ref[0], g, *ref[1:]], "adam_step_rows on 3 blocks"
+    )
+    x = rng.standard_normal(10).astype(np.float32)
+    assert cpu_norms.sum_squares(x) == pytest.approx(ref_norms.sum_squares(x), rel=1e-12)
 
 
 @pytest.mark.parametrize("impl", [cpu_adam.adam_step_rows, ref_adam.adam_step_rows])
