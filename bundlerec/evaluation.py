@@ -115,13 +115,13 @@ def _check_ks(ks: Sequence[int]) -> tuple[int, ...]:
 
 
 def _evaluate_one(
-    name: str, scorer: Scorer, cases: Cases, ks: tuple[int, ...], batch: int, verbose: bool
+    name: str, scorer: Scorer, cases: Cases, ks: tuple[int, ...], batch: int, progress
 ) -> dict[str, float]:
     n, n_items = cases.exclude.shape
     sums = dict.fromkeys([f"{m}@{k}" for k in ks for m in _PER_CASE] + ["mrr"], 0.0)
     shown: dict[int, list[np.ndarray]] = {k: [] for k in ks}
-    starts = range(0, n, batch)
-    for start in bar(starts, desc=f"evaluating {name}", enabled=verbose, unit="batch"):
+    progress.set_postfix_str(name)
+    for start in range(0, n, batch):
         part = cases.rows(slice(start, min(start + batch, n)))
         scores = np.asarray(scorer.score(part))
         expected = (part.exclude.shape[0], n_items)
@@ -135,6 +135,7 @@ def _evaluate_one(
                 sums[f"{metric}@{k}"] += float(fn(lists, part.targets, k).sum())
             shown[k].append(np.unique(lists[:, :k]))
         sums["mrr"] += float(reciprocal_rank(scores, part.targets, part.exclude).sum())
+        progress.update(1)
     results = {}
     for k in ks:
         for metric in _PER_CASE:
@@ -169,7 +170,7 @@ def evaluate(
     batch_size : int, optional
         Cases scored per call; by default about ``2**23 / I`` (at least 1).
     verbose : bool, default False
-        A progress bar per model on stderr.
+        A progress bar on stderr (batches of every model; the postfix names the model).
 
     Returns
     -------
@@ -190,8 +191,12 @@ def evaluate(
         batch_size = max(1, _CELLS_PER_BATCH // max(n_items, 1))
     elif isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-    results = {
-        name: _evaluate_one(name, scorer, cases, ks, batch_size, verbose)
-        for name, scorer in scorers.items()
-    }
+    batches = -(-n // batch_size)
+    with bar(
+        total=len(scorers) * batches, desc="evaluating", enabled=verbose, unit="batch"
+    ) as progress:
+        results = {
+            name: _evaluate_one(name, scorer, cases, ks, batch_size, progress)
+            for name, scorer in scorers.items()
+        }
     return Report(protocol=protocol, n_cases=int(n), results=results)
