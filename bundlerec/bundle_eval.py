@@ -137,7 +137,7 @@ def evaluate_bundles(
     p_item = (freq + 1.0) / (baskets.shape[0] + 2.0)
     cooc = (baskets.T @ baskets).tocsr()
     price = np.nan_to_num(model.catalogue.price, nan=0.0)
-    categories = model.category_codes
+    categories = model.catalogue.category_codes
 
     results: dict[str, list[Bundle | None]] = {
         "bundlerec": [],

@@ -1,0 +1,75 @@
+"""The bundle protocol: metrics on held-out baskets, ECE by hand, the CLI's bundle table."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bundlerec.bundle_eval import evaluate_bundles, expected_calibration_error
+from bundlerec.cli import main
+from bundlerec.datasets import synthetic_shop
+from bundlerec.prep import clean, split_baskets
+from bundlerec.recommender import Recommender
+
+METHODS = {"bundlerec", "popularity", "cooccurrence"}
+METRICS = {"coverage", "precision", "hit", "ece", "mean_probability", "outcome_rate"}
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    events, items, users = synthetic_shop(n_users=200, n_items=60, n_days=30, seed=4)
+    train, test = split_baskets(clean(events), 0.2, 0)
+    train, test = (part.drop(columns="basket") for part in (train, test))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Recommender(
+            task="basket-completion",
+            sequence={"dim": 8, "hidden": 16, "epochs": 1, "patience": None},
+            network={"n_top": 25},
+        ).fit(train, items, users)
+    root = tmp_path_factory.mktemp("bundle_eval")
+    model.save(root / "model")
+    test.to_csv(root / "test.csv", index=False)
+    return model, test, root
+
+
+@given(p=st.lists(st.floats(0, 1), min_size=1, max_size=40), seed=st.integers(0, 100))
+def test_ece_matches_its_definition(p, seed):
+    p = np.array(p)
+    y = np.random.default_rng(seed).random(p.size) < 0.5
+    bins = [min(int(v * 10), 9) for v in p]
+    want = (
+        sum(
+            abs(
+                sum(p[i] for i in range(p.size) if bins[i] == b)
+                - sum(y[i] for i in range(p.size) if bins[i] == b)
+            )
+            for b in range(10)
+        )
+        / p.size
+    )
+    assert expected_calibration_error(p, y) == pytest.approx(want, abs=1e-12)
+
+
+def test_protocol_reports_every_method_with_bounded_metrics(fitted):
+    model, test, _ = fitted
+    result = evaluate_bundles(model, test, size=3, seed=0, max_cases=60)
+    assert result["protocol"] == "bundle" and 0 < result["n_cases"] <= 60
+    assert set(result["results"]) == METHODS
+    for values in result["results"].values():
+        assert set(values) == METRICS
+        assert all(0.0 <= values[m] <= 1.0 for m in METRICS), values
+        assert values["precision"] <= values["hit"] + 1e-12
+    json.dumps(result)
+
+
+def test_cli_bundle_protocol_prints_the_table(fitted, capsys):
+    _, _, root = fitted
+    capsys.readouterr()
+    args = ["evaluate", "--model", str(root / "model"), "--events", str(root / "test.csv")]
+    assert main([*args, "--protocol", "bundle", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: bundle" in out and all(name in out for name in METHODS)
