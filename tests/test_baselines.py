@@ -1,5 +1,7 @@
 """Baselines: hand-computed values on a tiny shop and set-based oracles on random ones."""
 
+from itertools import combinations
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -10,6 +12,8 @@ from hypothesis.extra import numpy as hnp
 from bundlerec.cases import Cases
 from bundlerec.models import baselines
 from bundlerec.models.baselines import (
+    EASE,
+    AssociationRules,
     CoOccurrence,
     ItemKNN,
     NotFittedError,
@@ -255,10 +259,145 @@ def test_chunked_scoring_is_deterministic(monkeypatch, rng):
     batch = cases(contexts, n_items)
 
     def models():
-        return [Popularity(), CoOccurrence("max"), CoOccurrence(), ItemKNN(5), Transition()]
+        return [
+            Popularity(),
+            CoOccurrence("max"),
+            CoOccurrence(),
+            ItemKNN(5),
+            Transition(),
+            EASE(l2=3.0, max_items=20),
+            AssociationRules(0.005, metric="lift"),
+        ]
 
     whole = [m.fit(train).score(batch) for m in models()]
     monkeypatch.setattr(baselines, "_CHUNK_CASES", 2)
     for model, want in zip(models(), whole, strict=True):
         got = model.fit(train).score(batch)
         np.testing.assert_array_equal(got, want, err_msg=f"{type(model).__name__} in chunks of 2")
+
+
+# --- EASE and association rules --------------------------------------------------------------
+
+
+def basket_shop(baskets, n_items):
+    """Interactions with one purchase per (basket, item); basket b belongs to user b % 3."""
+    rows = [(b % 3, i, b, b, PURCHASE) for b, items in enumerate(baskets) for i in items]
+    return interactions(rows, 3, n_items)
+
+
+@st.composite
+def basket_lists(draw, max_items=6):
+    n_items = draw(st.integers(1, max_items))
+    baskets = draw(
+        st.lists(st.sets(st.integers(0, n_items - 1), min_size=1, max_size=5), max_size=12)
+    )
+    contexts = draw(
+        st.lists(st.lists(st.integers(0, n_items - 1), max_size=4), min_size=1, max_size=5)
+    )
+    return baskets, n_items, contexts
+
+
+def ease_oracle(x, l2):
+    """B column by column from its definition: ridge regression of X_j on the other columns."""
+    n = x.shape[1]
+    b = np.zeros((n, n))
+    for j in range(n):
+        others = [i for i in range(n) if i != j]
+        xo = x[:, others]
+        b[others, j] = np.linalg.solve(xo.T @ xo + l2 * np.eye(n - 1), xo.T @ x[:, j])
+    return b
+
+
+@given(basket_lists(), st.sampled_from([0.5, 2.0, 10.0]))
+def test_ease_matches_column_wise_ridge_regression(shop, l2):
+    baskets, n_items, contexts = shop
+    x = np.zeros((len(baskets), n_items))
+    for r, items in enumerate(baskets):
+        x[r, list(items)] = 1
+    want_b = ease_oracle(x, l2)
+    model = EASE(l2=l2).fit(basket_shop(baskets, n_items))
+    assert_close("B", model.weights_, want_b, atol=1e-5)
+    items = [sorted(set(c)) for c in contexts]
+    want = [want_b[c].sum(axis=0) for c in items]
+    got = model.score(cases(contexts, n_items))
+    assert got.dtype == np.float32
+    assert_close("scores", got, np.reshape(want, got.shape), atol=1e-5)
+
+
+def test_ease_keeps_the_most_frequent_items_and_ranks_the_rest_below():
+    # item counts: 0 x4, 1 x3, 2 x3, 3 x1, 4 x0 -> max_items=3 keeps 0, 1, 2
+    baskets = [{0, 1}, {0, 1, 2}, {0, 2, 3}, {0, 1, 2}]
+    model = EASE(l2=1.0, max_items=3).fit(basket_shop(baskets, 5))
+    np.testing.assert_array_equal(model.kept_, [0, 1, 2])
+    x = np.array([[1, 1, 0], [1, 1, 1], [1, 0, 1], [1, 1, 1]], dtype=float)
+    b = ease_oracle(x, 1.0)
+    got = model.score(cases([[3, 1], [0]], 5))
+    for row, kept in ((0, b[1]), (1, b[0])):
+        assert_close(f"kept items, case {row}", got[row, :3], kept, atol=1e-5)
+        assert_close(f"others, case {row}", got[row, 3:], [kept.min() - 1] * 2, atol=1e-5)
+
+
+def rules_oracle(baskets, n_items, min_support, min_confidence, metric):
+    """{(antecedent, j): metric} by enumerating every itemset of 1-3 items of every basket."""
+    n = max(len(baskets), 1)
+    count = {}
+    for basket in baskets:
+        for k in (1, 2, 3):
+            for s in combinations(sorted(basket), k):
+                count[s] = count.get(s, 0) + 1
+    frequent = {s: c for s, c in count.items() if c / n >= min_support}
+    rules = {}
+    for s, c in frequent.items():
+        for j in s if len(s) > 1 else ():
+            a = tuple(i for i in s if i != j)
+            conf = c / frequent[a]
+            if conf >= min_confidence:
+                rules[a, j] = conf if metric == "confidence" else conf / (frequent[(j,)] / n)
+    return rules
+
+
+@given(
+    basket_lists(),
+    st.sampled_from([0.0, 0.1, 0.25]),
+    st.sampled_from([0.0, 0.5]),
+    st.sampled_from(["lift", "confidence"]),
+)
+def test_rules_match_brute_force_enumeration(shop, min_support, min_confidence, metric):
+    baskets, n_items, contexts = shop
+    rules = rules_oracle(baskets, n_items, min_support, min_confidence, metric)
+    model = AssociationRules(min_support, min_confidence, metric)
+    got = model.fit(basket_shop(baskets, n_items)).score(cases(contexts, n_items))
+    want = np.zeros(got.shape)
+    for row, context in enumerate(contexts):
+        for (a, j), value in rules.items():
+            if set(a) <= set(context):
+                want[row, j] = max(want[row, j], value)
+    assert_close(f"rules ({metric}, support {min_support})", got, want, atol=1e-5)
+
+
+def test_rules_by_hand():
+    # baskets {0,1,2} x2, {0,1}, {2}: support 0 3/4, 1 3/4, 2 3/4, 01 3/4, 02 1/2, 12 1/2,
+    # 012 1/2. At min_support 0.6 only item 0 -> 1 and 1 -> 0 survive (confidence 1, lift 4/3).
+    baskets = [{0, 1, 2}, {0, 1, 2}, {0, 1}, {2}]
+    model = AssociationRules(min_support=0.6, metric="lift").fit(basket_shop(baskets, 3))
+    assert_close("rules", model.item_rules_.toarray(), [[0, 4 / 3, 0], [4 / 3, 0, 0], [0] * 3])
+    assert model.pairs_.shape == (0, 2)
+    model = AssociationRules(min_support=0.5).fit(basket_shop(baskets, 3))
+    np.testing.assert_array_equal(model.pairs_, [[0, 1], [0, 2], [1, 2]])
+    # confidences: 0 -> 1 and 1 -> 0: 1; 0 -> 2, 1 -> 2, 2 -> 0, 2 -> 1 and {0, 1} -> 2: 2/3;
+    # {0, 2} -> 1 and {1, 2} -> 0: 1
+    got = model.score(cases([[0, 1], [1, 2], [2]], 3))
+    assert_close("triple rules", got, [[1, 1, 2 / 3], [1, 2 / 3, 2 / 3], [2 / 3, 2 / 3, 0]])
+
+
+def test_new_baselines_refuse_bad_parameters():
+    with pytest.raises(ValueError, match="l2"):
+        EASE(l2=0)
+    with pytest.raises(ValueError, match="max_items"):
+        EASE(max_items=0)
+    with pytest.raises(ValueError, match="min_support"):
+        AssociationRules(min_support=2)
+    with pytest.raises(ValueError, match="metric"):
+        AssociationRules(metric="leverage")
+    with pytest.raises(NotFittedError, match="fitted"):
+        EASE().score(cases([[0]], 5))

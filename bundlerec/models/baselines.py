@@ -1,4 +1,4 @@
-"""Non-learned baselines: popularity, basket co-occurrence, item k-NN and item transitions.
+"""Non-learned baselines: popularity, co-occurrence, item k-NN, transitions, EASE and rules.
 
 Every model follows the shared contract: ``fit(train: Interactions, **side_info) -> self`` and
 ``score(cases: Cases) -> ndarray (n, I) float32``, higher is better (``fit`` accepts the
@@ -30,7 +30,15 @@ if TYPE_CHECKING:
     from bundlerec.cases import Cases
     from bundlerec.prep import Interactions
 
-__all__ = ["NotFittedError", "Popularity", "CoOccurrence", "ItemKNN", "Transition"]
+__all__ = [
+    "NotFittedError",
+    "Popularity",
+    "CoOccurrence",
+    "ItemKNN",
+    "Transition",
+    "EASE",
+    "AssociationRules",
+]
 
 PURCHASE = EVENT_TYPES.index("purchase")
 """Event code of a purchase (``Interactions.event`` indexes :data:`bundlerec.data.EVENT_TYPES`)."""
@@ -307,3 +315,265 @@ class Transition(_ItemModel):
         """(n, I) float32 transition probabilities from each case's last context item."""
         n_items = self._fitted_items()
         return _aggregate(_context(cases, n_items, last_only=True), self._probability, "sum")
+
+
+def _rows_matrix(
+    train: Interactions, by: Literal["user", "basket"], events: Sequence[int] | None
+) -> sp.csr_matrix:
+    """(R, I) binary CSR: which items each user or each basket (with a counted event) holds.
+
+    Baskets are renumbered ``0 .. R-1`` over the baskets that hold at least one counted event,
+    so ``R`` is the number of such baskets (users: ``R = n_users``).
+    """
+    keep = _event_mask(train, events)
+    if by == "user":
+        return _binary(train.user[keep], train.item[keep], (train.n_users, train.n_items))
+    baskets, rows = np.unique(train.basket[keep], return_inverse=True)
+    return _binary(rows.ravel(), train.item[keep], (baskets.size, train.n_items))
+
+
+class EASE(_ItemModel):
+    """EASE (Steck, 2019): closed-form item-item regression with a zero diagonal.
+
+    With ``X`` the (R, K) binary matrix of rows (baskets or users) by the K kept items,
+
+        G = X^T X + l2 Id,    P = G^{-1},    B = Id - P diag(1 / diag(P))
+
+    (so ``B_jj = 0`` and ``B_ij = -P_ij / P_jj``), the solution of
+    ``min_B ||X - X B||_F^2 + l2 ||B||_F^2`` subject to ``diag(B) = 0``. A case scores
+    ``score_j = sum_{i in context} B[i, j]``.
+
+    Fitting costs O(K^3) time and O(K^2) memory, so only the ``max_items`` most frequent items
+    (by number of rows holding them; ties: lower code) are modelled, K = min(I, max_items).
+    Context items outside them are ignored, and items outside them score one below the lowest
+    kept score of the case (tied among themselves, so the lower code ranks first).
+
+    Parameters
+    ----------
+    l2 : float, default 200.0
+        Ridge strength (> 0). Chosen on inner splits of training data (docs/evaluation.md).
+    by : {"basket", "user"}, default "basket"
+        Rows of ``X``: baskets model what is bought together (the bundle question); users
+        also pool items bought on different visits.
+    events : sequence of int or None, default None
+        Event types that put an item in its row; None uses every event.
+    max_items : int, default 5000
+        K's upper bound (5,000 items: a 200 MB Gram matrix, a few seconds to invert).
+
+    Attributes
+    ----------
+    kept_ : ndarray, shape (K,), int64
+        Codes of the modelled items, increasing.
+    weights_ : ndarray, shape (K, K), float32
+        ``B`` over the kept items.
+    """
+
+    def __init__(
+        self,
+        l2: float = 200.0,
+        by: Literal["basket", "user"] = "basket",
+        events: Sequence[int] | None = None,
+        max_items: int = 5000,
+    ) -> None:
+        if not l2 > 0:
+            raise ValueError(f"l2 must be positive (G must be invertible), got {l2!r}")
+        if by not in ("user", "basket"):
+            raise ValueError(f"by must be 'user' or 'basket', got {by!r}")
+        if isinstance(max_items, bool) or max_items < 1:
+            raise ValueError(f"max_items must be a positive integer, got {max_items!r}")
+        self.l2 = l2
+        self.by = by
+        self.events = events
+        self.max_items = max_items
+
+    def fit(self, train: Interactions, **side_info: Any) -> EASE:
+        """Solve for ``B`` over the most frequent items; returns ``self``."""
+        x = _rows_matrix(train, self.by, self.events)
+        freq = np.asarray(x.sum(axis=0)).ravel()
+        order = np.lexsort((np.arange(train.n_items), -freq))
+        self.kept_ = np.sort(order[: self.max_items]).astype(np.int64)
+        xk = x[:, self.kept_]
+        gram = (xk.T @ xk).toarray()
+        gram[np.diag_indices_from(gram)] += self.l2
+        p = np.linalg.inv(gram)
+        b = -p / np.diag(p)[None, :]
+        np.fill_diagonal(b, 0.0)
+        self.weights_ = b.astype(np.float32)
+        self.n_items = train.n_items
+        return self
+
+    def score(self, cases: Cases) -> np.ndarray:
+        """(n, I) float32: rows of ``B`` summed over each case's (kept) context items."""
+        n_items = self._fitted_items()
+        ctx = _context(cases, n_items)[:, self.kept_].astype(np.float32)
+        outside = np.ones(n_items, dtype=bool)
+        outside[self.kept_] = False
+        out = np.empty((ctx.shape[0], n_items), dtype=np.float32)
+        for start in range(0, ctx.shape[0], _CHUNK_CASES):
+            kept = np.asarray(ctx[start : start + _CHUNK_CASES] @ self.weights_)
+            block = out[start : start + kept.shape[0]]
+            block[:, self.kept_] = kept
+            block[:, outside] = kept.min(axis=1, initial=0.0)[:, None] - 1.0
+        return out
+
+
+def _row_pairs(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of stored columns a < b within each row of ``m``: (row, a, b), int64.
+
+    Vectorised over rows, one pass per column distance ``d``: the entries at positions ``p``
+    and ``p + d`` of one row form a pair (columns are sorted within rows).
+    """
+    m = m.tocsr()
+    m.sort_indices()
+    counts = np.diff(m.indptr)
+    row_of = np.repeat(np.arange(m.shape[0]), counts)
+    end = m.indptr[1:][row_of]
+    pos = np.arange(m.indices.size)
+    rows, firsts, seconds = [], [], []
+    for d in range(1, int(counts.max(initial=0))):
+        ok = pos + d < end
+        rows.append(row_of[ok])
+        firsts.append(m.indices[pos[ok]])
+        seconds.append(m.indices[pos[ok] + d])
+        pos, end = pos[ok], end[ok]
+        row_of = row_of[ok]
+    if not rows:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    return tuple(np.concatenate(part).astype(np.int64) for part in (rows, firsts, seconds))
+
+
+class AssociationRules(_ItemModel):
+    """Association rules from frequent itemsets of two and three items, mined Apriori-style.
+
+    Over the R baskets (with a counted event), ``support(S) = |baskets holding S| / R``; an
+    itemset is frequent when its support is positive and ``>= min_support`` (pairs are counted
+    among frequent items only, triples among baskets' frequent pairs: Apriori's pruning). Every
+    frequent itemset ``S = A + {j}`` with ``|A|`` in {1, 2} gives the rule ``A -> j`` with
+
+        confidence = support(S) / support(A),    lift = confidence / support({j}),
+
+    kept when ``confidence >= min_confidence``. A case scores
+
+        score_j = max { metric(A -> j) : A a subset of the case's context }
+
+    and 0 when no rule applies (so a triple rule needs two context items).
+
+    Parameters
+    ----------
+    min_support : float, default 0.002
+        Minimum support of an itemset, a share of the baskets in [0, 1].
+    min_confidence : float, default 0.0
+        Minimum confidence of a rule, in [0, 1].
+    metric : {"lift", "confidence"}, default "confidence"
+        The rule strength that scores.
+    events : sequence of int or None, default None
+        Event types that put an item in its basket; None uses every event.
+
+    Attributes
+    ----------
+    n_baskets_ : int
+        R.
+    item_rules_ : scipy.sparse.csr_matrix, shape (I, I), float64
+        ``metric(a -> j)`` at ``[a, j]``.
+    pairs_ : ndarray, shape (P, 2), int64
+        Antecedent pairs ``(a, b)``, ``a < b``, of the triple rules, sorted.
+    pair_rules_ : scipy.sparse.csr_matrix, shape (P, I), float64
+        ``metric({a, b} -> j)`` at ``[p, j]`` for ``pairs_[p] = (a, b)``.
+    """
+
+    def __init__(
+        self,
+        min_support: float = 0.002,
+        min_confidence: float = 0.0,
+        metric: Literal["lift", "confidence"] = "confidence",
+        events: Sequence[int] | None = None,
+    ) -> None:
+        if not 0 <= min_support <= 1:
+            raise ValueError(f"min_support must lie in [0, 1], got {min_support!r}")
+        if not 0 <= min_confidence <= 1:
+            raise ValueError(f"min_confidence must lie in [0, 1], got {min_confidence!r}")
+        if metric not in ("lift", "confidence"):
+            raise ValueError(f"metric must be 'lift' or 'confidence', got {metric!r}")
+        self.min_support = min_support
+        self.min_confidence = min_confidence
+        self.metric = metric
+        self.events = events
+
+    def _frequent(self, count: np.ndarray) -> np.ndarray:
+        return (count > 0) & (count / self.n_baskets_ >= self.min_support)
+
+    def _rules(self, together, antecedent, consequent_count):
+        """Metric of rules with the given itemset and antecedent counts; NaN where dropped."""
+        conf = together / antecedent
+        value = conf if self.metric == "confidence" else conf * self.n_baskets_ / consequent_count
+        return np.where(conf >= self.min_confidence, value, np.nan)
+
+    def fit(self, train: Interactions, **side_info: Any) -> AssociationRules:
+        """Count frequent items, pairs and triples and derive the rules; returns ``self``."""
+        n_items = train.n_items
+        x = _rows_matrix(train, "basket", self.events)
+        self.n_baskets_ = max(x.shape[0], 1)
+        count = np.asarray(x.sum(axis=0)).ravel()
+        x = (x @ sp.diags(self._frequent(count).astype(np.float64))).tocsr()
+        x.eliminate_zeros()
+        # pairs: counted from every basket's frequent items
+        row, a, b = _row_pairs(x)
+        keys, inverse, pair_count = np.unique(
+            a * n_items + b, return_inverse=True, return_counts=True
+        )
+        frequent = self._frequent(pair_count)
+        pair_keys = keys[frequent]
+        pa, pb, pc = pair_keys // n_items, pair_keys % n_items, pair_count[frequent]
+        # triples {a, b, c}, a < b < c: baskets holding the frequent pair (a, b), times x
+        index = np.full(keys.size, -1, dtype=np.int64)
+        index[frequent] = np.arange(pair_keys.size)
+        hit = index[inverse.ravel()] >= 0
+        holds = _binary(row[hit], index[inverse.ravel()][hit], (x.shape[0], pair_keys.size))
+        triples = (holds.T @ x).tocoo()
+        keep = (triples.col > pb[triples.row]) & self._frequent(triples.data)
+        ab, c, tc = triples.row[keep], triples.col[keep].astype(np.int64), triples.data[keep]
+        a3, b3 = pa[ab], pb[ab]
+        ac = np.searchsorted(pair_keys, a3 * n_items + c)
+        bc = np.searchsorted(pair_keys, b3 * n_items + c)
+        # rules: a -> b and b -> a from pairs; {a,b} -> c, {a,c} -> b, {b,c} -> a from triples
+        one = [
+            (pa, pb, self._rules(pc, count[pa], count[pb])),
+            (pb, pa, self._rules(pc, count[pb], count[pa])),
+        ]
+        two = [
+            (ab, c, self._rules(tc, pc[ab], count[c])),
+            (ac, b3, self._rules(tc, pc[ac], count[b3])),
+            (bc, a3, self._rules(tc, pc[bc], count[a3])),
+        ]
+        self.item_rules_ = self._matrix(one, n_items, n_items)
+        pair_rules = self._matrix(two, pair_keys.size, n_items)
+        used = np.flatnonzero(np.diff(pair_rules.indptr))
+        self.pairs_ = np.stack([pa[used], pb[used]], axis=1)
+        self.pair_rules_ = pair_rules[used]
+        self.n_items = n_items
+        return self
+
+    @staticmethod
+    def _matrix(parts, n_rows: int, n_cols: int) -> sp.csr_matrix:
+        """CSR from (row, col, value) parts, entries with a NaN value (dropped rules) left out."""
+        rows, cols, values = (np.concatenate(p) for p in zip(*parts, strict=True))
+        ok = ~np.isnan(values)
+        return sp.csr_matrix((values[ok], (rows[ok], cols[ok])), shape=(n_rows, n_cols))
+
+    def score(self, cases: Cases) -> np.ndarray:
+        """(n, I) float32: the strongest applicable rule of each item, 0 without one."""
+        n_items = self._fitted_items()
+        ctx = _context(cases, n_items)
+        out = _aggregate(ctx, self.item_rules_, "max")
+        pair_keys = self.pairs_[:, 0] * n_items + self.pairs_[:, 1]
+        for start in range(0, ctx.shape[0], _CHUNK_CASES):
+            part = ctx[start : start + _CHUNK_CASES]
+            case, a, b = _row_pairs(part)
+            key = a * n_items + b
+            at = np.minimum(np.searchsorted(pair_keys, key), max(pair_keys.size - 1, 0))
+            found = pair_keys[at] == key if pair_keys.size else np.zeros(key.size, dtype=bool)
+            held = _binary(case[found], at[found], (part.shape[0], pair_keys.size))
+            block = out[start : start + part.shape[0]]
+            np.maximum(block, _aggregate(held, self.pair_rules_, "max"), out=block)
+        return out
