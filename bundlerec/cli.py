@@ -36,14 +36,24 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a closed output pipe
 
 
+def _lift_words(bundle: dict[str, Any]) -> str:
+    lift, together = bundle["lift"], bundle["baskets_together"]
+    if lift is None:
+        return "a single item"
+    if together == 0:
+        return "never bought together yet"
+    return f"bought together {lift:.1f}x as often as by chance ({together} baskets)"
+
+
 def _print_bundles(result: dict[str, Any], out=None) -> None:
     out = out or sys.stdout
     print(f"bundles for shopper {result['user']}:", file=out)
     for n, b in enumerate(result["bundles"], 1):
         price = "n/a" if b["total_price"] is None else f"{b['total_price']:.2f}"
+        which = "companion" if b["anchor"] else "item"
         print(
-            f"  {n}. total {price}  P(bought together) = {b['probability']:.3g}  "
-            f"score {b['score']:.3f}",
+            f"  {n}. total {price}; {_lift_words(b)}; P(buys at least one {which}) "
+            f"{b['p_any_companion']:.2f}; expected revenue {b['expected_revenue']:.2f}",
             file=out,
         )
         for item, why in zip(b["items"], b["explanation"]):
@@ -254,6 +264,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         k=args.k,
         size=args.size,
         anchor=args.anchor or None,
+        cart=args.cart or None,
         budget=args.budget,
         max_per_category=args.max_per_category,
     )
@@ -378,10 +389,19 @@ def build_parser() -> argparse.ArgumentParser:
     rec = sub.add_parser("recommend", help="bundles for one shopper from a saved model")
     rec.add_argument("--model", required=True, type=Path)
     rec.add_argument("--user", required=True)
-    rec.add_argument("--anchor", action="append", help="an item in the cart (repeatable)")
-    rec.add_argument("--k", type=_positive(int), default=5)
-    rec.add_argument("--size", type=_positive(int), default=3)
-    rec.add_argument("--budget", type=_positive(float))
+    rec.add_argument(
+        "--anchor",
+        action="append",
+        help="an item every bundle is built around and contains (repeatable; counts in --size)",
+    )
+    rec.add_argument(
+        "--cart", action="append", help="an item already in the cart: context, never repeated"
+    )
+    rec.add_argument("--k", type=_positive(int), default=5, help="number of bundles")
+    rec.add_argument(
+        "--size", type=_positive(int), default=3, help="items per bundle, anchors included"
+    )
+    rec.add_argument("--budget", type=_positive(float), help="cap on the whole bundle's price")
     rec.add_argument("--max-per-category", type=_positive(int), default=1)
     rec.add_argument("--format", choices=("table", "json"), default="table")
     rec.set_defaults(func=cmd_recommend)

@@ -4,6 +4,10 @@ A bundle B of ``size`` items is scored
 
     score(B) = sum_{i in B} relevance_i + coherence(B),
 
+``fixed`` items (the product a "bought together" widget is shown on) are part of every bundle:
+they count towards ``size``, the budget and the category cap, and the search adds the
+``size - len(fixed)`` companions around them.
+
 where ``relevance_i`` is the item's log fused probability for the shopper and ``coherence(B)`` the
 co-purchase network's ``log P(all of B bought | cart items, shopper attributes)``. The search keeps
 the ``beam_width`` best partial bundles, extends each with every candidate that keeps the
@@ -109,6 +113,7 @@ def compose_bundles(
     n_candidates: int = 15,
     beam_width: int | None = None,
     overlap_penalty: float = 2.0,
+    fixed: Sequence[int] = (),
 ) -> list[Bundle]:
     """Compose up to ``k`` bundles of exactly ``size`` items under the constraints.
 
@@ -131,26 +136,46 @@ def compose_bundles(
     beam_width : int, optional
         Partial bundles kept per step (default ``3 * k``).
     overlap_penalty : float
-        Subtracted from a bundle's score per item shared with an already chosen bundle.
+        Subtracted from a bundle's score per companion shared with an already chosen bundle.
+    fixed : sequence of int
+        Items in every bundle, first (whether or not ``allowed``); ``size`` must exceed their
+        number. ``coherence`` sees whole bundles, fixed items included.
 
     Returns
     -------
     list of Bundle
         At most ``k`` (fewer when the constraints admit fewer), best first. Every bundle has
-        ``size`` distinct allowed items, total price <= budget and <= max_per_category per
-        category.
+        ``size`` distinct items, the fixed ones first and the others allowed, total price <=
+        budget and <= max_per_category per category.
     """
     relevance = np.asarray(relevance, dtype=np.float64)
     prices = np.asarray(prices, dtype=np.float64)
     categories = np.asarray(categories)
     allowed = np.asarray(allowed, dtype=bool)
     _check(relevance, prices, categories, allowed, size, k, budget, max_per_category)
+    fixed = tuple(int(j) for j in fixed)
+    if len(set(fixed)) != len(fixed) or any(not 0 <= j < relevance.shape[0] for j in fixed):
+        raise ValueError(f"fixed items must be distinct item codes, got {list(fixed)}")
+    if size <= len(fixed):
+        raise ValueError(
+            f"size counts the fixed (anchor) items: size {size} leaves no room beside "
+            f"{len(fixed)} of them"
+        )
     beam_width = beam_width or 3 * k
+    fixed_price = float(prices[list(fixed)].sum()) if fixed else 0.0
+    if fixed and (
+        (budget is not None and not fixed_price <= budget)
+        or np.unique(categories[list(fixed)], return_counts=True)[1].max() > max_per_category
+    ):
+        return []  # the fixed items alone break the budget or the category cap
     ok = allowed & np.isfinite(relevance)
-    if budget is not None:
-        ok &= prices <= budget  # also drops items of unknown (NaN) price
+    ok[list(fixed)] = False
+    room = None if budget is None else budget - fixed_price
+    if room is not None:
+        ok &= prices <= room  # also drops items of unknown (NaN) price
+    free = size - len(fixed)
     pool = _candidates(
-        relevance, prices, categories, ok, max(n_candidates, size), size, budget, max_per_category
+        relevance, prices, categories, ok, max(n_candidates, free), free, room, max_per_category
     )
     cache: dict[tuple[int, ...], float] = {}
 
@@ -167,8 +192,8 @@ def compose_bundles(
     def coh(items: tuple[int, ...]) -> float:
         return cache[tuple(sorted(items))]
 
-    beam: list[tuple[int, ...]] = [()]
-    for _ in range(size):
+    beam: list[tuple[int, ...]] = [fixed]
+    for _ in range(free):
         extended: dict[tuple[int, ...], tuple[int, ...]] = {}
         for partial in beam:
             spent = float(prices[list(partial)].sum()) if partial else 0.0
@@ -203,7 +228,7 @@ def compose_bundles(
     ]
     chosen: list[Bundle] = []
     while finals and len(chosen) < k:
-        used = [set(b.items) for b in chosen]
+        used = [set(b.items[len(fixed) :]) for b in chosen]
         best = max(
             finals,
             key=lambda b, used=used: (

@@ -1,8 +1,11 @@
 """Why an item is in a bundle: the piece of evidence that raised its probability most.
 
 For each bundle item ``j`` in the co-purchase network, the evidence is the cart items, the
-shopper's attributes and the bundle's other items; the explanation names the piece whose removal
-lowers ``P(X_j = 1 | evidence)`` most, with the ratio ``P(j | all) / P(j | all but that piece)``.
+shopper's attributes and the bundle's other items (anchors included); the explanation names the
+piece whose removal lowers ``P(X_j = 1 | evidence)`` most, with the ratio
+``P(j | all) / P(j | all but that piece)``. A ratio below :data:`MIN_RATIO` is no reason: the item
+is then a "popular choice" (nothing personal supports it). Anchors are the product shown, not
+explained.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from typing import Any
 from bundlerec.models.copurchase import CoPurchaseNetwork, item_node, user_node
 from bundlerec.prep import UNKNOWN, Encoder
 
-__all__ = ["explain_bundle"]
+__all__ = ["MIN_RATIO", "explain_bundle"]
+
+MIN_RATIO = 1.1  # a piece of evidence must raise the item's probability by 10% to be a reason
 
 
 def _evidence_labels(
@@ -48,7 +53,8 @@ def explain_bundle(
     user_state: dict[str, Any],
     bundle: tuple[int, ...],
     user: int,
-    anchors: list[int],
+    context: list[int],
+    anchors: list[int] = (),
 ) -> list[dict[str, Any]]:
     """One record per bundle item: ``{"item_id", "because", "ratio"}`` (see the module doc).
 
@@ -64,18 +70,26 @@ def explain_bundle(
         Item codes of the bundle.
     user : int
         Shopper code, -1 when unknown (no attribute evidence).
+    context : list of int
+        Item codes in the cart (anchors included or not).
     anchors : list of int
-        Item codes in the cart.
+        Item codes of the bundle's anchors: noted as the product shown.
 
     Returns
     -------
     list of dict
-        Items outside the network get ``because = ratio = None`` and a ``note``.
+        ``{"item_id", "because", "ratio"}``; with ``because = ratio = None`` and a ``note`` for
+        anchors, items outside the network and items no evidence raises by :data:`MIN_RATIO`.
     """
-    base = _evidence_labels(network, items, user_state, user, anchors)
+    base = _evidence_labels(
+        network, items, user_state, user, [j for j in context if j not in set(bundle)]
+    )
     out = []
     for j in bundle:
         item_id = str(items.classes_[j])
+        if j in anchors:
+            out.append({"item_id": item_id, "because": None, "ratio": None, "note": "anchor"})
+            continue
         if j not in network.index:
             out.append(
                 {
@@ -100,11 +114,10 @@ def explain_bundle(
             ratio = p_full / p_rest if p_rest > 0 else float("inf")
             if best is None or ratio > best[1]:
                 best = (label, ratio)
-        out.append(
-            {
-                "item_id": item_id,
-                "because": None if best is None else best[0],
-                "ratio": None if best is None else float(best[1]),
-            }
-        )
+        if best is None or best[1] < MIN_RATIO:
+            out.append(
+                {"item_id": item_id, "because": None, "ratio": None, "note": "popular choice"}
+            )
+        else:
+            out.append({"item_id": item_id, "because": best[0], "ratio": float(best[1])})
     return out

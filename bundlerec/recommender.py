@@ -26,9 +26,10 @@ from bundlerec.catalogue import item_catalogue, user_features
 from bundlerec.compose import Bundle, compose_bundles
 from bundlerec.data import DataError, items_from_events, load_events, load_items, load_users
 from bundlerec.explain import explain_bundle
+from bundlerec.lift import BasketCounts
 from bundlerec.model_dir import ModelDirError
 from bundlerec.models.baselines import CoOccurrence, ItemKNN, Popularity, Transition
-from bundlerec.models.copurchase import CoPurchaseNetwork
+from bundlerec.models.copurchase import CoPurchaseNetwork, basket_matrix
 from bundlerec.models.fusion import Fusion
 from bundlerec.models.sequence import SequenceModel
 from bundlerec.prep import (
@@ -87,6 +88,7 @@ class Recommender:
         self.seed = int(seed)
         self.verbose = bool(verbose)
         self.fitted = False
+        self._counts: BasketCounts | None = None  # of the history, built on first use
         # Validation cases the fusion is fitted on, at most (a seeded sample): its features are
         # (cases x catalogue) arrays, so this bounds the memory of fit on large catalogues.
         self.max_fusion_cases = 2000
@@ -123,6 +125,7 @@ class Recommender:
         train = self._encode(fit_part)
         valid = self._encode(valid_part)
         self.history = self._encode(events)
+        self._counts = None
         self._fit_models(train, valid)
         self.fitted = True
         return self
@@ -297,6 +300,7 @@ class Recommender:
         anchors: list[int],
         excluded: list[int] = (),
         *,
+        cart: list[int] = (),
         k: int = 5,
         size: int = 3,
         budget: float | None = None,
@@ -304,12 +308,24 @@ class Recommender:
     ) -> tuple[list[Bundle], list[str]]:
         """Bundles for a shopper given by codes (``user_code`` -1 = unknown); also the notes.
 
-        Relevance is the log fused probability of each item for the shopper (history and anchors
-        as context); coherence is the network's joint log-probability given the anchors and the
-        shopper's attributes (:meth:`CoPurchaseNetwork.coherence`).
+        Every bundle starts with the ``anchors`` and holds ``size`` items in all (see
+        :meth:`recommend_bundles`). Relevance is the log fused probability of each item for the
+        shopper (history, cart and anchors as context); coherence is the network's
+        ``log P(companions all bought | anchors, cart, shopper attributes)``
+        (:meth:`CoPurchaseNetwork.coherence`).
         """
+        bundles, notes, _ = self._compose(
+            user_code, anchors, excluded, cart, k, size, budget, max_per_category
+        )
+        return bundles, notes
+
+    def _compose(
+        self, user_code, anchors, excluded, cart, k, size, budget, max_per_category
+    ) -> tuple[list[Bundle], list[str], np.ndarray]:
+        """:meth:`compose`, and the (I,) fused probabilities the bundles were searched with."""
         notes: list[str] = []
-        cases = self._serving_cases(np.array([user_code]), list(anchors), list(excluded))
+        context = list(dict.fromkeys([*cart, *anchors]))
+        cases = self._serving_cases(np.array([user_code]), context, list(excluded))
         probs = self.fusion.score(cases)[0].astype(np.float64)
         allowed = ~np.asarray(cases.exclude[0].toarray()).ravel().astype(bool)
         price = self.catalogue.price
@@ -318,21 +334,65 @@ class Recommender:
             if unknown_price.any():
                 notes.append(f"{int(unknown_price.sum())} item(s) without a price left out")
             allowed &= ~np.isnan(price)
-        evidence = self.network.evidence(anchors, user_code)
+            if np.isnan(price[anchors]).any():
+                notes.append("an anchor has no price: no bundle fits a budget")
+        evidence = self.network.evidence(context, user_code)
+        fixed = set(anchors)
+
+        def coherence(bundles):
+            companions = [tuple(j for j in b if j not in fixed) for b in bundles]
+            return self.network.coherence(companions, evidence)
+
         bundles = compose_bundles(
             np.log(np.maximum(probs, 1e-12)),
             price,
             self.catalogue.category_codes,
             allowed,
-            lambda bundles: self.network.coherence(bundles, evidence),
+            coherence,
             k=k,
             size=size,
             budget=budget,
             max_per_category=max_per_category,
+            fixed=anchors,
         )
         if len(bundles) < k:
             notes.append(f"only {len(bundles)} bundle(s) satisfy the constraints")
-        return bundles, notes
+        return bundles, notes, probs
+
+    def _basket_counts(self) -> BasketCounts:
+        if self._counts is None:
+            self._counts = BasketCounts(basket_matrix(self.history))
+        return self._counts
+
+    def _bundle_record(
+        self, bundle: Bundle, anchors: list[int], probs: np.ndarray, user: int, cart: list[int]
+    ) -> dict[str, Any]:
+        """A bundle in the shop owner's terms (see :meth:`recommend_bundles`)."""
+        companions = [j for j in bundle.items if j not in set(anchors)]
+        p = probs[companions]
+        price = np.nan_to_num(self.catalogue.price[companions], nan=0.0)
+        counts = self._basket_counts()
+        lift = counts.lift(bundle.items)
+        return {
+            "items": [self._item_record(j) for j in bundle.items],
+            "anchor": [str(self.items.classes_[j]) for j in anchors],
+            "total_price": None if np.isnan(bundle.total_price) else bundle.total_price,
+            "lift": None if np.isnan(lift) else lift,
+            "baskets_together": counts.together(bundle.items),
+            "p_any_companion": float(1.0 - np.prod(1.0 - p)),
+            "expected_revenue": float((p * price).sum()),
+            "probability": bundle.probability,
+            "score": bundle.score,
+            "explanation": explain_bundle(
+                self.network,
+                self.items,
+                self.user_state,
+                bundle.items,
+                user,
+                [*cart, *anchors],
+                anchors=anchors,
+            ),
+        }
 
     def recommend_bundles(
         self,
@@ -343,42 +403,44 @@ class Recommender:
         budget: float | None = None,
         max_per_category: int = 1,
         exclude: Any = None,
+        cart: Any = None,
     ) -> dict[str, Any]:
         """``k`` bundles of ``size`` items for a shopper, optionally around anchor items.
 
-        Returns ``{"user", "bundles": [{"items", "total_price", "score", "probability",
-        "explanation"}], "notes"}``. An unknown shopper gets popular, coherent bundles and a note;
-        an unknown anchor or excluded item raises KeyError naming it.
+        ``anchor`` items (the product a "bought together" widget is shown on) are part of every
+        bundle: they come first, ``size`` counts them, and ``total_price`` and ``budget`` cover
+        the whole bundle. ``cart`` items are context (evidence for both models) that is never
+        repeated in a bundle. ``exclude`` items never appear.
+
+        Returns
+        -------
+        dict
+            ``{"user", "bundles": [...], "notes"}``; each bundle holds ``items`` (records with
+            ``item_id``, ``category``, ``price``; anchors first), ``anchor`` (their ids),
+            ``total_price``, ``lift`` (how many times more often the whole bundle was bought
+            together in the training baskets than if its items were bought independently; 0 if
+            never, None for a single item), ``baskets_together`` (that count of baskets),
+            ``p_any_companion`` (P(the shopper buys at least one companion), from the fused
+            per-item probabilities taken as independent), ``expected_revenue`` (sum of the
+            companions' probability times price), ``probability`` (the network's P(all
+            companions bought | anchors, cart, shopper)), ``score`` (the search objective) and
+            ``explanation`` (one record per item). An unknown shopper gets bundles from popular,
+            coherent items and a note; an unknown anchor, cart or excluded item raises KeyError
+            naming it.
         """
         self._check_fitted()
         code = self._user_code(user)
-        anchors = self._item_codes(anchor, "anchor")
+        anchors = list(dict.fromkeys(self._item_codes(anchor, "anchor")))
+        in_cart = [j for j in self._item_codes(cart, "cart") if j not in anchors]
         excluded = self._item_codes(exclude, "excluded")
-        bundles, notes = self.compose(
-            code,
-            anchors,
-            excluded,
-            k=k,
-            size=size,
-            budget=budget,
-            max_per_category=max_per_category,
+        bundles, notes, probs = self._compose(
+            code, anchors, excluded, in_cart, k, size, budget, max_per_category
         )
         if code < 0:
             notes.insert(0, f"unknown shopper {user!r}: bundles from popular, coherent items")
         return {
             "user": str(user),
-            "bundles": [
-                {
-                    "items": [self._item_record(j) for j in b.items],
-                    "total_price": None if np.isnan(b.total_price) else b.total_price,
-                    "score": b.score,
-                    "probability": b.probability,
-                    "explanation": explain_bundle(
-                        self.network, self.items, self.user_state, b.items, code, anchors
-                    ),
-                }
-                for b in bundles
-            ],
+            "bundles": [self._bundle_record(b, anchors, probs, code, in_cart) for b in bundles],
             "notes": notes,
         }
 
@@ -412,6 +474,7 @@ class Recommender:
         feedback.grow_items(self, frame, items)
         feedback.grow_users(self, frame, users)
         new = self._encode(frame)
+        self._counts = None
         self.history = feedback.merge_history(
             self.history, new, len(self.users.classes_), len(self.items.classes_)
         )

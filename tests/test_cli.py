@@ -134,7 +134,18 @@ def test_recommend_json(trained, capsys):
     assert set(out) == {"user", "bundles", "notes"}
     assert len(out["bundles"]) >= 1, out["notes"]
     for b in out["bundles"]:
-        assert set(b) == {"items", "total_price", "score", "probability", "explanation"}
+        assert set(b) == {
+            "items",
+            "anchor",
+            "total_price",
+            "lift",
+            "baskets_together",
+            "p_any_companion",
+            "expected_revenue",
+            "probability",
+            "score",
+            "explanation",
+        }
         assert b["total_price"] <= 100
         assert {"item_id", "category", "price"} <= set(b["items"][0])
 

@@ -4,7 +4,7 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from bundlerec.compose import compose_bundles
@@ -137,3 +137,52 @@ def test_bad_arguments_are_named():
         compose_bundles(relevance, prices, categories, allowed, coherence, size=0)
     with pytest.raises(ValueError, match="budget"):
         compose_bundles(relevance, prices, categories, allowed, coherence, budget=-1)
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(4, 20),
+    size=st.integers(2, 4),
+    n_fixed=st.integers(1, 2),
+    budget=st.one_of(st.none(), st.floats(20, 150)),
+)
+def test_fixed_items_lead_every_bundle_and_count_in_its_constraints(
+    seed, n, size, n_fixed, budget
+):
+    assume(size > n_fixed)
+    relevance, prices, categories, allowed, coherence = _problem(seed, n)
+    fixed = tuple(range(n_fixed))
+    bundles = compose_bundles(
+        relevance,
+        prices,
+        categories,
+        allowed,
+        coherence,
+        k=3,
+        size=size,
+        budget=budget,
+        max_per_category=2,
+        fixed=fixed,
+    )
+    spare = allowed.copy()
+    spare[list(fixed)] = False
+    fits = [
+        items
+        for items in combinations(np.flatnonzero(spare).tolist(), size - n_fixed)
+        if (budget is None or prices[list(fixed + items)].sum() <= budget + 1e-9)
+        and np.unique(categories[list(fixed + items)], return_counts=True)[1].max() <= 2
+    ]
+    assert (len(bundles) > 0) == (len(fits) > 0)
+    for b in bundles:
+        assert b.items[:n_fixed] == fixed and len(set(b.items)) == size
+        assert all(allowed[j] for j in b.items[n_fixed:])
+        assert b.total_price == pytest.approx(prices[list(b.items)].sum())
+        if budget is not None:
+            assert b.total_price <= budget + 1e-9
+        assert b.log_probability == pytest.approx(coherence.one(tuple(sorted(b.items))))
+
+
+def test_size_must_leave_room_beside_the_fixed_items():
+    relevance, prices, categories, allowed, coherence = _problem(0, 6)
+    with pytest.raises(ValueError, match="size counts the fixed"):
+        compose_bundles(relevance, prices, categories, allowed, coherence, size=2, fixed=(0, 1))

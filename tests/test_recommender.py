@@ -83,7 +83,8 @@ def test_bundles_respect_constraints_and_explain(model):
         assert 0.0 <= b["probability"] <= 1.0
         assert len(b["explanation"]) == 3
         for e in b["explanation"]:
-            assert e["because"] is None or e["ratio"] > 0
+            assert (e["because"] is None) == ("note" in e)
+            assert e["because"] is None or e["ratio"] >= 1.1  # no x1.00-style reasons
 
 
 def test_unknown_user_gets_bundles_and_a_note(model):
@@ -97,12 +98,25 @@ def test_unknown_anchor_is_named(model):
         model.recommend_bundles(model.users.classes_[0], anchor=["no-such-item"])
 
 
-def test_anchor_items_are_never_in_the_bundle(model):
+def test_anchors_lead_each_bundle_and_the_cart_is_never_repeated(model):
     anchor = model.items.classes_[int(model.network.items[0])]
-    result = model.recommend_bundles(model.users.classes_[2], k=2, size=2, anchor=[anchor])
+    cart = [model.items.classes_[int(model.network.items[1])]]
+    user = model.users.classes_[2]
+    result = model.recommend_bundles(user, k=2, size=3, anchor=[anchor], cart=cart, budget=150)
     assert len(result["bundles"]) == 2, result["notes"]
     for b in result["bundles"]:
-        assert anchor not in [i["item_id"] for i in b["items"]]
+        ids = [i["item_id"] for i in b["items"]]
+        assert ids[0] == anchor and len(ids) == 3 and len(set(ids)) == 3  # size counts it
+        assert cart[0] not in ids
+        assert b["anchor"] == [anchor]
+        assert b["total_price"] == pytest.approx(sum(i["price"] for i in b["items"]))
+        assert b["total_price"] <= 150
+        assert b["explanation"][0]["note"] == "anchor"
+        assert 0.0 <= b["p_any_companion"] <= 1.0 and b["expected_revenue"] >= 0.0
+        assert b["lift"] is None or b["lift"] >= 0.0
+        assert b["baskets_together"] >= 0
+    with pytest.raises(ValueError, match="size counts"):
+        model.recommend_bundles(user, size=1, anchor=[anchor])
 
 
 def test_save_load_round_trip_gives_identical_scores(model, shop, tmp_path):
