@@ -12,21 +12,42 @@ with :func:`bundlerec.compose.compose_bundles`, and we measure
   the outcome "every bundle item is in R"; ``mean_probability`` and ``outcome_rate`` beside it.
 
 Methods: ``bundlerec`` (fused relevance plus the co-purchase network's joint log-probability),
-``popularity`` (relevance and probability from basket frequencies, items taken as independent)
-and ``cooccurrence`` (relevance and probability from association-rule confidences P(j | anchor),
-taken as independent given the anchor). All three use the same category cap (none by default: a
+``popularity`` (relevance and probability from basket frequencies, items taken as independent),
+``cooccurrence`` (relevance and probability from association-rule confidences P(j | anchor),
+taken as independent given the anchor), ``ease`` and ``rules`` (the anchor's top items by the
+scores of :class:`~bundlerec.models.baselines.EASE` and
+:class:`~bundlerec.models.baselines.AssociationRules` with their default hyperparameters,
+fitted on the model's training history, given the anchor alone). EASE and rule scores are not
+probabilities, so their bundles are chosen by the scores alone and carry the ``cooccurrence``
+probability of the same items (the product of the smoothed P(j | anchor)): their ECE measures
+that estimate on their bundles. All methods use the same category cap (none by default: a
 basket may hold two items of a category) and no budget.
+
+**Anchor + 2** (:func:`anchor_plus_two`, also ``evaluate_bundles(...)["anchor_plus_2"]``): the
+"bought together" widget. For each held-out basket of at least three distinct items, the same
+seeded item is the anchor; each method proposes 2 companions and we report the share of them in
+the rest of the basket, averaged over cases. The methods above (bundles of 2) plus two plain
+ones: ``cooc_top2``, the 2 items of highest P(j | anchor) (ties: the more frequent, then the
+lower code), and ``frequent_triple``, the other two items of the most frequent training triple
+holding the anchor (ties: lower codes; ``cooc_top2`` when the anchor is in no triple).
+
+If ``Recommender.compose`` returns the anchor inside its bundle (``size`` then counts it), the
+anchor is dropped before measuring and the bundle asked one item larger, so every method is
+measured on the same number of companions.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import scipy.sparse as sp
 
-from bundlerec.cases import basket_completion_cases
+from bundlerec.cases import Cases, basket_completion_cases
 from bundlerec.compose import Bundle, compose_bundles
 from bundlerec.data import load_events
+from bundlerec.models.baselines import EASE, AssociationRules
 from bundlerec.models.copurchase import basket_matrix
 from bundlerec.prep import clean, to_interactions
 
@@ -37,7 +58,7 @@ if TYPE_CHECKING:
 
     from bundlerec.recommender import Recommender
 
-__all__ = ["evaluate_bundles", "expected_calibration_error"]
+__all__ = ["anchor_plus_two", "evaluate_bundles", "expected_calibration_error"]
 
 
 def expected_calibration_error(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> float:
@@ -85,6 +106,201 @@ def _summary(bundles: list[Bundle | None], rests: list[set[int]], size: int) -> 
     }
 
 
+@dataclass
+class _Held:
+    """Held-out cases and the training statistics every method shares.
+
+    ``cases``: one case per held-out basket of >= 2 known items, its target the anchor and its
+    context the rest R. ``baskets``: (n_baskets, I) binary training baskets; ``freq``: (I,)
+    baskets per item; ``cooc``: (I, I) baskets per item pair (diagonal = ``freq``).
+    """
+
+    cases: Cases
+    baskets: sp.csr_matrix
+    freq: np.ndarray
+    cooc: sp.csr_matrix
+    scorers: dict[str, Any]
+
+
+def _held_out(model: Recommender, test_events: Any, rng: np.random.Generator) -> _Held:
+    events = clean(load_events(test_events), window=model.window)
+    test = to_interactions(
+        events, model.users, model.items, window=model.window, unknown_users="reserve"
+    )
+    # basket_completion_cases hides one item per basket: here it is the anchor, the rest is R.
+    cases = basket_completion_cases(
+        test, model.history.n_items, rng, known_users=len(model.users.classes_)
+    )
+    baskets = basket_matrix(model.history)
+    scorers = {"ease": EASE().fit(model.history), "rules": AssociationRules().fit(model.history)}
+    return _Held(
+        cases,
+        baskets,
+        np.asarray(baskets.sum(axis=0)).ravel(),
+        (baskets.T @ baskets).tocsr(),
+        scorers,
+    )
+
+
+def _sample(rows: np.ndarray, max_cases: int | None, rng: np.random.Generator) -> np.ndarray:
+    if max_cases is not None and rows.size > max_cases:
+        rows = np.sort(rng.choice(rows, size=max_cases, replace=False))
+    if rows.size == 0:
+        raise ValueError("no held-out basket is large enough among the items known to the model")
+    return rows
+
+
+def _plus_two_rng(seed: int) -> np.random.Generator:
+    """The generator that samples the anchor + 2 cases (the same in both entry points)."""
+    return np.random.default_rng([seed, 2])
+
+
+def _anchor_cases(anchors: np.ndarray, n_items: int) -> Cases:
+    """Cases whose whole context is one anchor item each (unknown shoppers)."""
+    n = anchors.size
+    return Cases(
+        users=np.full(n, -1, dtype=np.int64),
+        context=anchors.astype(np.int64)[:, None],
+        lengths=np.ones(n, dtype=np.int64),
+        targets=anchors.astype(np.int64)[:, None],
+        exclude=sp.csr_matrix(
+            (np.ones(n, dtype=bool), (np.arange(n), anchors)), shape=(n, n_items)
+        ),
+    )
+
+
+def _ours(model: Recommender, user: int, anchor: int, size: int, cap: int) -> Bundle | None:
+    """bundlerec's top bundle of ``size`` companions (the anchor dropped if compose returns it)."""
+    found, _ = model.compose(user, [anchor], k=1, size=size, max_per_category=cap)
+    if found and anchor in found[0].items:  # size counts the anchor: ask for one item more
+        found, _ = model.compose(user, [anchor], k=1, size=size + 1, max_per_category=cap)
+    if not found:
+        return None
+    return replace(found[0], items=tuple(j for j in found[0].items if j != anchor))
+
+
+def _method_bundles(
+    model: Recommender, held: _Held, rows: np.ndarray, size: int, cap: int
+) -> dict[str, list[Bundle | None]]:
+    """Each method's top bundle of ``size`` companions for the anchors of ``rows``."""
+    n_items = model.history.n_items
+    anchors = held.cases.targets[rows, 0]
+    p_item = (held.freq + 1.0) / (held.baskets.shape[0] + 2.0)
+    scores = {
+        name: scorer.score(_anchor_cases(anchors, n_items)).astype(np.float64)
+        for name, scorer in held.scorers.items()
+    }
+    price = np.nan_to_num(model.catalogue.price, nan=0.0)
+    categories = model.catalogue.category_codes
+    results: dict[str, list[Bundle | None]] = {
+        "bundlerec": [],
+        "popularity": [],
+        "cooccurrence": [],
+        **{name: [] for name in scores},
+    }
+    for n, (r, anchor) in enumerate(zip(rows, anchors)):
+        anchor = int(anchor)
+        results["bundlerec"].append(_ours(model, int(held.cases.users[r]), anchor, size, cap))
+        allowed = np.ones(n_items, dtype=bool)
+        allowed[anchor] = False
+        conf = (held.cooc[anchor].toarray().ravel() + p_item) / (held.freq[anchor] + 1.0)
+        log_conf = np.log(np.minimum(conf, 1.0))
+        relevance = {
+            "popularity": np.log(p_item),
+            "cooccurrence": log_conf,
+            **{name: s[n] for name, s in scores.items()},
+        }
+        for name, rel in relevance.items():
+            own = name in ("popularity", "cooccurrence")
+            logp = rel if own else log_conf
+            found = compose_bundles(
+                rel,
+                price,
+                categories,
+                allowed,
+                lambda bundles, logp=logp, own=own: np.array(
+                    [logp[list(b)].sum() if own else 0.0 for b in bundles]
+                ),
+                k=1,
+                size=size,
+                max_per_category=cap,
+            )
+            bundle = found[0] if found else None
+            if bundle is not None and not own:  # chosen by score, probability from P(j | a)
+                bundle = replace(bundle, log_probability=float(logp[list(bundle.items)].sum()))
+            results[name].append(bundle)
+    return results
+
+
+def _plain_companions(held: _Held, anchor: int, n: int = 2) -> dict[str, tuple[int, ...]]:
+    """``cooc_top2`` and ``frequent_triple`` companions of one anchor (see the module doc)."""
+    together = held.cooc[anchor].toarray().ravel()
+    codes = np.arange(together.size)
+    ranked = np.lexsort((codes, -held.freq, -together))
+    top = tuple(int(j) for j in ranked[ranked != anchor][:n])
+    holding = held.baskets[held.baskets[:, anchor].nonzero()[0]]
+    pairs = sp.triu(holding.T @ holding, k=1).tocoo()
+    ok = (pairs.row != anchor) & (pairs.col != anchor) & (pairs.data > 0)
+    if not ok.any():
+        return {"cooc_top2": top, "frequent_triple": top}
+    j, k, count = pairs.row[ok], pairs.col[ok], pairs.data[ok]
+    best = np.lexsort((k, j, -count))[0]
+    return {"cooc_top2": top, "frequent_triple": (int(j[best]), int(k[best]))}
+
+
+def _anchor_plus_two(
+    model: Recommender, held: _Held, rows: np.ndarray, cap: int | None
+) -> dict[str, Any]:
+    bundles = _method_bundles(model, held, rows, 2, cap if cap is not None else 2)
+    picks = {
+        name: [b.items if b is not None else () for b in found] for name, found in bundles.items()
+    }
+    for r in rows:
+        for name, items in _plain_companions(held, int(held.cases.targets[r, 0])).items():
+            picks.setdefault(name, []).append(items)
+    rests = [set(held.cases.context[r, : held.cases.lengths[r]].tolist()) for r in rows]
+    return {
+        "n_cases": int(rows.size),
+        "results": {
+            name: float(np.mean([len(set(items) & rest) / 2 for items, rest in zip(p, rests)]))
+            for name, p in picks.items()
+        },
+    }
+
+
+def anchor_plus_two(
+    model: Recommender,
+    test_events: pd.DataFrame | str | os.PathLike,
+    *,
+    max_per_category: int | None = None,
+    seed: int = 0,
+    max_cases: int | None = 500,
+) -> dict[str, Any]:
+    """The "anchor + 2" completion measure on held-out baskets (see the module docstring).
+
+    Parameters
+    ----------
+    model : Recommender
+        A fitted model.
+    test_events : DataFrame or path
+        Held-out events; baskets by ``basket_id`` or the model's time window.
+    max_per_category : int, optional
+        Category cap of the composed methods (default: none).
+    seed : int
+        Chooses the anchor of each basket (as :func:`evaluate_bundles` does) and the sample.
+    max_cases : int, optional
+        Evaluate at most this many baskets of >= 3 items (a seeded sample); None: all.
+
+    Returns
+    -------
+    dict
+        ``{"protocol": "anchor+2", "n_cases", "results": {method: mean share in [0, 1]}}``.
+    """
+    held = _held_out(model, test_events, np.random.default_rng(seed))
+    rows = _sample(np.flatnonzero(held.cases.lengths >= 2), max_cases, _plus_two_rng(seed))
+    return {"protocol": "anchor+2", **_anchor_plus_two(model, held, rows, max_per_category)}
+
+
 def evaluate_bundles(
     model: Recommender,
     test_events: pd.DataFrame | str | os.PathLike,
@@ -94,7 +310,7 @@ def evaluate_bundles(
     seed: int = 0,
     max_cases: int | None = 500,
 ) -> dict[str, Any]:
-    """Run the bundle protocol on held-out baskets (see the module docstring).
+    """Run the bundle protocol and the anchor + 2 measure on held-out baskets (module doc).
 
     Parameters
     ----------
@@ -103,74 +319,31 @@ def evaluate_bundles(
     test_events : DataFrame or path
         Held-out events; baskets by ``basket_id`` or the model's time window.
     size : int
-        Items per bundle.
+        Items per bundle (the anchor not counted).
     max_per_category : int, optional
         Category cap for every method (default: no cap).
     seed : int
         Chooses the anchor of each basket and, when there are more, the ``max_cases`` baskets.
     max_cases : int, optional
-        Evaluate at most this many baskets (a seeded sample); None: all.
+        Evaluate at most this many baskets, for each measure (a seeded sample); None: all.
 
     Returns
     -------
     dict
-        ``{"protocol": "bundle", "n_cases", "size", "results": {method: {metric: value}}}``.
+        ``{"protocol": "bundle", "n_cases", "size", "results": {method: {metric: value}},
+        "anchor_plus_2": {"n_cases", "results": {method: share}}}``.
     """
     rng = np.random.default_rng(seed)
-    events = clean(load_events(test_events), window=model.window)
-    test = to_interactions(
-        events, model.users, model.items, window=model.window, unknown_users="reserve"
-    )
-    # basket_completion_cases hides one item per basket: here it is the anchor, the rest is R.
-    cases = basket_completion_cases(
-        test, model.history.n_items, rng, known_users=len(model.users.classes_)
-    )
-    rows = np.arange(cases.users.shape[0])
-    if max_cases is not None and rows.size > max_cases:
-        rows = np.sort(rng.choice(rows, size=max_cases, replace=False))
-    if rows.size == 0:
-        raise ValueError("no held-out basket has two or more items known to the model")
+    held = _held_out(model, test_events, rng)
+    rows = _sample(np.arange(held.cases.users.shape[0]), max_cases, rng)
+    plus_two = _sample(np.flatnonzero(held.cases.lengths >= 2), max_cases, _plus_two_rng(seed))
     cap = max_per_category if max_per_category is not None else size
-    n_items = model.history.n_items
-    baskets = basket_matrix(model.history)
-    freq = np.asarray(baskets.sum(axis=0)).ravel()
-    p_item = (freq + 1.0) / (baskets.shape[0] + 2.0)
-    cooc = (baskets.T @ baskets).tocsr()
-    price = np.nan_to_num(model.catalogue.price, nan=0.0)
-    categories = model.catalogue.category_codes
-
-    results: dict[str, list[Bundle | None]] = {
-        "bundlerec": [],
-        "popularity": [],
-        "cooccurrence": [],
-    }
-    rests = []
-    for r in rows:
-        anchor = int(cases.targets[r, 0])
-        rest = set(int(j) for j in cases.context[r, : cases.lengths[r]])
-        rests.append(rest)
-        user = int(cases.users[r])
-        ours, _ = model.compose(user, [anchor], k=1, size=size, max_per_category=cap)
-        results["bundlerec"].append(ours[0] if ours else None)
-        allowed = np.ones(n_items, dtype=bool)
-        allowed[anchor] = False
-        conf = (np.asarray(cooc[anchor].toarray()).ravel() + p_item) / (freq[anchor] + 1.0)
-        for name, p in (("popularity", p_item), ("cooccurrence", np.minimum(conf, 1.0))):
-            logp = np.log(p)
-            found = compose_bundles(
-                logp,
-                price,
-                categories,
-                allowed,
-                lambda bundles, logp=logp: np.array([logp[list(b)].sum() for b in bundles]),
-                k=1,
-                size=size,
-                max_per_category=cap,
-            )
-            results[name].append(found[0] if found else None)
+    bundles = _method_bundles(model, held, rows, size, cap)
+    rests = [set(held.cases.context[r, : held.cases.lengths[r]].tolist()) for r in rows]
     return {
         "protocol": "bundle",
         "n_cases": int(rows.size),
         "size": size,
-        "results": {name: _summary(b, rests, size) for name, b in results.items()},
+        "results": {name: _summary(b, rests, size) for name, b in bundles.items()},
+        "anchor_plus_2": _anchor_plus_two(model, held, plus_two, max_per_category),
     }

@@ -8,13 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bundlerec.bundle_eval import evaluate_bundles, expected_calibration_error
+from bundlerec.bundle_eval import anchor_plus_two, evaluate_bundles, expected_calibration_error
 from bundlerec.cli import main
 from bundlerec.datasets import synthetic_shop
 from bundlerec.prep import clean, split_baskets
 from bundlerec.recommender import Recommender
 
-METHODS = {"bundlerec", "popularity", "cooccurrence"}
+METHODS = {"bundlerec", "popularity", "cooccurrence", "ease", "rules"}
+PLUS_TWO = METHODS | {"cooc_top2", "frequent_triple"}
 METRICS = {"coverage", "precision", "hit", "ece", "mean_probability", "outcome_rate"}
 
 
@@ -63,7 +64,29 @@ def test_protocol_reports_every_method_with_bounded_metrics(fitted):
         assert set(values) == METRICS
         assert all(0.0 <= values[m] <= 1.0 for m in METRICS), values
         assert values["precision"] <= values["hit"] + 1e-12
+    plus_two = result["anchor_plus_2"]
+    assert set(plus_two["results"]) == PLUS_TWO and 0 < plus_two["n_cases"] <= 60
+    assert all(0.0 <= v <= 1.0 for v in plus_two["results"].values()), plus_two
     json.dumps(result)
+
+
+def test_anchor_plus_two_alone_matches_the_bundle_run_and_counts_by_hand(fitted, monkeypatch):
+    model, test, _ = fitted
+    alone = anchor_plus_two(model, test, seed=3, max_cases=40)
+    assert (
+        alone["results"]
+        == evaluate_bundles(model, test, seed=3, max_cases=40)["anchor_plus_2"]["results"]
+    )
+    # every method proposing the rest of the basket itself scores 1
+    from bundlerec import bundle_eval
+
+    def perfect(model, held, rows, size, cap):
+        picks = [tuple(held.cases.context[r, :2]) for r in rows]
+        return {"oracle": [bundle_eval.Bundle(p, 0.0, 0.0, 0.0) for p in picks]}
+
+    monkeypatch.setattr(bundle_eval, "_method_bundles", perfect)
+    result = anchor_plus_two(model, test, seed=3, max_cases=40)
+    assert result["results"]["oracle"] == 1.0
 
 
 def test_cli_bundle_protocol_prints_the_table(fitted, capsys):
