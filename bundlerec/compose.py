@@ -192,19 +192,23 @@ def compose_bundles(
     def coh(items: tuple[int, ...]) -> float:
         return cache[tuple(sorted(items))]
 
+    # Plain Python numbers for the few items the search touches: the loops below are per item.
+    touched = [*fixed, *(int(j) for j in pool)]
+    price_of = dict(zip(touched, prices[touched].tolist()))
+    category_of = dict(zip(touched, categories[touched].tolist()))
+    relevance_of = dict(zip(touched, relevance[touched].tolist()))
     beam: list[tuple[int, ...]] = [fixed]
     for _ in range(free):
         extended: dict[tuple[int, ...], tuple[int, ...]] = {}
         for partial in beam:
-            spent = float(prices[list(partial)].sum()) if partial else 0.0
-            cats = categories[list(partial)] if partial else categories[:0]
-            for j in pool:
-                j = int(j)
+            spent = sum(price_of[i] for i in partial)
+            cats = [category_of[i] for i in partial]
+            for j in touched[len(fixed) :]:
                 if j in partial:
                     continue
-                if budget is not None and spent + prices[j] > budget:
+                if budget is not None and spent + price_of[j] > budget:
                     continue
-                if (cats == categories[j]).sum() >= max_per_category:
+                if cats.count(category_of[j]) >= max_per_category:
                     continue
                 items = partial + (j,)
                 extended.setdefault(tuple(sorted(items)), items)
@@ -213,7 +217,7 @@ def compose_bundles(
         fill(list(extended.values()))
         ranked = sorted(
             extended.values(),
-            key=lambda it: (-(relevance[list(it)].sum() + coh(it)), tuple(sorted(it))),
+            key=lambda it: (-(sum(relevance_of[i] for i in it) + coh(it)), tuple(sorted(it))),
         )
         beam = ranked[:beam_width]
 

@@ -30,6 +30,8 @@ class BasketCounts:
 
     def __init__(self, baskets: sp.spmatrix) -> None:
         self.baskets = sp.csc_matrix(baskets, dtype=np.float64)
+        self.baskets.sum_duplicates()
+        self.baskets.sort_indices()
         self.baskets.data[:] = 1.0
         self.n_baskets = int(self.baskets.shape[0])
         self.item_counts = np.asarray(self.baskets.sum(axis=0)).ravel().astype(np.int64)
@@ -41,10 +43,15 @@ class BasketCounts:
             return self.n_baskets
         if self.item_counts[items].min() == 0:
             return 0
-        rows = self.baskets[:, items[0]].indices
+        rows = self._baskets_of(items[0])
         for j in items[1:]:
-            rows = np.intersect1d(rows, self.baskets[:, j].indices, assume_unique=True)
+            rows = np.intersect1d(rows, self._baskets_of(j), assume_unique=True)
         return int(rows.size)
+
+    def _baskets_of(self, item: int) -> np.ndarray:
+        """Sorted basket rows holding ``item`` (a view of the CSC structure)."""
+        start, stop = self.baskets.indptr[item], self.baskets.indptr[item + 1]
+        return self.baskets.indices[start:stop]
 
     def lift(self, items: Sequence[int]) -> float:
         """``lift(S)`` of the module docstring; NaN for fewer than two distinct items or when an

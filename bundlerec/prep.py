@@ -146,6 +146,7 @@ class Encoder:
         self.reserve_unknown = bool(reserve_unknown)
         self.classes_: tuple[str, ...] | None = None
         self._index: pd.Index | None = None
+        self._codes: dict[str, int] | None = None  # label -> code, built on the first code()
 
     @staticmethod
     def _labels(values: Iterable[Any]) -> pd.Series:
@@ -166,7 +167,18 @@ class Encoder:
             )
         self.classes_ = tuple(sorted(set(labels.tolist())))
         self._index = pd.Index(self.classes_, dtype=object)
+        self._codes = None
         return self
+
+    def code(self, label: Any) -> int:
+        """The code of one label (:attr:`unknown_code` if unknown): a dict lookup, for serving
+        one request without :meth:`transform`'s per-call cost."""
+        self._require_fit()
+        if self._codes is None:
+            self._codes = {c: k for k, c in enumerate(self.classes_)}
+        if label is None or (isinstance(label, float) and label != label):
+            return self.unknown_code
+        return self._codes.get(str(label), self.unknown_code)
 
     @property
     def n_codes(self) -> int:

@@ -211,18 +211,17 @@ class Recommender:
 
     # -- serving ----------------------------------------------------------------------------
     def _user_code(self, user: Any) -> int:
-        code = int(self.users.transform([user])[0])
-        return code
+        return self.users.code(user)
 
     def _item_codes(self, items: Any, what: str) -> list[int]:
         items = (
             [] if items is None else ([items] if isinstance(items, (str, int)) else list(items))
         )
-        codes = self.items.transform(items) if items else np.zeros(0, dtype=np.int64)
+        codes = [self.items.code(i) for i in items]
         unknown = [str(i) for i, c in zip(items, codes) if c < 0]
         if unknown:
             raise KeyError(f"unknown {what} item(s): {', '.join(unknown)}")
-        return [int(c) for c in codes]
+        return codes
 
     def _serving_cases(
         self, user_codes: np.ndarray, anchors: list[int], exclude: list[int], max_len: int = 50

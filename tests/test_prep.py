@@ -359,3 +359,11 @@ def test_encode_attributes():
     assert codes[:, 0].tolist() == [0, 1, 0]  # a: missing brand, b: x, c: no row
     again, _ = encode_attributes(items.assign(brand=["q", "x", "y"]), "item_id", ids, encoders)
     assert again[:, 0].tolist() == [1, 2, 0]  # unseen "q" -> reserved code 2
+
+
+@given(labels=st.lists(st.text(max_size=4), min_size=1, max_size=20), probe=st.text(max_size=4))
+def test_code_of_one_label_equals_transform(labels, probe):
+    for reserve in (False, True):
+        enc = Encoder(reserve_unknown=reserve).fit(labels)
+        for label in [*labels, probe, 7, None]:
+            assert enc.code(label) == int(enc.transform([label])[0])
