@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from bundlerec.models.copurchase import CoPurchaseNetwork, item_node, user_node
 from bundlerec.prep import UNKNOWN, Encoder
 
@@ -42,9 +44,21 @@ def _evidence_labels(
     return labels
 
 
-def _probability(network: CoPurchaseNetwork, node: str, evidence: dict[str, str]) -> float:
-    posterior = network.engine.query([node], evidence=evidence or None)
-    return float(posterior.get_value(**{node: "1"}))
+def _ratios(network: CoPurchaseNetwork, node: str, evidence: dict[str, str]) -> np.ndarray:
+    """``P(node = 1 | evidence) / P(node = 1 | evidence without piece v)`` for each piece ``v``
+    of ``evidence`` in order, from one batched query (row 0 all evidence, row r + 1 without the
+    r-th piece); a ratio is +inf where the reduced probability is 0."""
+    names = list(evidence)
+    columns = {}
+    for r, var in enumerate(names):
+        state = network.model.states(var).index(evidence[var])
+        column = np.full(len(names) + 1, state, dtype=np.int64)
+        column[r + 1] = -1
+        columns[var] = column
+    on = network.model.states(node).index("1")
+    p = network.engine.batch_query([node], columns)[node][:, on]
+    with np.errstate(divide="ignore"):
+        return np.where(p[1:] > 0, p[0] / np.where(p[1:] > 0, p[1:], 1.0), np.inf)
 
 
 def explain_bundle(
@@ -106,14 +120,11 @@ def explain_bundle(
                 evidence[item_node(other)] = ("1", f"bundled with {items.classes_[other]}")
         node = item_node(j)
         full = {var: state for var, (state, _) in evidence.items()}
-        p_full = _probability(network, node, full)
         best = None
-        for var, (_, label) in evidence.items():
-            rest = {v: s for v, s in full.items() if v != var}
-            p_rest = _probability(network, node, rest)
-            ratio = p_full / p_rest if p_rest > 0 else float("inf")
-            if best is None or ratio > best[1]:
-                best = (label, ratio)
+        if full:
+            ratios = _ratios(network, node, full)
+            r = int(np.argmax(ratios))  # the first piece among equal ratios
+            best = (list(evidence.values())[r][1], float(ratios[r]))
         if best is None or best[1] < MIN_RATIO:
             out.append(
                 {"item_id": item_id, "because": None, "ratio": None, "note": "popular choice"}
