@@ -350,7 +350,7 @@ class EASE(_ItemModel):
 
     Parameters
     ----------
-    l2 : float, default 200.0
+    l2 : float, default 500.0
         Ridge strength (> 0). Chosen on inner splits of training data (docs/evaluation.md).
     by : {"basket", "user"}, default "basket"
         Rows of ``X``: baskets model what is bought together (the bundle question); users
@@ -370,7 +370,7 @@ class EASE(_ItemModel):
 
     def __init__(
         self,
-        l2: float = 200.0,
+        l2: float = 500.0,
         by: Literal["basket", "user"] = "basket",
         events: Sequence[int] | None = None,
         max_items: int = 5000,
@@ -461,10 +461,12 @@ class AssociationRules(_ItemModel):
 
     Parameters
     ----------
-    min_support : float, default 0.002
-        Minimum support of an itemset, a share of the baskets in [0, 1].
+    min_support : float, default 0.0005
+        Minimum support of an itemset, a share of the baskets in [0, 1]. Chosen on inner
+        splits of training data (docs/evaluation.md).
     min_confidence : float, default 0.0
-        Minimum confidence of a rule, in [0, 1].
+        Minimum confidence of a rule, in [0, 1]. A threshold can only set weak rules' scores
+        to 0, never lift a better item, so it is off by default.
     metric : {"lift", "confidence"}, default "confidence"
         The rule strength that scores.
     events : sequence of int or None, default None
@@ -484,7 +486,7 @@ class AssociationRules(_ItemModel):
 
     def __init__(
         self,
-        min_support: float = 0.002,
+        min_support: float = 0.0005,
         min_confidence: float = 0.0,
         metric: Literal["lift", "confidence"] = "confidence",
         events: Sequence[int] | None = None,
