@@ -235,6 +235,13 @@ def _bundle_table(result: dict[str, Any]) -> str:
     ]
     for name, values in result["results"].items():
         lines.append("  ".join([name.ljust(12), *(f"{values[m]:.4f}".rjust(16) for m in metrics)]))
+    plus_two = result.get("anchor_plus_2")
+    if plus_two:
+        lines += [
+            "",
+            f"anchor + 2: share of the 2 companions in the basket ({plus_two['n_cases']} cases)",
+        ]
+        lines += [f"{name.ljust(16)}{share:.4f}" for name, share in plus_two["results"].items()]
     return "\n".join(lines)
 
 

@@ -28,7 +28,14 @@ from bundlerec.data import DataError, items_from_events, load_events, load_items
 from bundlerec.explain import explain_bundle
 from bundlerec.lift import BasketCounts
 from bundlerec.model_dir import ModelDirError
-from bundlerec.models.baselines import CoOccurrence, ItemKNN, Popularity, Transition
+from bundlerec.models.baselines import (
+    EASE,
+    AssociationRules,
+    CoOccurrence,
+    ItemKNN,
+    Popularity,
+    Transition,
+)
 from bundlerec.models.copurchase import CoPurchaseNetwork, basket_matrix
 from bundlerec.models.fusion import Fusion
 from bundlerec.models.sequence import SequenceModel
@@ -158,6 +165,8 @@ class Recommender:
             "popularity": Popularity().fit(train),
             "cooccurrence": CoOccurrence().fit(train),
             "itemknn": ItemKNN().fit(train),
+            "ease": EASE().fit(train),
+            "rules": AssociationRules().fit(train),
             "transition": Transition().fit(train),
         }
 

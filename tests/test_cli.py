@@ -22,6 +22,8 @@ MODELS = {
     "popularity",
     "cooccurrence",
     "itemknn",
+    "ease",
+    "rules",
     "transition",
 }
 

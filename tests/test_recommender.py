@@ -47,6 +47,8 @@ def test_scorers_share_one_interface(model, shop):
         "popularity",
         "cooccurrence",
         "itemknn",
+        "ease",
+        "rules",
         "transition",
     }
     for name, scorer in model.scorers().items():
