@@ -26,9 +26,19 @@ With ``rel_r`` = 1 when the item at 0-based position ``r`` is a target and ``T``
     rr          = 1 / rank of the best-ranked target in the full catalogue ranking (0 if every
                   target is excluded); its mean is MRR
     coverage    = |items appearing in any list| / I
+
+Calibration of predicted probabilities ``p`` against 0/1 outcomes ``y``
+(:func:`reliability_table`): ``B`` equal-width bins of [0, 1] with edges
+``numpy.linspace(0, 1, B + 1)``, bin ``b`` holding ``edges[b] <= p < edges[b + 1]`` (``p = 1``
+in the last bin), the bins of ``bundlerec.bundle_eval.expected_calibration_error`` (up to a
+``p`` within rounding of an edge), whose
+
+    ECE = sum_b (count_b / n) |mean_predicted_b - observed_rate_b|.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
@@ -43,6 +53,8 @@ __all__ = [
     "hit_rate_at_k",
     "reciprocal_rank",
     "coverage",
+    "Reliability",
+    "reliability_table",
 ]
 
 
@@ -319,3 +331,81 @@ def coverage(recommended: np.ndarray, n_items: int) -> float:
     if items.size and items[-1] >= n_items:
         raise ValueError(f"recommended holds item code {items[-1]} >= n_items={n_items}")
     return items.size / int(n_items)
+
+
+class Reliability(NamedTuple):
+    """A reliability table: per bin of predicted probability, what was predicted and observed.
+
+    Attributes
+    ----------
+    edges : ndarray, shape (B + 1,), float64
+        Bin edges ``0, 1/B, ..., 1``.
+    mean_predicted : ndarray, shape (B,), float64
+        Mean ``p`` in each bin (NaN in an empty bin).
+    observed_rate : ndarray, shape (B,), float64
+        Mean ``y`` in each bin (NaN in an empty bin).
+    count : ndarray, shape (B,), int64
+        Predictions in each bin.
+    """
+
+    edges: np.ndarray
+    mean_predicted: np.ndarray
+    observed_rate: np.ndarray
+    count: np.ndarray
+
+    def ece(self) -> float:
+        """``sum_b (count_b / n) |mean_predicted_b - observed_rate_b|`` over non-empty bins."""
+        full = self.count > 0
+        gap = np.abs(self.mean_predicted[full] - self.observed_rate[full])
+        return float((self.count[full] * gap).sum() / self.count.sum())
+
+    def to_table(self) -> str:
+        """The non-empty bins as text, one line each: range, count, predicted, observed."""
+        lines = [f"{'bin':>13} {'count':>8} {'predicted':>10} {'observed':>10}"]
+        for b in np.flatnonzero(self.count):
+            lines.append(
+                f"[{self.edges[b]:.2f}, {self.edges[b + 1]:.2f}) {self.count[b]:>8d} "
+                f"{self.mean_predicted[b]:>10.4f} {self.observed_rate[b]:>10.4f}"
+            )
+        return "\n".join(lines)
+
+
+def reliability_table(p: np.ndarray, y: np.ndarray, n_bins: int = 10) -> Reliability:
+    """Bin predictions ``p`` into ``n_bins`` equal-width bins of [0, 1] and compare with ``y``.
+
+    Parameters
+    ----------
+    p : ndarray, shape (n,), float
+        Predicted probabilities in [0, 1] (``n >= 1``).
+    y : ndarray, shape (n,), bool or {0, 1}
+        Outcomes.
+    n_bins : int
+        Number of bins ``B`` (>= 1); bin ``b`` holds ``edges[b] <= p < edges[b + 1]``, and
+        ``p = 1`` goes to the last bin.
+
+    Returns
+    -------
+    Reliability
+        Edges, mean prediction, observed rate and count per bin; its :meth:`Reliability.ece`
+        is the expected calibration error over these bins.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    y = np.asarray(y)
+    if p.ndim != 1 or p.shape != y.shape:
+        raise ValueError(f"p and y must be 1-D of one shape, got {p.shape} and {y.shape}")
+    if p.size == 0:
+        raise ValueError("reliability_table needs at least one prediction")
+    if np.isnan(p).any() or (p < 0).any() or (p > 1).any():
+        bad = p[np.isnan(p) | (p < 0) | (p > 1)][0]
+        raise ValueError(f"probabilities must lie in [0, 1], got {bad}")
+    if not np.isin(y, (0, 1)).all():
+        raise ValueError("outcomes y must be 0/1 or bool")
+    if isinstance(n_bins, bool) or not isinstance(n_bins, (int, np.integer)) or n_bins < 1:
+        raise ValueError(f"n_bins must be a positive integer, got {n_bins!r}")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    bins = np.minimum(np.searchsorted(edges, p, side="right") - 1, n_bins - 1)
+    count = np.bincount(bins, minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):  # empty bins are NaN
+        mean_p = np.bincount(bins, p, n_bins) / count
+        rate = np.bincount(bins, y.astype(np.float64), n_bins) / count
+    return Reliability(edges, mean_p, rate, count)

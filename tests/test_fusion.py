@@ -23,7 +23,7 @@ from bundlerec.cases import Cases
 from bundlerec.evaluation import evaluate
 from bundlerec.metrics import top_k
 from bundlerec.models import fusion
-from bundlerec.models.fusion import Fusion, log_rank, simplex_grid
+from bundlerec.models.fusion import SHARE, Fusion, log_rank, log_share, simplex_grid
 
 
 class _Fixed:
@@ -134,23 +134,56 @@ def test_simplex_grid_enumerates_every_mixture_once(m, resolution):
     np.testing.assert_array_equal(grid[:m], np.eye(m), err_msg="vertices do not come first")
 
 
+def _fused64(fusion: Fusion, scores: dict[str, np.ndarray], allowed: np.ndarray) -> np.ndarray:
+    """float64 fused logit minus bias from ``fusion.weights``, by brute force."""
+    out = np.zeros(allowed.shape)
+    for name, s in scores.items():
+        out += fusion.weights.get(name, 0.0) * log_rank(s, allowed)
+        out += fusion.weights.get(name + SHARE, 0.0) * log_share(s, allowed)
+    return out
+
+
+def _ndcg_ties_against(fused: np.ndarray, allowed: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-case NDCG@10 of one target, every allowed item scoring >= it ranked above it."""
+    out = np.zeros(target.size)
+    for r, t in enumerate(target):
+        above = sum(1 for i in np.flatnonzero(allowed[r]) if i != t and fused[r, i] >= fused[r, t])
+        out[r] = 1 / np.log2(above + 2) if above < 10 else 0.0
+    return out
+
+
 @given(st.integers(0, 2**32 - 1))
 def test_fusion_never_ranks_worse_than_its_best_component_on_validation(seed):
+    """Rank-only: at least the best component; joint: kept only within 2 SE of rank-only."""
     rng = np.random.default_rng(seed)
     target, a, b, exclude = _problem(rng)
     cases = _cases(target, exclude)
-    fusion = Fusion({"a": _Fixed(a), "b": _Fixed(b)}, resolution=10, seed=seed).fit(cases)
-    allowed = ~exclude
-    weights = np.array(list(fusion.weights.values()))
-    assert (weights >= 0).all() and weights.sum() > 0, f"weights {fusion.weights}"
-    fused = weights[0] * log_rank(a, allowed) + weights[1] * log_rank(b, allowed)
+    scores, allowed = {"a": a, "b": b}, ~exclude
+    components = {"a": _Fixed(a), "b": _Fixed(b)}
+    rank_only = Fusion(components, resolution=10, seed=seed, log_shares=False).fit(cases)
+    weights = np.array(list(rank_only.weights.values()))
+    assert set(rank_only.weights) == {"a", "b"}, f"weights {rank_only.weights}"
+    assert (weights >= 0).all() and weights.sum() > 0, f"weights {rank_only.weights}"
+    fused = _fused64(rank_only, scores, allowed)
     models = {"a": _Fixed(a), "b": _Fixed(b), "fused": _Fixed(fused)}
     report = evaluate(models, cases, ks=(10,)).results
     best = max(report["a"]["ndcg@10"], report["b"]["ndcg@10"])
     assert report["fused"]["ndcg@10"] >= best - 1e-12, (
         f"fusion NDCG@10 {report['fused']['ndcg@10']:.4f} < best component {best:.4f} "
-        f"(weights {fusion.weights})"
+        f"(weights {rank_only.weights})"
     )
+    joint = Fusion(components, resolution=10, seed=seed).fit(cases)
+    v = joint.validation
+    rank_ndcg = _ndcg_ties_against(fused, allowed, target)
+    assert v["ndcg_rank"] == pytest.approx(rank_ndcg.mean(), abs=1e-12), v
+    if v["joint"]:
+        assert any(key.endswith(SHARE) for key in joint.weights), joint.weights
+        joint_ndcg = _ndcg_ties_against(_fused64(joint, scores, allowed), allowed, target)
+        diff = joint_ndcg - rank_ndcg
+        assert v["ndcg_joint"] == pytest.approx(joint_ndcg.mean(), abs=1e-9), v
+        assert diff.mean() >= -2 * diff.std() / np.sqrt(diff.size) - 1e-12, v
+    else:
+        assert joint.weights == rank_only.weights and joint.bias == rank_only.bias, v
 
 
 def test_fusion_probabilities_are_calibrated_and_state_is_weights_and_bias(rng):
@@ -200,7 +233,8 @@ def _assert_same_top(got: tuple, expected: tuple, what: str) -> None:
 
 @st.composite
 def _tied_problem(draw):
-    """Scores drawn from few values (many ties, +-inf), exclusions, weights (rarely < 0)."""
+    """Scores drawn from few values (many ties, +-inf), exclusions, (m, 2) log-rank and
+    log-share weights (rarely < 0)."""
     seed = draw(st.integers(0, 2**32 - 1))
     n, n_items, m = draw(st.integers(1, 6)), draw(st.integers(1, 40)), draw(st.integers(1, 3))
     rng = np.random.default_rng(seed)
@@ -214,9 +248,16 @@ def _tied_problem(draw):
         for _ in range(m)
     ]
     exclude = rng.random((n, n_items)) < draw(st.sampled_from([0.0, 0.2, 0.9]))
-    weights = rng.choice([0.0, 0.3, 1.0, 2.5, -0.5], size=m, p=[0.2, 0.2, 0.2, 0.3, 0.1])
+    weights = rng.choice([0.0, 0.3, 1.0, 2.5, -0.5], size=(m, 2), p=[0.2, 0.2, 0.2, 0.3, 0.1])
     k = draw(st.integers(1, n_items + 2))
     return scores, exclude, weights, float(rng.normal() * 3), k
+
+
+def _state(names: list[str], weights: np.ndarray) -> dict[str, float]:
+    """The ``Fusion.weights`` dict of (M, 2) log-rank and log-share ``weights``."""
+    state = {name: float(w) for name, w in zip(names, weights[:, 0])}
+    state.update({name + SHARE: float(v) for name, v in zip(names, weights[:, 1])})
+    return state
 
 
 @given(_tied_problem(), st.integers(1, 8))
@@ -224,7 +265,7 @@ def test_fast_top_k_equals_full_path(problem, depth):
     scores, exclude, weights, bias, k = problem
     names = [f"c{i}" for i in range(len(scores))]
     fused = Fusion({name: _Fixed(s) for name, s in zip(names, scores)})
-    fused.weights, fused.bias = dict(zip(names, map(float, weights))), bias
+    fused.weights, fused.bias = _state(names, weights), bias
     cases = _cases(np.zeros(exclude.shape[0]), exclude)
     got = fused.top_k(cases, k, depth=depth)
     _assert_same_top(got, _full_top(fused, cases, k), f"k={k}, depth={depth}")
@@ -237,10 +278,11 @@ def test_certified_rows_are_exact(problem, depth):
     depth = min(depth, exclude.shape[1])
     allowed = ~exclude
     keys = [fusion._keys(s.astype(np.float32), allowed) for s in scores]
-    items, probs, ok = fusion._certified_top(keys, allowed, list(weights), bias, k, depth)
+    lse = [fusion._row_lse(s.astype(np.float32).astype(np.float64), allowed) for s in scores]
+    items, probs, ok = fusion._certified_top(keys, lse, allowed, weights, bias, k, depth)
     names = [f"c{i}" for i in range(len(scores))]
     fused = Fusion({name: _Fixed(s) for name, s in zip(names, scores)})
-    fused.weights, fused.bias = dict(zip(names, map(float, weights))), bias
+    fused.weights, fused.bias = _state(names, weights), bias
     cases = _cases(np.zeros(exclude.shape[0]), exclude)
     full_items, full_probs = _full_top(fused, cases, k)
     _assert_same_top(
@@ -257,7 +299,7 @@ def test_fast_top_k_on_threaded_row_blocks_equals_full_path(problem, depth):
     scores, exclude, weights, bias, k = problem
     names = [f"c{i}" for i in range(len(scores))]
     fused = Fusion({name: _Fixed(s) for name, s in zip(names, scores)})
-    fused.weights, fused.bias = dict(zip(names, map(float, weights))), bias
+    fused.weights, fused.bias = _state(names, weights), bias
     cases = _cases(np.zeros(exclude.shape[0]), exclude)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(fusion, "_BLOCK", 2 * exclude.shape[1])
@@ -290,10 +332,12 @@ def test_fast_top_k_certifies_rows_without_ranking_the_catalogue(rng, monkeypatc
     b = np.where(rng.random((n, n_items)) < 0.9, 0.0, rng.normal(size=(n, n_items)))
     exclude = rng.random((n, n_items)) < 0.1
     fused = Fusion({"a": _Fixed(a), "b": _Fixed(b)})
-    fused.weights, fused.bias = {"a": 1.0, "b": 0.2}, -3.0
+    fused.weights, fused.bias = {"a": 1.0, "a" + SHARE: 0.5, "b": 0.2}, -3.0
     allowed = ~exclude
     keys = [fusion._keys(s.astype(np.float32), allowed) for s in (a, b)]
-    _, _, ok = fusion._certified_top(keys, allowed, [1.0, 0.2], -3.0, 10, 100)
+    lse = [fusion._row_lse(s.astype(np.float32).astype(np.float64), allowed) for s in (a, b)]
+    weights = np.array([[1.0, 0.5], [0.2, 0.0]])
+    _, _, ok = fusion._certified_top(keys, lse, allowed, weights, -3.0, 10, 100)
     assert ok.all(), f"only {ok.sum()} of {n} rows certified from the 100 best items"
     cases = _cases(np.zeros(n), exclude)
     calls = []

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from bundlerec.bundle_eval import expected_calibration_error
 from bundlerec.metrics import (
     coverage,
     f1_at_k,
@@ -16,6 +17,7 @@ from bundlerec.metrics import (
     precision_at_k,
     recall_at_k,
     reciprocal_rank,
+    reliability_table,
     top_k,
 )
 
@@ -201,3 +203,77 @@ def test_perfect_ranking_scores_one(problem):
             f"precision@{k}", precision_at_k(lists, targets, k)[short], np.ones(short.sum())
         )
     assert_close("rr", reciprocal_rank(ideal, targets), np.ones(len(lists)))
+
+
+@st.composite
+def _predictions(draw):
+    n = draw(st.integers(1, 60))
+    p = draw(
+        hnp.arrays(
+            np.float64,
+            n,
+            elements=st.one_of(
+                st.floats(0, 1), st.sampled_from([0.0, 0.1, 0.3, 0.5, 0.7, 0.9, 1.0])
+            ),
+        )
+    )
+    y = draw(hnp.arrays(bool, n))
+    return p, y, draw(st.integers(1, 12))
+
+
+@given(_predictions())
+def test_reliability_table_matches_a_loop_over_bins(case):
+    p, y, n_bins = case
+    table = reliability_table(p, y, n_bins)
+    edges = np.linspace(0, 1, n_bins + 1)
+    np.testing.assert_array_equal(table.edges, edges)
+    for b in range(n_bins):
+        upper = p <= 1 if b == n_bins - 1 else p < edges[b + 1]
+        members = [i for i in range(p.size) if edges[b] <= p[i] and upper[i]]
+        assert table.count[b] == len(members), f"bin {b}: {table.count[b]} != {len(members)}"
+        if not members:
+            assert np.isnan(table.mean_predicted[b]) and np.isnan(table.observed_rate[b])
+            continue
+        mean_p = sum(p[i] for i in members) / len(members)
+        rate = sum(int(y[i]) for i in members) / len(members)
+        assert table.mean_predicted[b] == pytest.approx(mean_p, rel=1e-12, abs=1e-15), b
+        assert table.observed_rate[b] == pytest.approx(rate, rel=1e-12), b
+    assert table.count.sum() == p.size
+    ece = (
+        sum(
+            abs(table.mean_predicted[b] - table.observed_rate[b]) * table.count[b]
+            for b in range(n_bins)
+            if table.count[b]
+        )
+        / p.size
+    )
+    assert table.ece() == pytest.approx(ece, rel=1e-9, abs=1e-15)
+
+
+@given(_predictions())
+def test_reliability_ece_equals_the_bundle_protocol_ece_away_from_edges(case):
+    p, y, n_bins = case
+    near_edge = np.abs(p * n_bins - np.round(p * n_bins)) < 1e-9
+    p = np.where(near_edge & (p < 1), p + 0.5 / n_bins, p)  # move off the edges (both agree)
+    p = np.minimum(p, 1.0)
+    got = reliability_table(p, y, n_bins).ece()
+    expected = expected_calibration_error(p, y.astype(float), n_bins)
+    assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+def test_reliability_table_edge_cases_and_bad_input():
+    table = reliability_table(np.array([0.0, 1.0, 1.0]), np.array([0, 1, 0]), n_bins=2)
+    np.testing.assert_array_equal(table.count, [1, 2])
+    np.testing.assert_array_equal(table.observed_rate, [0.0, 0.5])
+    assert table.ece() == pytest.approx((0 + 2 * 0.5) / 3)
+    assert "[0.50, 1.00)" in table.to_table()
+    with pytest.raises(ValueError, match="at least one prediction"):
+        reliability_table(np.array([]), np.array([]))
+    with pytest.raises(ValueError, match=r"\[0, 1\], got 1.5"):
+        reliability_table(np.array([0.2, 1.5]), np.array([0, 1]))
+    with pytest.raises(ValueError, match="0/1 or bool"):
+        reliability_table(np.array([0.2]), np.array([2]))
+    with pytest.raises(ValueError, match="one shape"):
+        reliability_table(np.array([0.2]), np.array([1, 0]))
+    with pytest.raises(ValueError, match="n_bins"):
+        reliability_table(np.array([0.2]), np.array([1]), n_bins=0)

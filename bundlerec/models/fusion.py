@@ -1,23 +1,48 @@
-"""Fusion of several scorers into one calibrated probability (the seed's "model ensemble").
+"""Fusion of several scorers into one calibrated, per-shopper probability (the seed's "model
+ensemble").
 
-Each component's scores become a per-case *log-rank* feature over the recommendable items,
+Each component ``m`` gives two per-case features of an item ``i`` over the case's
+recommendable items ``A``:
 
-    z_m(i) = -log rank_m(i)        (rank 1 = the component's best item; ties share the mean rank)
+    z_m(i) = -log rank_m(i)                       (rank 1 = the component's best item; ties
+                                                   share the mean rank)
+    l_m(i) = max(s_m(i) - log sum_{j in A} exp s_m(j), log 1e-8)     (the log-share)
 
-so that components on different scales (logits, log-probabilities with a floor far below every
-learned value, counts) weigh in by their orderings alone. The fused probability is
+``z`` weighs a component in by its ordering alone (components on different scales: logits,
+log-probabilities, counts); ``l`` is the component's own log-probability of the item, the
+log-softmax of its scores over ``A``: for the sequence model (logits) its next-item
+distribution, for the co-purchase network (``log P(item in basket | case)``) its share of the
+basket mass, ``log P(i) - log sum_j P(j)``. The floor keeps items a component calls
+impossible (the network's ``-1e3`` for items outside it) from dominating a logit. The fused
+probability is
 
-    P(item is the held-out item | case) = sigmoid(b + sum_m w_m z_m),   w_m = a * c_m.
+    P(item is the held-out item | case) = sigmoid(b + sum_m w_m z_m + sum_m v_m l_m).
 
-Both parts are learned on validation cases. The mixture ``c`` (non-negative, summing to one) is
-the point of a simplex grid of step 1 / ``resolution`` with the best validation NDCG@10: the
-grid holds every single component (its vertices), so on the validation cases the fusion ranks
-at least as well as its best component. The scale ``a`` and bias ``b`` come from a logistic
-regression of the fused feature: the held-out items are positives, items drawn uniformly from
-the rest of the catalogue are negatives, weighted so that the base rate is that of the full
-catalogue (a case's probabilities sum to about its number of held-out items): the
-probabilities are calibrated. The fitted ``weights`` (``a c_m`` per component) and ``bias``
-are readable and are all the state.
+The log-ranks alone give every case the same probability at each rank; the log-shares make it
+depend on how sure the components are for *this* shopper (a sharply peaked sequence model
+gives its first item more than a flat one does).
+
+Everything is learned on validation cases, in two steps:
+
+1. **Rank-only fusion** (``v = 0``): the mixture ``c`` (non-negative, summing to one) of the
+   log-ranks is the point of a simplex grid of step 1 / ``resolution`` with the best
+   validation NDCG@10 (the grid holds every single component, so the fusion ranks at least as
+   well as its best component on validation), and ``w_m = a c_m`` and ``b`` come from a
+   logistic regression of the fused feature.
+2. **Joint fusion**: a logistic regression of all ``2 M`` features with non-negative weights
+   (started from step 1). It is kept when its validation NDCG@10 is at most two standard errors
+   of the paired per-case difference below the rank-only fusion's (the two rank the same
+   within validation noise); otherwise the rank-only fusion is kept (``v = 0``).
+
+Both regressions take the held-out items (those a case may recommend) as positives and items
+drawn uniformly from each case's recommendable items as negatives, drawn from *every*
+validation case, those whose held-out item is excluded (a repeat of the history) included, and
+weighted up to the catalogue's size: the probabilities are calibrated against what the shoppers
+did, a case's probabilities summing to about its chance of a recommendable held-out item.
+
+State: ``weights`` maps each component's name to ``w_m`` and ``name + ":log_share"`` to
+``v_m`` (a missing key is a zero weight, so rank-only weights saved by earlier versions load
+unchanged), and ``bias`` is ``b``.
 """
 
 from __future__ import annotations
@@ -37,11 +62,15 @@ if TYPE_CHECKING:
     from bundlerec.cases import Cases
     from bundlerec.evaluation import Scorer
 
-__all__ = ["Fusion", "log_rank", "simplex_grid"]
+__all__ = ["Fusion", "SHARE", "log_rank", "log_share", "simplex_grid"]
 
+SHARE = ":log_share"  # suffix of a component's log-share weight in ``Fusion.weights``
 _TOP = 10
 _DEPTH = 64  # fast top-k: each component's best max(4 k, _DEPTH) items are read first
 _BLOCK = 1 << 19
+_FLOOR = float(np.log(1e-8))  # log-share floor
+_BIG = 1e300  # scores are clipped to +-_BIG: infinite scores make no NaN in a log-share
+_SE_TOLERANCE = 2.0  # the joint fusion may rank this many standard errors below rank-only
 
 
 def log_rank(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
@@ -138,10 +167,43 @@ def _fuse(weights: list[float], feats: list[np.ndarray], bias: float) -> np.ndar
     return expit(_logit(weights, feats, bias)).astype(np.float32)
 
 
+def log_share(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Per-row floored log-softmax of ``scores`` (n, I) over the ``allowed`` (n, I) bool entries.
+
+    ``l(i) = max(s(i) - log sum_{j allowed} exp s(j), log 1e-8)``, float64 (n, I), for every
+    entry (excluded ones too, against the same normaliser). Scores are clipped to
+    ``+-1e300`` first, so ``+inf`` scores share the mass among themselves and ``-inf`` ones get
+    the floor; a row with no allowed entry is at the floor; NaN propagates.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    return _share_of(s, _row_lse(s, allowed)[:, None])
+
+
+def _row_lse(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """(n,) float64 ``log sum exp`` of the clipped float64 ``scores`` (n, I) over ``allowed``.
+
+    ``+inf`` for a row with no allowed entry. Row by row the same numbers whatever rows come
+    with it (reductions along contiguous rows), so blocks of rows agree with the full batch.
+    """
+    s = np.where(allowed, np.clip(scores, -_BIG, _BIG), -np.inf)
+    top = s.max(axis=1, initial=-np.inf)
+    empty = top == -np.inf
+    top = np.where(empty, 0.0, top)
+    with np.errstate(under="ignore", divide="ignore"):  # log 0: only in empty rows
+        total = np.log(np.exp(s - top[:, None]).sum(axis=1))
+    return np.where(empty, np.inf, top + total)
+
+
+def _share_of(values: np.ndarray, lse: np.ndarray) -> np.ndarray:
+    """float64 ``max(clip(values) - lse, floor)``: non-decreasing in ``values`` (float64)."""
+    return np.maximum(np.clip(values, -_BIG, _BIG) - lse, _FLOOR)
+
+
 def _certified_top(
     keys: list[np.ndarray],
+    lse: list[np.ndarray],
     allowed: np.ndarray,
-    weights: list[float],
+    weights: np.ndarray,
     bias: float,
     k: int,
     depth: int,
@@ -153,10 +215,13 @@ def _certified_top(
     keys : list of M ndarray, shape (b, I), float
         Per component the ascending keys of :func:`_keys` (a row holding NaN gets a
         meaningless list: the caller sends it to the full path).
+    lse : list of M ndarray, shape (b,), float64
+        Per component :func:`_row_lse` of its scores (read only where its log-share weight is
+        non-zero).
     allowed : ndarray, shape (b, I), bool
         Recommendable items.
-    weights : list of M float
-        Non-negative component weights.
+    weights : ndarray, shape (M, 2), float
+        Non-negative weights of each component's log-rank and log-share (``w_m``, ``v_m``).
     bias : float
         Fused logit bias.
     k, depth : int
@@ -175,13 +240,15 @@ def _certified_top(
     than ordering the items). With ``t_m`` its ``depth``-th smallest key, the candidates are
     the allowed items with key ``<= t_m`` in *some* component. A candidate's mean rank in
     every component comes from two binary searches in the sorted row (keys below it, keys
-    equal to it), so its fused probability is exact. Any other allowed item has key
-    ``> t_m`` in every component, hence a mean rank ``>= c_m + 1`` with ``c_m`` the number
-    of keys ``<= t_m``; as every weight is non-negative its logit is at most
-    ``b + sum_m w_m z(c_m + 1)`` (rounded sums and products are monotone). A row is certified
-    when all its allowed items are candidates, or when it has ``k`` candidates and the
-    ``k``-th probability strictly beats that bound (a margin guards the sigmoid's last bit):
-    no other item can then enter the list or tie with its last entry.
+    equal to it), and its log-share from its score and the row's normaliser, so its fused
+    probability is exact. Any other allowed item has key ``> t_m`` in every component, hence
+    a mean rank ``>= c_m + 1`` with ``c_m`` the number of keys ``<= t_m``, and a score below
+    ``-t_m``, hence a log-share at most that of ``-t_m`` (the log-share is non-decreasing in
+    the score); as every weight is non-negative its logit is at most
+    ``b + sum_m w_m z(c_m + 1) + v_m l(-t_m)`` (rounded sums and products are monotone). A
+    row is certified when all its allowed items are candidates, or when it has ``k``
+    candidates and the ``k``-th probability strictly beats that bound (a margin guards the
+    sigmoid's last bit): no other item can then enter the list or tie with its last entry.
     """
     b, n_items = allowed.shape
     log_half = _log_half(n_items)
@@ -193,20 +260,28 @@ def _certified_top(
     rows, cols = np.divmod(np.flatnonzero(cand), n_items)  # faster than a 2-D nonzero
     counts = np.bincount(rows, minlength=b)
     ends = np.cumsum(counts)
-    feats, edges = [], []
-    for key, srt in zip(keys, ordered):
+    feats, edges, used = [], [], []
+    for key, srt, norm, (w_rank, w_share) in zip(keys, ordered, lse, weights):
         vals = key[rows, cols]
-        index = np.empty(rows.size, dtype=np.int64)
-        n_in = np.empty(b, dtype=np.int64)
-        for r in range(b):
-            at = slice(ends[r] - counts[r], ends[r])
-            # 0-based first + last position of the run of the candidate's key, and n_in.
-            right = np.searchsorted(srt[r], np.append(vals[at], srt[r, depth - 1]), "right")
-            index[at] = np.searchsorted(srt[r], vals[at]) + right[:-1]
-            n_in[r] = right[-1]
-        feats.append(-log_half[index - 1])
-        edges.append(-log_half[np.minimum(2 * n_in, 2 * n_items - 2)])
-    probs = _fuse(weights, feats, bias)
+        if w_rank != 0:
+            index = np.empty(rows.size, dtype=np.int64)
+            n_in = np.empty(b, dtype=np.int64)
+            for r in range(b):
+                at = slice(ends[r] - counts[r], ends[r])
+                # 0-based first + last position of the run of the candidate's key, and n_in.
+                right = np.searchsorted(srt[r], np.append(vals[at], srt[r, depth - 1]), "right")
+                index[at] = np.searchsorted(srt[r], vals[at]) + right[:-1]
+                n_in[r] = right[-1]
+            feats.append(-log_half[index - 1])
+            edges.append(-log_half[np.minimum(2 * n_in, 2 * n_items - 2)])
+            used.append(w_rank)
+        if w_share != 0:
+            feats.append(_share_of(-vals.astype(np.float64), norm[rows]))
+            edges.append(_share_of(-srt[:, depth - 1].astype(np.float64), norm))
+            used.append(w_share)
+    if not used:  # every weight is 0: every logit is the bias
+        feats, edges, used = [np.zeros(rows.size)], [np.zeros(b)], [0.0]
+    probs = _fuse(used, feats, bias)
     order = np.lexsort((cols, -probs, rows))
     rows, cols, probs = rows[order], cols[order], probs[order]
     slot = np.arange(rows.size) - np.repeat(ends - counts, counts)
@@ -215,7 +290,7 @@ def _certified_top(
     top = np.full((b, k), np.nan, dtype=np.float32)
     items[rows[keep], slot[keep]] = cols[keep]
     top[rows[keep], slot[keep]] = probs[keep]
-    logit = _logit(weights, edges, bias)
+    logit = _logit(used, edges, bias)
     beaten = expit(logit + 1e-9 * (1.0 + np.abs(logit))).astype(np.float32)
     everything = counts == np.count_nonzero(allowed, axis=1)
     return items, top, everything | ((counts >= k) & (top[:, -1] > beaten))
@@ -237,35 +312,75 @@ def simplex_grid(m: int, resolution: int) -> np.ndarray:
     return np.concatenate([grid[vertex][::-1], grid[~vertex]])
 
 
-def _ndcg_at_top(fused: np.ndarray, allowed: np.ndarray, targets: np.ndarray) -> float:
-    """Mean NDCG@10 of one target per case (``targets`` (n,)), ties counted against it."""
+def _ndcg_cases(fused: np.ndarray, allowed: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """(n,) float64 NDCG@10 of one recommendable target per case (``targets`` (n,)) in the
+    float (n, I) ``fused`` scores over the (n, I) bool ``allowed`` items; ties count against
+    the target."""
     rows = np.arange(targets.size)
     own = fused[rows, targets]
     above = (np.where(allowed, fused, -np.inf) >= own[:, None]).sum(axis=1) - 1
-    hit = allowed[rows, targets] & (above < _TOP)
-    return float(np.where(hit, 1.0 / np.log2(above + 2.0), 0.0).mean())
+    return np.where(above < _TOP, 1.0 / np.log2(above + 2.0), 0.0)
+
+
+def _logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, theta0: np.ndarray) -> np.ndarray:
+    """Weighted logistic regression with non-negative slopes.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, F), float64
+        Features.
+    y : ndarray, shape (N,), float64
+        Labels in {0, 1}.
+    w : ndarray, shape (N,), float64
+        Sample weights (mean 1).
+    theta0 : ndarray, shape (F + 1,), float64
+        Start: bias, then the F slopes (>= 0).
+
+    Returns
+    -------
+    ndarray, shape (F + 1,), float64
+        Bias and slopes minimising the weighted mean negative log-likelihood (L-BFGS-B).
+    """
+
+    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        logit = theta[0] + x @ theta[1:]
+        nll = -(w * (y * log_expit(logit) + (1 - y) * log_expit(-logit))).mean()
+        r = (expit(logit) - y) * w / y.size
+        return nll, np.concatenate([[r.sum()], r @ x])
+
+    bounds = [(None, None)] + [(0, None)] * x.shape[1]
+    return minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=bounds).x
 
 
 class Fusion:
-    """Calibrated logistic combination of component scorers' log-ranks.
+    """Calibrated logistic combination of component scorers' log-ranks and log-shares.
 
     Parameters
     ----------
     components : dict of str to scorer
         Fitted models with ``score(cases) -> (n, I)``; their order fixes the weight order.
+        Names may not end in ``":log_share"``.
     n_negatives : int
         Negatives sampled per validation case for the calibration.
     resolution : int
         Steps per unit of the mixture grid (``resolution + 1`` mixtures for two components).
     seed : int
         Seeds the negatives.
+    log_shares : bool, default True
+        Try the joint fusion with the log-shares (step 2 of the module docstring); False keeps
+        the rank-only fusion (one probability per rank, up to ties).
 
     Attributes
     ----------
     weights : dict of str to float or None
-        ``a c_m`` per component after :meth:`fit` (None before).
+        After :meth:`fit` (None before): ``w_m`` under each component's name and ``v_m`` under
+        ``name + ":log_share"``; a missing key weighs 0.
     bias : float
         ``b``.
+    validation : dict of str to float or None
+        After :meth:`fit`: mean validation NDCG@10 of the rank-only (``ndcg_rank``) and joint
+        (``ndcg_joint``, NaN without ``log_shares``) fusions, the standard error of their
+        paired difference (``se``) and whether the joint one was kept (``joint``, 0 or 1).
     """
 
     def __init__(
@@ -274,15 +389,21 @@ class Fusion:
         n_negatives: int = 50,
         resolution: int = 20,
         seed: int = 0,
+        log_shares: bool = True,
     ) -> None:
         if not components:
             raise ValueError("Fusion needs at least one component")
+        bad = [name for name in components if name.endswith(SHARE)]
+        if bad:
+            raise ValueError(f"component names may not end in {SHARE!r}: {bad}")
         self.components = dict(components)
         self.n_negatives = int(n_negatives)
         self.resolution = int(resolution)
         self.seed = int(seed)
+        self.log_shares = bool(log_shares)
         self.weights: dict[str, float] | None = None
         self.bias = 0.0
+        self.validation: dict[str, float] | None = None
 
     def _scores(self, name: str, cases: Cases, shape: tuple[int, int]) -> np.ndarray:
         """(n, I) scores of component ``name``, checked against the (n, I) ``shape``."""
@@ -293,80 +414,103 @@ class Fusion:
             )
         return s
 
-    def _features(
-        self, cases: Cases, names: list[str] | None = None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(M, n, I) log-rank features of the components ``names`` (default: all) and the
-        (n, I) bool recommendable items."""
-        allowed = cases.allowed()
-        names = list(self.components) if names is None else names
-        feats = [log_rank(self._scores(name, cases, allowed.shape), allowed) for name in names]
-        return np.stack(feats), allowed
-
     def fit(self, valid: Cases) -> Fusion:
-        """Choose the mixture and calibrate it on validation cases (targets are positives)."""
+        """Choose the mixture, calibrate it, then try the joint fusion, on validation cases.
+
+        Targets (first column) are the positives; see the module docstring for the steps.
+        """
         n = valid.users.shape[0]
         if n == 0:
             raise ValueError("Fusion.fit needs at least one validation case")
-        z, allowed = self._features(valid)
-        n_items = z.shape[2]
+        allowed = valid.allowed()
+        scores = [self._scores(name, valid, allowed.shape) for name in self.components]
+        z = np.stack([log_rank(s, allowed) for s in scores])
+        n_items = allowed.shape[1]
         target = valid.targets[:, 0]
-        # Only targets that may be recommended teach anything: a target among the case's
+        # Only targets that may be recommended are positives: a target among the case's
         # excluded items (a repeat of the history) has the worst rank by construction.
         known = (target >= 0) & allowed[np.arange(n), np.maximum(target, 0)]
         if not known.any():
             raise ValueError("Fusion.fit: every validation target is among its case's exclusions")
-        grid = simplex_grid(z.shape[0], self.resolution)
-        quality = [
-            _ndcg_at_top(np.tensordot(c, z[:, known], axes=1), allowed[known], target[known])
-            for c in grid
-        ]
-        mix = grid[int(np.argmax(quality))]
-        fused = np.tensordot(mix, z, axes=1)
-        rng = np.random.default_rng(self.seed)
         rows = np.nonzero(known)[0]
-        cols = np.zeros(rows.size, dtype=np.int64)
-        neg_rows = np.repeat(rows, self.n_negatives)
+        grid = simplex_grid(z.shape[0], self.resolution)
+        z_known, truth = z[:, rows], (allowed[rows], target[rows])
+        quality = [_ndcg_cases(np.tensordot(c, z_known, axes=1), *truth).mean() for c in grid]
+        mix = grid[int(np.argmax(quality))]
+        # Negatives come from every case: one whose held-out item is excluded says that no
+        # recommendable item was it. They stand for all the case's other items.
+        rng = np.random.default_rng(self.seed)
+        neg_rows = np.repeat(np.nonzero(target >= 0)[0], self.n_negatives)
         neg_cols = rng.integers(0, n_items, size=neg_rows.size)
         miss = (neg_cols[:, None] != valid.targets[neg_rows]).all(axis=1)
-        miss &= allowed[neg_rows, neg_cols]  # negatives stand for the recommendable items
-        neg_rows, neg_cols = neg_rows[miss], neg_cols[miss]
-        x = np.concatenate([fused[rows, valid.targets[rows, cols]], fused[neg_rows, neg_cols]])
-        y = np.concatenate([np.ones(rows.size), np.zeros(neg_rows.size)])
-        # Negatives (drawn from the catalogue, held-out items dropped) stand for all the other
-        # items: weight them up to the catalogue's size.
-        w = np.concatenate(
-            [np.ones(rows.size), np.full(neg_rows.size, n_items / self.n_negatives)]
-        )
+        miss &= allowed[neg_rows, neg_cols]
+        at_rows = np.concatenate([rows, neg_rows[miss]])
+        at_cols = np.concatenate([target[rows], neg_cols[miss]])
+        y = np.concatenate([np.ones(rows.size), np.zeros(at_rows.size - rows.size)])
+        w = np.where(y == 1, 1.0, n_items / self.n_negatives)
         w /= w.mean()
-
-        def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            logit = theta[0] + theta[1] * x
-            nll = -(w * (y * log_expit(logit) + (1 - y) * log_expit(-logit))).mean()
-            r = (expit(logit) - y) * w / y.size
-            return nll, np.array([r.sum(), r @ x])
-
-        theta0 = np.array([np.log(1.0 / n_items), 1.0])
-        res = minimize(loss, theta0, jac=True, method="L-BFGS-B", bounds=[(None, None), (0, None)])
-        self.bias = float(res.x[0])
-        self.weights = {name: float(res.x[1] * c) for name, c in zip(self.components, mix)}
+        z_at = z[:, at_rows, at_cols].T
+        b, a = _logistic(z_at @ mix[:, None], y, w, np.array([np.log(1.0 / n_items), 1.0]))
+        rank_only = np.stack([a * mix, np.zeros_like(mix)], axis=1)  # (M, 2)
+        self.weights, self.bias = self._as_dict(rank_only), float(b)
+        ndcg_rank = _ndcg_cases(_logit(list(a * mix), list(z_known), 0.0), *truth)
+        self.validation = {
+            "ndcg_rank": float(ndcg_rank.mean()),
+            "ndcg_joint": np.nan,
+            "se": np.nan,
+            "joint": 0.0,
+        }
+        if not self.log_shares:
+            return self
+        share = np.stack([log_share(s, allowed) for s in scores])
+        x = np.concatenate([z_at, share[:, at_rows, at_cols].T], axis=1)
+        theta = _logistic(x, y, w, np.concatenate([[b], rank_only.T.ravel()]))
+        joint = theta[1:].reshape(2, -1).T  # (M, 2)
+        # Component by component, log-rank then log-share, as score() sums them.
+        feats = [f for pair in zip(z_known, share[:, rows]) for f in pair]
+        ndcg_joint = _ndcg_cases(_logit(list(joint.ravel()), feats, 0.0), *truth)
+        diff = ndcg_joint - ndcg_rank
+        se = float(diff.std() / np.sqrt(diff.size))
+        kept = diff.mean() >= -_SE_TOLERANCE * se
+        self.validation.update(ndcg_joint=float(ndcg_joint.mean()), se=se, joint=float(kept))
+        if kept:
+            self.weights, self.bias = self._as_dict(joint), float(theta[0])
         return self
 
-    def _used(self) -> list[str]:
-        """Fitted components of non-zero weight (a zero weight adds exactly 0 to a logit)."""
+    def _as_dict(self, weights: np.ndarray) -> dict[str, float]:
+        """``weights`` (M, 2) float as the state dict (log-share keys only where non-zero)."""
+        out = {name: float(w) for name, w in zip(self.components, weights[:, 0])}
+        out.update(
+            {name + SHARE: float(v) for name, v in zip(self.components, weights[:, 1]) if v}
+        )
+        return out
+
+    def _used(self) -> tuple[list[str], np.ndarray]:
+        """The fitted components with a non-zero weight (a zero weight adds exactly 0 to a
+        logit) and their (M', 2) float64 log-rank and log-share weights."""
         if self.weights is None:
             raise ValueError("Fusion is not fitted: call fit() first")
-        return [name for name, w in self.weights.items() if w != 0]
+        unknown = [key for key in self.weights if key.removesuffix(SHARE) not in self.components]
+        if unknown:
+            raise ValueError(f"Fusion weights name no component: {unknown}")
+        table = np.array(
+            [
+                [self.weights.get(name, 0.0), self.weights.get(name + SHARE, 0.0)]
+                for name in self.components
+            ],
+            dtype=np.float64,
+        ).reshape(-1, 2)
+        on = (table != 0).any(axis=1)
+        return [name for name, used in zip(self.components, on) if used], table[on]
 
     def score(self, cases: Cases) -> np.ndarray:
         """(n, I) float32 calibrated probabilities."""
-        used = self._used()
+        used, weights = self._used()
+        allowed = cases.allowed()
         if not used:
-            n = np.shape(cases.users)[0]
-            n_items = cases.exclude.shape[1]
-            return np.full((n, n_items), expit(self.bias), dtype=np.float32)
-        z, _ = self._features(cases, used)
-        return _fuse([self.weights[name] for name in used], list(z), self.bias)
+            return np.full(allowed.shape, expit(self.bias), dtype=np.float32)
+        scores = [self._scores(name, cases, allowed.shape) for name in used]
+        return _fuse_rows(scores, allowed, weights, self.bias)
 
     def top_k(
         self, cases: Cases, k: int, depth: int | None = None
@@ -397,10 +541,9 @@ class Fusion:
         """
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
             raise ValueError(f"k must be a positive integer, got {k!r}")
-        used = self._used()
+        used, weights = self._used()
         allowed = cases.allowed()
         n, n_items = allowed.shape
-        weights = [self.weights[name] for name in used]
         scores = [self._scores(name, cases, allowed.shape) for name in used]
         depth = max(4 * k, _DEPTH) if depth is None else int(depth)
         if depth < 1:
@@ -409,7 +552,7 @@ class Fusion:
         probs = np.full((n, k), np.nan, dtype=np.float32)
         # Rows go by cache-sized blocks: keys are made per block, never for the whole batch.
         step = max(1, _BLOCK // max(n_items, 1))
-        todo = np.arange(n) if min(weights, default=-1) >= 0 else np.zeros(0, dtype=np.int64)
+        todo = np.arange(n) if used and weights.min() >= 0 else np.zeros(0, dtype=np.int64)
         rest = [np.setdiff1d(np.arange(n), todo)]
         while todo.size and 2 * depth <= n_items:
 
@@ -417,7 +560,11 @@ class Fusion:
                 # A run of consecutive rows (the first round) is read as a view, not gathered.
                 at = slice(rows[0], rows[-1] + 1) if rows[-1] - rows[0] < rows.size else rows
                 keys = [_keys(s[at], allowed[at]) for s in scores]
-                top, p, ok = _certified_top(keys, allowed[at], weights, self.bias, k, depth)
+                lse = [
+                    _row_lse(np.asarray(s[at], dtype=np.float64), allowed[at]) if v else None
+                    for s, v in zip(scores, weights[:, 1])
+                ]
+                top, p, ok = _certified_top(keys, lse, allowed[at], weights, self.bias, k, depth)
                 for key in keys:  # NaN scores: the full path decides what they mean
                     ok &= ~np.isnan(key).any(axis=1)
                 items[rows[ok]], probs[rows[ok]] = top[ok], p[ok]
@@ -428,8 +575,7 @@ class Fusion:
 
         def rank_all(rows: np.ndarray) -> None:
             if used:
-                z = [_log_rank_of_keys(_keys(s[rows], allowed[rows])) for s in scores]
-                fused = _fuse(weights, z, self.bias)
+                fused = _fuse_rows([s[rows] for s in scores], allowed[rows], weights, self.bias)
             else:
                 fused = np.full((rows.size, n_items), expit(self.bias), dtype=np.float32)
             top = top_k(fused, k, exclude=~allowed[rows])
@@ -438,3 +584,24 @@ class Fusion:
 
         map_blocks(rank_all, np.sort(np.concatenate([*rest, todo])), step)
         return items, probs
+
+
+def _fuse_rows(
+    scores: list[np.ndarray], allowed: np.ndarray, weights: np.ndarray, bias: float
+) -> np.ndarray:
+    """(b, I) float32 fused probabilities of a block of rows.
+
+    ``scores``: per component (b, I) real scores; ``allowed``: (b, I) bool; ``weights``:
+    (M, 2) float log-rank and log-share weights. Features are summed in the order component
+    by component, log-rank before log-share, zero weights skipped, as in
+    :func:`_certified_top`.
+    """
+    feats, used = [], []
+    for s, (w_rank, w_share) in zip(scores, weights):
+        if w_rank != 0:
+            feats.append(log_rank(s, allowed))
+            used.append(w_rank)
+        if w_share != 0:
+            feats.append(log_share(s, allowed))
+            used.append(w_share)
+    return _fuse(used, feats, bias)
