@@ -16,12 +16,13 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.special import expit
 from scipy.stats import rankdata
 
 from bundlerec import parallel
 from bundlerec.cases import Cases
 from bundlerec.evaluation import evaluate
-from bundlerec.metrics import top_k
+from bundlerec.metrics import reliability_table, top_k
 from bundlerec.models import fusion
 from bundlerec.models.fusion import SHARE, Fusion, log_rank, log_share, simplex_grid
 
@@ -365,3 +366,86 @@ def test_fast_top_k_bad_input_zero_weights_and_nan_scores(rng):
     fused.weights = {"a": 1.0}
     got = fused.top_k(cases, 4, depth=1)
     _assert_same_top(got, _full_top(fused, cases, 4), "NaN scores")
+
+
+def _peaked_problem(rng: np.random.Generator, n: int, items: int = 30):
+    """A sequence-like scorer whose logits are the true log-probabilities of the target.
+
+    Each case draws a temperature: some cases are sharply peaked, others flat, so the true
+    probability of the top item varies from case to case while its rank is always 1.
+    """
+    base = rng.normal(size=(n, items))
+    sharp = rng.choice([0.3, 1.0, 3.0], size=n)
+    logits = base * sharp[:, None]
+    prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    target = (rng.random((n, 1)) > prob.cumsum(axis=1)).sum(axis=1).clip(0, items - 1)
+    return target, logits, prob
+
+
+def test_probabilities_differ_between_shoppers_at_equal_rank(rng):
+    target, logits, _ = _peaked_problem(rng, 3000)
+    exclude = np.zeros(logits.shape, dtype=bool)
+    cases = _cases(target, exclude)
+    fused = Fusion({"seq": _Fixed(logits)}, seed=0).fit(cases)
+    assert fused.validation["joint"] == 1.0, fused.validation
+    assert fused.weights.get("seq" + SHARE, 0) > 0, fused.weights
+    items, probs = fused.top_k(cases, 3)
+    assert ((probs >= 0) & (probs <= 1)).all()
+    all_probs = fused.score(cases)
+    assert ((all_probs >= 0) & (all_probs <= 1)).all()
+    # Rank 1 of a peaked shopper beats rank 1 of a flat one.
+    top1 = probs[:, 0]
+    spread = float(top1.max() - top1.min())
+    assert spread > 0.3, f"top-1 probabilities span only {spread:.3f} across shoppers"
+    rank_only = Fusion({"seq": _Fixed(logits)}, seed=0, log_shares=False).fit(cases)
+    flat = rank_only.top_k(cases, 3)[1][:, 0]
+    assert np.ptp(flat) == 0, "rank-only fusion: one probability per rank"
+
+
+def test_probabilities_are_calibrated_where_the_truth_is_known(rng):
+    """The component's logits are the true log-probabilities: the fused top items must be
+    calibrated on fresh cases (ECE of the top-3 items against their outcomes)."""
+    target, logits, _ = _peaked_problem(rng, 3000)
+    exclude = np.zeros(logits.shape, dtype=bool)
+    fused = Fusion({"seq": _Fixed(logits)}, seed=0).fit(_cases(target, exclude))
+    target, logits, prob = _peaked_problem(rng, 4000)
+    fused.components = {"seq": _Fixed(logits)}
+    items, probs = fused.top_k(_cases(target, np.zeros(logits.shape, dtype=bool)), 3)
+    hit = items == target[:, None]
+    table = reliability_table(probs.ravel(), hit.ravel())
+    assert table.ece() < 0.03, f"ECE {table.ece():.4f}\n{table.to_table()}"
+    truth = np.take_along_axis(prob, items, axis=1)
+    gap = float(np.abs(probs - truth).mean())
+    assert gap < 0.05, f"mean |fused - true probability| {gap:.4f}"
+
+
+def test_log_share_is_a_floored_log_softmax_over_allowed_items():
+    scores = np.array([[0.0, np.log(3.0), 5.0, -np.inf], [np.inf, np.inf, 0.0, 1.0]])
+    allowed = np.array([[True, True, False, True], [True, True, True, False]])
+    got = log_share(scores, allowed)
+    np.testing.assert_allclose(got[0, :2], np.log([0.25, 0.75]))
+    assert got[0, 3] == fusion._FLOOR
+    np.testing.assert_array_equal(got[1, :3], [0.0, 0.0, fusion._FLOOR])  # +inf: certain
+    assert (log_share(scores, np.zeros_like(allowed)) == fusion._FLOOR).all()
+
+
+def test_state_round_trip_with_log_shares_and_old_rank_only_state(rng):
+    target, a, b, exclude = _problem(rng, n=80)
+    cases = _cases(target, exclude)
+    components = {"a": _Fixed(a), "b": _Fixed(b)}
+    fitted = Fusion(components, seed=1).fit(cases)
+    fitted.weights["a" + SHARE] = fitted.weights.get("a" + SHARE, 0.0) + 0.3  # force one in
+    restored = Fusion(components)
+    restored.weights, restored.bias = dict(fitted.weights), fitted.bias
+    np.testing.assert_array_equal(restored.score(cases), fitted.score(cases))
+    np.testing.assert_array_equal(restored.top_k(cases, 5)[1], fitted.top_k(cases, 5)[1])
+    old = Fusion(components)  # a rank-only state saved before the log-shares existed
+    old.weights, old.bias = {"a": 0.7, "b": 0.2}, -2.0
+    expected = expit(-2.0 + 0.7 * log_rank(a, ~exclude) + 0.2 * log_rank(b, ~exclude))
+    np.testing.assert_allclose(old.score(cases), expected, rtol=1e-6)
+    old.weights = {"a": 0.7, "c" + SHARE: 1.0}
+    with pytest.raises(ValueError, match="name no component"):
+        old.score(cases)
+    with pytest.raises(ValueError, match="may not end in"):
+        Fusion({"x" + SHARE: _Fixed(a)})

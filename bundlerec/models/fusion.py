@@ -172,8 +172,8 @@ def log_share(scores: np.ndarray, allowed: np.ndarray) -> np.ndarray:
 
     ``l(i) = max(s(i) - log sum_{j allowed} exp s(j), log 1e-8)``, float64 (n, I), for every
     entry (excluded ones too, against the same normaliser). Scores are clipped to
-    ``+-1e300`` first, so ``+inf`` scores share the mass among themselves and ``-inf`` ones get
-    the floor; a row with no allowed entry is at the floor; NaN propagates.
+    ``+-1e300`` first, so ``+inf`` scores get 0 (certain) and ``-inf`` ones the floor; a row
+    with no allowed entry is at the floor; NaN propagates.
     """
     s = np.asarray(scores, dtype=np.float64)
     return _share_of(s, _row_lse(s, allowed)[:, None])
