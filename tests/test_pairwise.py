@@ -19,8 +19,13 @@ def interactions(baskets, n_items):
     basket = np.array([r[0] for r in rows], dtype=np.int64)
     item = np.array([r[1] for r in rows], dtype=np.int64)
     return Interactions(
-        basket, item, basket, basket.copy(), np.full(basket.size, 3, np.int8),
-        len(baskets), n_items,
+        basket,
+        item,
+        basket,
+        basket.copy(),
+        np.full(basket.size, 3, np.int8),
+        len(baskets),
+        n_items,
     )
 
 
@@ -59,8 +64,12 @@ def brute_force(net, evidence, candidates, bundle):
     return np.log(p[inside].sum() / p.sum())
 
 
-@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 12), t=st.integers(2, 6),
-       l2=st.floats(0.0, 1.0))
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 12),
+    t=st.integers(2, 6),
+    l2=st.floats(0.0, 1.0),
+)
 def test_gradient_matches_finite_differences(seed, n, t, l2):
     rng = np.random.default_rng(seed)
     baskets = sp.csr_matrix((rng.random((n, t)) < 0.4).astype(float))
@@ -91,8 +100,11 @@ def test_coherence_matches_brute_force_and_pgm(seed, t, n_evidence):
     evidence = sorted(perm[:n_evidence].tolist())
     candidates = sorted(perm[n_evidence : n_evidence + rng.integers(1, t - n_evidence + 1)])
     bundles = [
-        tuple(rng.choice(candidates, size=rng.integers(1, min(3, len(candidates)) + 1),
-                         replace=False).tolist())
+        tuple(
+            rng.choice(
+                candidates, size=rng.integers(1, min(3, len(candidates)) + 1), replace=False
+            ).tolist()
+        )
         for _ in range(6)
     ]
     expected = np.array([brute_force(net, evidence, candidates, b) for b in bundles])

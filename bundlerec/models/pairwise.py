@@ -138,8 +138,8 @@ class PairwiseNetwork:
     def __init__(
         self,
         n_top: int = 300,
-        min_count: int = 5,
-        l2: float = 1e-3,
+        min_count: int = 2,
+        l2: float = 1e-4,
         n_candidates: int = 14,
         max_iter: int = 500,
     ) -> None:
