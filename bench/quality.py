@@ -68,12 +68,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     runs = [
-        ("supermarket", "basket-completion", args.sm_train, args.sm_test, None),
-        ("MovieLens", "next-item", args.ml_train, args.ml_test, args.ml_items),
+        ("supermarket", "sm", "basket-completion", args.sm_train, args.sm_test, None),
+        ("MovieLens", "ml", "next-item", args.ml_train, args.ml_test, args.ml_items),
     ]
-    for name, task, train, test, items in runs:
+    for name, flag, task, train, test, items in runs:
         if train is None or (test is None and not args.tune):
-            print(f"{name}: skipped (no --{name[:2].lower()}-train / -test files given)\n")
+            print(f"{name}: skipped (no --{flag}-train / --{flag}-test files given)\n")
             continue
         if args.tune:
             train, test = _inner_split(data.load_events(train), task, args.seed)
