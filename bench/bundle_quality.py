@@ -8,13 +8,21 @@ part of each is split once more (20% of its baskets, seed 0): the *inner* split,
 - ``--tune`` scores every grid point of EASE and AssociationRules on basket completion
   (NDCG@10, one hidden item per inner held-out basket) -- this is how their defaults were
   chosen -- and
+- ``--tune-bundles`` fits one Recommender per data set on the inner training part and scores
+  every grid point of its bundle objective (``Recommender.bundle_config``: fused weight,
+  co-occurrence smoothing, dependence weight) with bundlerec's bundle-protocol coverage, hit and
+  outcome rate and its anchor + 2 share on the inner held-out baskets; the chosen point
+  maximises the mean over both data sets of each measure divided by its value at the first grid
+  point -- this is how ``BUNDLE_DEFAULTS`` were chosen -- and
 - the default run fits a Recommender on the inner training part and prints the bundle protocol
   and the anchor + 2 measure (``bundlerec.bundle_eval.evaluate_bundles``) on the inner held-out
-  baskets, plus basket completion NDCG@10 of every baseline at its defaults.
+  baskets, with ``bundlerec (before)``: the same model without its pairwise network (the
+  objective of models saved before it), plus basket completion NDCG@10 of every baseline at its
+  defaults.
 
 Usage::
 
-    python bench/bundle_quality.py --arff ../shared/data/supermarket.arff [--tune]
+    python bench/bundle_quality.py --arff ../shared/data/supermarket.arff [--tune | --tune-bundles]
 
 Not a test, not a timing benchmark. Thread count: ``NUMBA_NUM_THREADS`` (1 on a busy machine).
 """
@@ -22,6 +30,7 @@ Not a test, not a timing benchmark. Thread count: ``NUMBA_NUM_THREADS`` (1 on a 
 from __future__ import annotations
 
 import argparse
+import itertools
 import warnings
 
 import numpy as np
@@ -44,6 +53,8 @@ from bundlerec.recommender import Recommender
 SHARE, SEED = 0.2, 0
 L2 = (10.0, 50.0, 200.0, 500.0, 1000.0)
 SUPPORT = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
+BUNDLE_GRID = {"fused": (0.0, 0.3, 0.6), "smoothing": (1.0, 10.0), "dependence": (0.0, 0.5, 1.0)}
+MEASURES = ("coverage", "hit", "outcome_rate", "anchor+2")
 
 
 def _split(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -95,6 +106,41 @@ def tune(splits) -> None:
             print(f"  {model:45s} {ndcg:.4f}")
 
 
+def fit(train: pd.DataFrame, items: pd.DataFrame | None) -> Recommender:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Recommender(task="basket-completion", seed=SEED, verbose=False).fit(train, items)
+
+
+def bundle_measures(model: Recommender, test: pd.DataFrame, max_cases: int) -> dict[str, float]:
+    """bundlerec's coverage, hit, outcome rate and anchor + 2 share on held-out baskets."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = evaluate_bundles(model, test, seed=SEED, max_cases=max_cases, baselines=False)
+    ours = result["results"]["bundlerec"]
+    return {
+        **{m: ours[m] for m in MEASURES[:3]},
+        "anchor+2": result["anchor_plus_2"]["results"]["bundlerec"],
+    }
+
+
+def tune_bundles(splits) -> None:
+    points = [dict(zip(BUNDLE_GRID, v)) for v in itertools.product(*BUNDLE_GRID.values())]
+    scores = {i: [] for i in range(len(points))}
+    for name, (train, test, items) in splits.items():
+        model = fit(train, items)
+        print(f"{name}, inner split, bundlerec (300 cases per measure):")
+        base = None
+        for i, point in enumerate(points):
+            model.bundle_config.update(point)
+            values = bundle_measures(model, test, 300)
+            base = base or values
+            scores[i].extend(values[m] / max(base[m], 1e-9) for m in MEASURES)
+            print(f"  {point}  " + "  ".join(f"{m} {values[m]:.4f}" for m in MEASURES), flush=True)
+    best = max(scores, key=lambda i: (np.mean(scores[i]), -i))
+    print(f"chosen (mean relative measure {np.mean(scores[best]):.4f}): {points[best]}")
+
+
 def table(splits) -> None:
     for name, (train, test, items) in splits.items():
         baselines = {
@@ -109,31 +155,40 @@ def table(splits) -> None:
             f"{name}, inner split, basket completion NDCG@10: "
             + ", ".join(f"{k} {v:.4f}" for k, v in ndcg.items())
         )
+        model = fit(train, items)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = Recommender(task="basket-completion", seed=SEED, verbose=False).fit(
-                train, items
-            )
             result = evaluate_bundles(model, test, seed=SEED)
-        metrics = ("coverage", "precision", "hit", "ece", "mean_probability")
+            model.pairwise = None  # the objective of models saved before the pairwise network
+            before = evaluate_bundles(model, test, seed=SEED, baselines=False)
+        result["results"] = {
+            "bundlerec (before)": before["results"]["bundlerec"],
+            **result["results"],
+        }
+        result["anchor_plus_2"]["results"] = {
+            "bundlerec (before)": before["anchor_plus_2"]["results"]["bundlerec"],
+            **result["anchor_plus_2"]["results"],
+        }
+        metrics = ("coverage", "precision", "hit", "outcome_rate", "ece", "mean_probability")
         print(f"{name}, inner split, bundle protocol ({result['n_cases']} cases, size 3):")
-        print("method         " + "".join(m.rjust(18) for m in metrics))
+        print("method              " + "".join(m.rjust(17) for m in metrics))
         for method, values in result["results"].items():
-            print(f"{method:15s}" + "".join(f"{values[m]:18.4f}" for m in metrics))
+            print(f"{method:20s}" + "".join(f"{values[m]:17.4f}" for m in metrics))
         plus = result["anchor_plus_2"]
         print(f"{name}, inner split, anchor + 2 ({plus['n_cases']} baskets of >= 3 items):")
         for method, share in plus["results"].items():
-            print(f"{method:15s}{share:18.4f}")
+            print(f"{method:20s}{share:17.4f}")
         print()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arff", help="supermarket.arff (skipped when not given)")
-    parser.add_argument("--tune", action="store_true", help="the hyperparameter grid")
+    parser.add_argument("--tune", action="store_true", help="the baselines' grid")
+    parser.add_argument("--tune-bundles", action="store_true", help="the bundle objective's grid")
     args = parser.parse_args()
     splits = inner_splits(args.arff)
-    (tune if args.tune else table)(splits)
+    (tune if args.tune else tune_bundles if args.tune_bundles else table)(splits)
 
 
 if __name__ == "__main__":

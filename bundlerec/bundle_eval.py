@@ -11,7 +11,8 @@ with :func:`bundlerec.compose.compose_bundles`, and we measure
 - ``ece``: expected calibration error of the bundle probabilities p (10 equal-width bins) against
   the outcome "every bundle item is in R"; ``mean_probability`` and ``outcome_rate`` beside it.
 
-Methods: ``bundlerec`` (fused relevance plus the co-purchase network's joint log-probability),
+Methods: ``bundlerec`` (:meth:`Recommender.compose`: per-item probabilities mixing the fused
+probability with the anchor's smoothed co-occurrence, plus the pairwise network's dependence),
 ``popularity`` (relevance and probability from basket frequencies, items taken as independent),
 ``cooccurrence`` (relevance and probability from association-rule confidences P(j | anchor),
 taken as independent given the anchor), ``ease`` and ``rules`` (the anchor's top items by the
@@ -180,27 +181,31 @@ def _ours(model: Recommender, user: int, anchor: int, size: int, cap: int) -> Bu
 
 
 def _method_bundles(
-    model: Recommender, held: _Held, rows: np.ndarray, size: int, cap: int
+    model: Recommender, held: _Held, rows: np.ndarray, size: int, cap: int, baselines: bool
 ) -> dict[str, list[Bundle | None]]:
-    """Each method's top bundle of ``size`` companions for the anchors of ``rows``."""
+    """Each method's (bundlerec's alone unless ``baselines``) top bundle of ``size`` companions
+    for the anchors of ``rows``."""
     n_items = model.history.n_items
     anchors = held.cases.targets[rows, 0]
     p_item = (held.freq + 1.0) / (held.baskets.shape[0] + 2.0)
     scores = {
         name: scorer.score(_anchor_cases(anchors, n_items)).astype(np.float64)
         for name, scorer in held.scorers.items()
+        if baselines
     }
     price = np.nan_to_num(model.catalogue.price, nan=0.0)
     categories = model.catalogue.category_codes
+    own = ("popularity", "cooccurrence") if baselines else ()
     results: dict[str, list[Bundle | None]] = {
         "bundlerec": [],
-        "popularity": [],
-        "cooccurrence": [],
+        **{name: [] for name in own},
         **{name: [] for name in scores},
     }
     for n, (r, anchor) in enumerate(zip(rows, anchors)):
         anchor = int(anchor)
         results["bundlerec"].append(_ours(model, int(held.cases.users[r]), anchor, size, cap))
+        if not baselines:
+            continue
         allowed = np.ones(n_items, dtype=bool)
         allowed[anchor] = False
         conf = (held.cooc[anchor].toarray().ravel() + p_item) / (held.freq[anchor] + 1.0)
@@ -249,13 +254,13 @@ def _plain_companions(held: _Held, anchor: int, n: int = 2) -> dict[str, tuple[i
 
 
 def _anchor_plus_two(
-    model: Recommender, held: _Held, rows: np.ndarray, cap: int | None
+    model: Recommender, held: _Held, rows: np.ndarray, cap: int | None, baselines: bool
 ) -> dict[str, Any]:
-    bundles = _method_bundles(model, held, rows, 2, cap if cap is not None else 2)
+    bundles = _method_bundles(model, held, rows, 2, cap if cap is not None else 2, baselines)
     picks = {
         name: [b.items if b is not None else () for b in found] for name, found in bundles.items()
     }
-    for r in rows:
+    for r in rows if baselines else ():
         for name, items in _plain_companions(held, int(held.cases.targets[r, 0])).items():
             picks.setdefault(name, []).append(items)
     rests = [set(held.cases.context[r, : held.cases.lengths[r]].tolist()) for r in rows]
@@ -275,6 +280,7 @@ def anchor_plus_two(
     max_per_category: int | None = None,
     seed: int = 0,
     max_cases: int | None = 500,
+    baselines: bool = True,
 ) -> dict[str, Any]:
     """The "anchor + 2" completion measure on held-out baskets (see the module docstring).
 
@@ -290,6 +296,8 @@ def anchor_plus_two(
         Chooses the anchor of each basket (as :func:`evaluate_bundles` does) and the sample.
     max_cases : int, optional
         Evaluate at most this many baskets of >= 3 items (a seeded sample); None: all.
+    baselines : bool
+        False: bundlerec alone (for tuning its settings on an inner split).
 
     Returns
     -------
@@ -298,7 +306,10 @@ def anchor_plus_two(
     """
     held = _held_out(model, test_events, np.random.default_rng(seed))
     rows = _sample(np.flatnonzero(held.cases.lengths >= 2), max_cases, _plus_two_rng(seed))
-    return {"protocol": "anchor+2", **_anchor_plus_two(model, held, rows, max_per_category)}
+    return {
+        "protocol": "anchor+2",
+        **_anchor_plus_two(model, held, rows, max_per_category, baselines),
+    }
 
 
 def evaluate_bundles(
@@ -309,6 +320,7 @@ def evaluate_bundles(
     max_per_category: int | None = None,
     seed: int = 0,
     max_cases: int | None = 500,
+    baselines: bool = True,
 ) -> dict[str, Any]:
     """Run the bundle protocol and the anchor + 2 measure on held-out baskets (module doc).
 
@@ -326,6 +338,8 @@ def evaluate_bundles(
         Chooses the anchor of each basket and, when there are more, the ``max_cases`` baskets.
     max_cases : int, optional
         Evaluate at most this many baskets, for each measure (a seeded sample); None: all.
+    baselines : bool
+        False: bundlerec alone (for tuning its settings on an inner split).
 
     Returns
     -------
@@ -338,12 +352,12 @@ def evaluate_bundles(
     rows = _sample(np.arange(held.cases.users.shape[0]), max_cases, rng)
     plus_two = _sample(np.flatnonzero(held.cases.lengths >= 2), max_cases, _plus_two_rng(seed))
     cap = max_per_category if max_per_category is not None else size
-    bundles = _method_bundles(model, held, rows, size, cap)
+    bundles = _method_bundles(model, held, rows, size, cap, baselines)
     rests = [set(held.cases.context[r, : held.cases.lengths[r]].tolist()) for r in rows]
     return {
         "protocol": "bundle",
         "n_cases": int(rows.size),
         "size": size,
         "results": {name: _summary(b, rests, size) for name, b in bundles.items()},
-        "anchor_plus_2": _anchor_plus_two(model, held, plus_two, max_per_category),
+        "anchor_plus_2": _anchor_plus_two(model, held, plus_two, max_per_category, baselines),
     }

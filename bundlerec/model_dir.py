@@ -2,10 +2,13 @@
 
 A model directory holds ``meta.json`` (format name and version, configuration, encoders,
 catalogue), ``arrays.npz`` (weights and training history, via :func:`corenn.save`, no pickle)
-and ``network.bif`` (the co-purchase network). :func:`save` writes it to a temporary sibling and
-swaps it in, so a failed save leaves the previous model intact; it never replaces a path that is
-not a bundlerec model directory (a user's folder or file), and :func:`check_destination` tells
-before any work is done whether a path can take a model. :func:`load` executes no code.
+and ``network.bif`` (the co-purchase network). The pairwise network's arrays sit under the
+``pairwise`` prefix of ``arrays.npz``; a directory without them (saved before it existed) loads
+with ``pairwise = None``, and its bundles are scored as then. :func:`save` writes it to a
+temporary sibling and swaps it in, so a failed save leaves the previous model intact; it never
+replaces a path that is not a bundlerec model directory (a user's folder or file), and
+:func:`check_destination` tells before any work is done whether a path can take a model.
+:func:`load` executes no code.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pgm
 from bundlerec.catalogue import Catalogue
 from bundlerec.models.copurchase import CoPurchaseNetwork
 from bundlerec.models.fusion import Fusion
+from bundlerec.models.pairwise import PairwiseNetwork
 from bundlerec.models.sequence import SequenceModel
 from bundlerec.prep import Encoder, Interactions
 
@@ -129,6 +133,8 @@ def _state(model: Recommender) -> tuple[dict[str, Any], dict[str, Any]]:
         "user_features": model.user_features,
         "network": {"items": model.network.items, "prior": model.network.prior},
     }
+    if model.pairwise is not None:
+        arrays["pairwise"] = model.pairwise.get_state()
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -136,6 +142,8 @@ def _state(model: Recommender) -> tuple[dict[str, Any], dict[str, Any]]:
         "config": {
             "sequence": model.sequence_config,
             "network": model.network_config,
+            "pairwise": model.pairwise_config,
+            "bundle": model.bundle_config,
             "window": model.window,
             "valid_share": model.valid_share,
             "seed": model.seed,
@@ -228,6 +236,8 @@ def load(cls: type[Recommender], directory: str | os.PathLike) -> Recommender:
             task=meta["task"],
             sequence=cfg["sequence"],
             network=cfg["network"],
+            pairwise=cfg.get("pairwise"),
+            bundle=cfg.get("bundle"),
             window=cfg["window"],
             valid_share=cfg["valid_share"],
             seed=cfg["seed"],
@@ -260,6 +270,8 @@ def load(cls: type[Recommender], directory: str | os.PathLike) -> Recommender:
         model.fusion = Fusion({"sequence": model.sequence, "copurchase": model.network})
         model.fusion.weights = dict(meta["fusion"]["weights"])
         model.fusion.bias = float(meta["fusion"]["bias"])
+        if "pairwise" in arrays:  # absent in models saved before it: bundles fall back
+            model.pairwise = PairwiseNetwork.from_state(arrays["pairwise"])
     except (KeyError, TypeError, ValueError) as err:
         raise ModelDirError(f"{directory}: model files are inconsistent: {err}") from err
     return model

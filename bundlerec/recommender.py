@@ -14,6 +14,7 @@ model with new events) and :mod:`bundlerec.model_dir` (the saved form).
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from bundlerec.models.baselines import (
 )
 from bundlerec.models.copurchase import CoPurchaseNetwork, basket_matrix
 from bundlerec.models.fusion import Fusion
+from bundlerec.models.pairwise import PairwiseNetwork
 from bundlerec.models.sequence import SequenceModel
 from bundlerec.prep import (
     Encoder,
@@ -53,6 +55,12 @@ __all__ = ["Recommender", "ModelDirError"]
 
 TASKS = ("next-item", "basket-completion")
 
+BUNDLE_DEFAULTS = {"fused": 0.5, "smoothing": 5.0, "dependence": 1.0, "pool": 12}
+"""Bundle objective (see :meth:`Recommender.compose`): ``fused`` is the weight ``w`` of the fused
+probability in the companions' relevance, ``smoothing`` the pseudo-count ``m`` that pulls the
+anchor-conditioned co-occurrence towards popularity, ``dependence`` the weight ``lambda`` of the
+pairwise network's dependence term, ``pool`` the number K of candidates it is exact over."""
+
 
 class Recommender:
     """Sequence model + co-purchase network + fusion, with baselines, bundles and feedback.
@@ -65,6 +73,10 @@ class Recommender:
         Keyword arguments of :class:`~bundlerec.models.sequence.SequenceModel`.
     network : dict, optional
         Keyword arguments of :class:`~bundlerec.models.copurchase.CoPurchaseNetwork`.
+    pairwise : dict, optional
+        Keyword arguments of :class:`~bundlerec.models.pairwise.PairwiseNetwork`.
+    bundle : dict, optional
+        Overrides of :data:`BUNDLE_DEFAULTS`, the weights of the bundle objective.
     window : int
         Seconds between a user's events that still belong to one basket (when no basket_id).
     valid_share : float
@@ -80,6 +92,8 @@ class Recommender:
         task: str = "next-item",
         sequence: dict[str, Any] | None = None,
         network: dict[str, Any] | None = None,
+        pairwise: dict[str, Any] | None = None,
+        bundle: dict[str, float] | None = None,
         window: int = 1800,
         valid_share: float = 0.1,
         seed: int = 0,
@@ -90,12 +104,21 @@ class Recommender:
         self.task = task
         self.sequence_config = dict(sequence or {})
         self.network_config = dict(network or {})
+        self.pairwise_config = dict(pairwise or {})
+        unknown = set(bundle or {}) - set(BUNDLE_DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown bundle setting(s) {sorted(unknown)}: see BUNDLE_DEFAULTS")
+        self.bundle_config = {**BUNDLE_DEFAULTS, **(bundle or {})}
+        # The pairwise network; None in a model saved before it existed (bundles then use the
+        # fused relevance and the co-purchase network's coherence alone).
+        self.pairwise: PairwiseNetwork | None = None
         self.window = int(window)
         self.valid_share = float(valid_share)
         self.seed = int(seed)
         self.verbose = bool(verbose)
         self.fitted = False
         self._counts: BasketCounts | None = None  # of the history, built on first use
+        self._together: sp.csr_matrix | None = None  # (I, I) baskets per item pair, likewise
         # Validation cases the fusion is fitted on, at most (a seeded sample): its features are
         # (cases x catalogue) arrays, so this bounds the memory of fit on large catalogues.
         self.max_fusion_cases = 2000
@@ -132,7 +155,7 @@ class Recommender:
         train = self._encode(fit_part)
         valid = self._encode(valid_part)
         self.history = self._encode(events)
-        self._counts = None
+        self._counts = self._together = None
         self._fit_models(train, valid)
         self.fitted = True
         return self
@@ -148,6 +171,8 @@ class Recommender:
         ).fit(train, self.catalogue.features, self.user_features, valid=valid)
         say("learning the co-purchase network", self.verbose)
         self.network = CoPurchaseNetwork(**self.network_config).fit(train, self.user_features)
+        say("learning the pairwise co-purchase network", self.verbose)
+        self.pairwise = PairwiseNetwork(**self.pairwise_config).fit(train)
         valid_cases = self._valid_cases(train, valid)
         if len(valid_cases) > self.max_fusion_cases:
             rng = np.random.default_rng(self.seed)
@@ -317,9 +342,23 @@ class Recommender:
         """Bundles for a shopper given by codes (``user_code`` -1 = unknown); also the notes.
 
         Every bundle starts with the ``anchors`` and holds ``size`` items in all (see
-        :meth:`recommend_bundles`). Relevance is the log fused probability of each item for the
-        shopper (history, cart and anchors as context); coherence is the network's
-        ``log P(companions all bought | anchors, cart, shopper attributes)``
+        :meth:`recommend_bundles`). With the evidence ``E`` = cart and anchors, each item's
+        probability is the mix
+
+        .. math:: p_j = w\\, p^{fused}_j + (1 - w)\\, \\frac{1}{|E|} \\sum_{e \\in E}
+           \\frac{n(e, j) + m\\, \\pi_j}{n(e) + m}
+
+        of the fused probability (shopper history, cart and anchors as context) and the
+        co-occurrence ``P(j | e)`` of the training baskets smoothed towards the basket frequency
+        ``pi_j`` by ``m`` pseudo-baskets (``p = p^fused`` when ``E`` is empty). The search
+        maximises ``sum_j log p_j + lambda D(S)`` over the bundle, where ``D(S)`` is the pairwise
+        network's :meth:`~PairwiseNetwork.dependence` of the companions ``S`` given ``E``, exact
+        over the ``pool`` most relevant network items (0 for items outside them). A bundle's
+        ``log_probability`` is ``sum_{j in S} log p_j + D(S)``: the per-item probabilities times
+        the network's ratio of the joint to its marginals. ``w, m, lambda, pool`` are
+        :attr:`bundle_config` (:data:`BUNDLE_DEFAULTS`, chosen on inner splits). A model without
+        a pairwise network (saved before it existed) scores as before: log fused probabilities
+        plus the co-purchase network's ``log P(companions all bought | anchors, cart, shopper)``
         (:meth:`CoPurchaseNetwork.coherence`).
         """
         bundles, notes, _ = self._compose(
@@ -330,7 +369,7 @@ class Recommender:
     def _compose(
         self, user_code, anchors, excluded, cart, k, size, budget, max_per_category
     ) -> tuple[list[Bundle], list[str], np.ndarray]:
-        """:meth:`compose`, and the (I,) fused probabilities the bundles were searched with."""
+        """:meth:`compose`, and the (I,) item probabilities the bundles were searched with."""
         notes: list[str] = []
         context = list(dict.fromkeys([*cart, *anchors]))
         cases = self._serving_cases(np.array([user_code]), context, list(excluded))
@@ -344,15 +383,27 @@ class Recommender:
             allowed &= ~np.isnan(price)
             if np.isnan(price[anchors]).any():
                 notes.append("an anchor has no price: no bundle fits a budget")
-        evidence = self.network.evidence(context, user_code)
         fixed = set(anchors)
+        if self.pairwise is None:
+            evidence = self.network.evidence(context, user_code)
 
-        def coherence(bundles):
-            companions = [tuple(j for j in b if j not in fixed) for b in bundles]
-            return self.network.coherence(companions, evidence)
+            def coherence(bundles):
+                companions = [tuple(j for j in b if j not in fixed) for b in bundles]
+                return self.network.coherence(companions, evidence)
 
+        else:
+            if context:
+                w = self.bundle_config["fused"]
+                probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
+            dependence = self._dependence(context, np.log(np.maximum(probs, 1e-12)), allowed)
+            lam = self.bundle_config["dependence"]
+
+            def coherence(bundles):
+                return lam * dependence(bundles)
+
+        relevance = np.log(np.maximum(probs, 1e-12))
         bundles = compose_bundles(
-            np.log(np.maximum(probs, 1e-12)),
+            relevance,
             price,
             self.catalogue.category_codes,
             allowed,
@@ -363,6 +414,12 @@ class Recommender:
             max_per_category=max_per_category,
             fixed=anchors,
         )
+        if self.pairwise is not None:  # the search weighed D by lambda; the estimate does not
+            companions = [[j for j in b.items if j not in fixed] for b in bundles]
+            log_p = np.array([relevance[c].sum() for c in companions]) + dependence(companions)
+            bundles = [
+                replace(b, log_probability=min(float(lp), 0.0)) for b, lp in zip(bundles, log_p)
+            ]
         if len(bundles) < k:
             notes.append(f"only {len(bundles)} bundle(s) satisfy the constraints")
         return bundles, notes, probs
@@ -371,6 +428,41 @@ class Recommender:
         if self._counts is None:
             self._counts = BasketCounts(basket_matrix(self.history))
         return self._counts
+
+    def _evidence_marginals(self, context: list[int]) -> np.ndarray:
+        """(I,) float64 mean over the evidence items ``e`` of the smoothed ``P(j | e)``
+        (:meth:`compose`) from the training history's baskets."""
+        counts = self._basket_counts()
+        if self._together is None:
+            self._together = (counts.baskets.T @ counts.baskets).tocsr()
+        m = self.bundle_config["smoothing"]
+        popular = (counts.item_counts + 1.0) / (counts.n_baskets + 2.0)
+        together = self._together[context].toarray()
+        n_e = counts.item_counts[context].astype(np.float64)
+        return ((together + m * popular) / (n_e[:, None] + m)).mean(axis=0)
+
+    def _dependence(self, context: list[int], relevance: np.ndarray, allowed: np.ndarray):
+        """``dependence(bundles) -> (len(bundles),)``: ``D(S)`` of each bundle's companions.
+
+        ``D`` is one :meth:`PairwiseNetwork.dependence` table over the pool: the ``pool`` allowed
+        network items (outside the evidence) with the highest ``relevance`` (ties to the lower
+        code); companions outside the pool add nothing. Items added after the pairwise network
+        was fitted (:meth:`update`) are outside it.
+        """
+        net = self.pairwise
+        evidence = [j for j in context if j < net.n_items]
+        in_net = np.zeros(relevance.size, dtype=bool)
+        in_net[net.items] = True
+        in_net[context] = False
+        free = np.flatnonzero(allowed & in_net)
+        pool = free[np.lexsort((free, -relevance[free]))][: int(self.bundle_config["pool"])]
+        table = net.dependence(evidence, pool) if pool.size else np.zeros(1)
+        bit = {int(j): 1 << i for i, j in enumerate(pool)}
+
+        def dependence(bundles):
+            return table[[sum(bit.get(j, 0) for j in b) for b in bundles]]
+
+        return dependence
 
     def _bundle_record(
         self, bundle: Bundle, anchors: list[int], probs: np.ndarray, user: int, cart: list[int]
@@ -428,10 +520,11 @@ class Recommender:
             ``total_price``, ``lift`` (how many times more often the whole bundle was bought
             together in the training baskets than if its items were bought independently; 0 if
             never, None for a single item), ``baskets_together`` (that count of baskets),
-            ``p_any_companion`` (P(the shopper buys at least one companion), from the fused
-            per-item probabilities taken as independent), ``expected_revenue`` (sum of the
-            companions' probability times price), ``probability`` (the network's P(all
-            companions bought | anchors, cart, shopper)), ``score`` (the search objective) and
+            ``p_any_companion`` (P(the shopper buys at least one companion), from the per-item
+            probabilities ``p_j`` of :meth:`compose` taken as independent),
+            ``expected_revenue`` (sum of the companions' ``p_j`` times price), ``probability``
+            (P(all companions bought | anchors, cart, shopper): the ``p_j`` times the pairwise
+            network's dependence ratio, see :meth:`compose`), ``score`` (the search objective) and
             ``explanation`` (one record per item). An unknown shopper gets bundles from popular,
             coherent items and a note; an unknown anchor, cart or excluded item raises KeyError
             naming it.
@@ -468,7 +561,9 @@ class Recommender:
         item in the network (cold start). New shoppers get codes and their attributes from
         ``users`` likewise. Then the sequence model trains ``epochs`` more epochs from its current
         weights on the whole history, the network's CPTs get a Dirichlet count update with the
-        new baskets, and the baselines are refitted. An empty frame changes nothing.
+        new baskets, and the baselines are refitted. The pairwise network stays as fitted (new
+        items are outside it); the co-occurrence of :meth:`compose` is counted anew from the
+        whole history. An empty frame changes nothing.
         """
         self._check_fitted()
         if isinstance(new_events, pd.DataFrame) and new_events.empty:
@@ -482,7 +577,7 @@ class Recommender:
         feedback.grow_items(self, frame, items)
         feedback.grow_users(self, frame, users)
         new = self._encode(frame)
-        self._counts = None
+        self._counts = self._together = None
         self.history = feedback.merge_history(
             self.history, new, len(self.users.classes_), len(self.items.classes_)
         )

@@ -80,13 +80,24 @@ def test_anchor_plus_two_alone_matches_the_bundle_run_and_counts_by_hand(fitted,
     # every method proposing the rest of the basket itself scores 1
     from bundlerec import bundle_eval
 
-    def perfect(model, held, rows, size, cap):
+    def perfect(model, held, rows, size, cap, baselines):
         picks = [tuple(held.cases.context[r, :2]) for r in rows]
         return {"oracle": [bundle_eval.Bundle(p, 0.0, 0.0, 0.0) for p in picks]}
 
     monkeypatch.setattr(bundle_eval, "_method_bundles", perfect)
     result = anchor_plus_two(model, test, seed=3, max_cases=40)
     assert result["results"]["oracle"] == 1.0
+
+
+def test_bundlerec_alone_scores_as_in_the_full_run(fitted):
+    model, test, _ = fitted
+    full = evaluate_bundles(model, test, seed=3, max_cases=40)
+    alone = evaluate_bundles(model, test, seed=3, max_cases=40, baselines=False)
+    assert list(alone["results"]) == ["bundlerec"]
+    assert alone["results"]["bundlerec"] == full["results"]["bundlerec"]
+    assert alone["anchor_plus_2"]["results"] == {
+        "bundlerec": full["anchor_plus_2"]["results"]["bundlerec"]
+    }
 
 
 def test_cli_bundle_protocol_prints_the_table(fitted, capsys):

@@ -142,6 +142,22 @@ def test_best_bundles_are_the_argmax_of_coherence(rng):
     np.testing.assert_allclose(logp, scores[order])
 
 
+@given(seed=st.integers(0, 2**32 - 1), t=st.integers(3, 7))
+def test_dependence_is_the_joint_over_the_product_of_marginals(seed, t):
+    rng = np.random.default_rng(seed)
+    net = random_network(rng, t)
+    candidates = list(range(1, t))
+    table = net.dependence([0], candidates)
+    assert table.shape == (1 << (t - 1),)
+    for mask in range(table.size):
+        bundle = [c for i, c in enumerate(candidates) if mask >> i & 1]
+        joint = brute_force(net, [0], candidates, bundle)
+        singles = sum(brute_force(net, [0], candidates, [j]) for j in bundle)
+        assert abs(table[mask] - (joint - singles)) < 1e-8, (mask, table[mask], joint - singles)
+    independent = PairwiseNetwork.from_state({**net.get_state(), "weights": 0.0 * net.weights})
+    np.testing.assert_allclose(independent.dependence([0], candidates), 0.0, atol=1e-12)
+
+
 def test_bundle_items_outside_network_and_evidence():
     net = random_network(np.random.default_rng(1), 5, n_items=7)
     base = net.coherence([(1,)], [0], candidates=[1, 2])

@@ -132,6 +132,50 @@ def test_save_load_round_trip_gives_identical_scores(model, shop, tmp_path):
         )
 
 
+def _companions(result):
+    return [tuple(i["item_id"] for i in b["items"][1:]) for b in result["bundles"]]
+
+
+def test_bundles_of_an_unknown_shopper_move_with_the_anchor(model):
+    popular = np.argsort(-np.bincount(model.history.item, minlength=model.history.n_items))
+    anchors = [str(model.items.classes_[j]) for j in popular[:5]]
+    tops = {a: _companions(model.recommend_bundles("nobody", k=1, anchor=[a]))[0] for a in anchors}
+    assert len(set(tops.values())) >= 3, tops
+    bundle = model.recommend_bundles("nobody", k=1, anchor=anchors[:1])["bundles"][0]
+    assert 0.0 < bundle["probability"] <= bundle["p_any_companion"] <= 1.0
+
+
+def test_save_load_round_trip_keeps_bundles_and_an_old_dir_falls_back(model, tmp_path):
+    import corenn
+
+    user = str(model.users.classes_[0])
+    anchor = str(model.items.classes_[int(np.bincount(model.history.item).argmax())])
+    asks = [{}, {"anchor": [anchor]}, {"anchor": [anchor], "budget": 80.0}]
+    model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    assert loaded.pairwise is not None and loaded.bundle_config == model.bundle_config
+    for ask in asks:
+        assert loaded.recommend_bundles(user, **ask) == model.recommend_bundles(user, **ask)
+    # a directory saved before the pairwise network: no arrays under its prefix, no settings
+    arrays = corenn.load(tmp_path / "m" / "arrays.npz")
+    del arrays["pairwise"]
+    corenn.save(arrays, tmp_path / "m" / "arrays.npz")
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    del meta["config"]["pairwise"], meta["config"]["bundle"]
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
+    old = Recommender.load(tmp_path / "m")
+    assert old.pairwise is None
+    loaded.pairwise = None  # today's objective: fused relevance + co-purchase coherence
+    for ask in asks:
+        result = old.recommend_bundles(user, **ask)
+        assert result == loaded.recommend_bundles(user, **ask) and result["bundles"]
+
+
+def test_unknown_bundle_setting_is_named():
+    with pytest.raises(ValueError, match="smothing"):
+        Recommender(bundle={"smothing": 1.0})
+
+
 def test_corrupt_model_dir_raises_and_save_is_atomic(model, tmp_path):
     model.save(tmp_path / "m")
     (tmp_path / "m" / "arrays.npz").write_bytes(b"not a zip file")

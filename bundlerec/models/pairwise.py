@@ -287,6 +287,26 @@ class PairwiseNetwork:
         energy = states @ h + 0.5 * np.einsum("si,si->s", states @ w, states)
         return _superset_log_sums(energy - logsumexp(energy), k)
 
+    def dependence(self, evidence_items: Sequence[int], candidates: Sequence[int]) -> np.ndarray:
+        """``log P(x_S = 1 | evidence) - sum_{j in S} log P(x_j = 1 | evidence)`` for every
+        subset ``S`` of the candidates: how much more (> 0) or less likely the network finds the
+        items of ``S`` bought together than its own marginals taken as independent.
+
+        Both terms come from one :meth:`subset_log_probs` table (the same candidate set), so the
+        empty set and every single item score 0 and the marginals cancel: the table isolates the
+        pair weights' effect, and a recommender can multiply its own per-item probabilities by
+        ``exp(dependence)`` to get a joint estimate.
+
+        Returns
+        -------
+        ndarray, shape (2^K,), float64
+            Indexed by bit mask like :meth:`subset_log_probs`.
+        """
+        table = self.subset_log_probs(evidence_items, candidates)
+        k = int(table.size).bit_length() - 1
+        bits = (np.arange(table.size)[:, None] >> np.arange(k)[None, :]) & 1
+        return table - bits @ table[1 << np.arange(k)]
+
     def markov_network(
         self, evidence_items: Sequence[int], candidates: Sequence[int]
     ) -> pgm.MarkovNetwork:
