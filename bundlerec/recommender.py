@@ -55,7 +55,7 @@ __all__ = ["Recommender", "ModelDirError"]
 
 TASKS = ("next-item", "basket-completion")
 
-BUNDLE_DEFAULTS = {"fused": 0.5, "smoothing": 5.0, "dependence": 1.0, "pool": 12}
+BUNDLE_DEFAULTS = {"fused": 0.3, "smoothing": 1.0, "dependence": 0.5, "pool": 12}
 """Bundle objective (see :meth:`Recommender.compose`): ``fused`` is the weight ``w`` of the fused
 probability in the companions' relevance, ``smoothing`` the pseudo-count ``m`` that pulls the
 anchor-conditioned co-occurrence towards popularity, ``dependence`` the weight ``lambda`` of the
