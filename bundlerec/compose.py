@@ -68,21 +68,39 @@ def _check(relevance, prices, categories, allowed, size, k, budget, max_per_cate
         raise ValueError(f"budget must be positive, got {budget}")
 
 
+def _ranked_prefix(relevance: np.ndarray, items: np.ndarray, m: int) -> np.ndarray:
+    """The ``items`` ranked by relevance (ties: lower code), cut after the ``m``-th; items tied
+    with the ``m``-th come along, so the prefix is that of the full ranking."""
+    if m < items.size:
+        values = relevance[items]
+        cut = np.partition(values, items.size - m)[items.size - m]  # the m-th largest
+        items = items[values >= cut]
+    return items[np.lexsort((items, -relevance[items]))]
+
+
 def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=None):
-    """The ``n`` most relevant of ``items`` (ties: lower code), at most ``cap`` per category."""
-    ranked = items[np.lexsort((items, -relevance[items]))]
-    if cap is None:
-        return ranked[:n]
-    _, first = np.unique(categories[ranked], return_inverse=True)
-    seen = np.zeros(first.max() + 1 if first.size else 0, dtype=np.int64)
-    keep = []
-    for j, c in zip(ranked, first):
-        if seen[c] < cap:
-            seen[c] += 1
-            keep.append(j)
-            if len(keep) == n:
-                break
-    return np.asarray(keep, dtype=np.int64)
+    """The ``n`` most relevant of ``items`` (ties: lower code), at most ``cap`` per category.
+
+    Only a prefix of the ranking is sorted (a partition finds it), deepened fourfold while the
+    category cap leaves fewer than ``n``: large catalogues rank in O(I) rather than O(I log I).
+    """
+    depth = 4 * n
+    while True:
+        ranked = _ranked_prefix(relevance, items, depth)
+        if cap is None:
+            return ranked[:n]
+        _, first = np.unique(categories[ranked], return_inverse=True)
+        seen = np.zeros(first.max() + 1 if first.size else 0, dtype=np.int64)
+        keep = []
+        for j, c in zip(ranked.tolist(), first.tolist()):
+            if seen[c] < cap:
+                seen[c] += 1
+                keep.append(j)
+                if len(keep) == n:
+                    return np.asarray(keep, dtype=np.int64)
+        if ranked.size == items.size:
+            return np.asarray(keep, dtype=np.int64)
+        depth *= 4
 
 
 def _candidates(relevance, prices, categories, ok, n, size, budget, max_per_category):

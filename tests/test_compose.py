@@ -186,3 +186,26 @@ def test_size_must_leave_room_beside_the_fixed_items():
     relevance, prices, categories, allowed, coherence = _problem(0, 6)
     with pytest.raises(ValueError, match="size counts the fixed"):
         compose_bundles(relevance, prices, categories, allowed, coherence, size=2, fixed=(0, 1))
+
+
+@given(
+    seed=st.integers(0, 1000),
+    n_items=st.integers(1, 300),
+    n=st.integers(1, 20),
+    cap=st.one_of(st.none(), st.integers(1, 3)),
+)
+def test_top_equals_a_scan_of_the_full_ranking(seed, n_items, n, cap):
+    from bundlerec.compose import _top
+
+    rng = np.random.default_rng(seed)
+    relevance = rng.integers(0, 6, n_items).astype(float)  # many ties
+    categories = rng.integers(0, 5, n_items)
+    items = np.flatnonzero(rng.random(n_items) < 0.8)
+    ranked = sorted(items.tolist(), key=lambda j: (-relevance[j], j))
+    want, seen = [], {}
+    for j in ranked:
+        if cap is None or seen.get(categories[j], 0) < cap:
+            seen[categories[j]] = seen.get(categories[j], 0) + 1
+            want.append(j)
+    got = _top(relevance, items, n, categories, cap)
+    assert got.tolist() == want[:n]

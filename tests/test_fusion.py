@@ -279,7 +279,7 @@ def test_certified_rows_are_exact(problem, depth):
     depth = min(depth, exclude.shape[1])
     allowed = ~exclude
     keys = [fusion._keys(s.astype(np.float32), allowed) for s in scores]
-    lse = [fusion._row_lse(s.astype(np.float32).astype(np.float64), allowed) for s in scores]
+    lse = [fusion._row_lse(s.astype(np.float32), allowed) for s in scores]
     items, probs, ok = fusion._certified_top(keys, lse, allowed, weights, bias, k, depth)
     names = [f"c{i}" for i in range(len(scores))]
     fused = Fusion({name: _Fixed(s) for name, s in zip(names, scores)})
