@@ -86,15 +86,25 @@ def pseudo_likelihood(
     """
     n, t = baskets.shape
     coupling = _symmetric(weights, edges, t)
-    eta = np.asarray(baskets @ coupling) + bias[None, :]
-    dense = baskets.toarray()
-    loss = float(np.logaddexp(0.0, eta).sum() - (dense * eta).sum()) / n
-    residual = expit(eta) - dense
+    eta = np.asarray(baskets @ coupling)
+    eta += bias[None, :]
+    # X is binary with one stored entry per (basket, item): its terms are read at the entries,
+    # never from a dense copy of X (the fit's time is in these (N, T) passes).
+    rows, cols = _entries(baskets)
+    loss = float(np.logaddexp(0.0, eta).sum() - eta[rows, cols].sum()) / n
+    residual = expit(eta, out=eta)
+    residual[rows, cols] -= 1.0
     cross = np.asarray(baskets.T @ residual)
     grad_bias = residual.sum(axis=0) / n
     grad_weights = (cross[edges[:, 0], edges[:, 1]] + cross[edges[:, 1], edges[:, 0]]) / n
     loss += 0.5 * l2 * float(weights @ weights)
     return loss, grad_bias, grad_weights + l2 * weights
+
+
+def _entries(baskets: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray]:
+    """Row and column of every stored entry of a CSR matrix, (nnz,) int64 each."""
+    rows = np.repeat(np.arange(baskets.shape[0]), np.diff(baskets.indptr))
+    return rows, baskets.indices.astype(np.int64)
 
 
 def _symmetric(weights: np.ndarray, edges: np.ndarray, t: int) -> np.ndarray:
