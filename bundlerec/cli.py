@@ -155,6 +155,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     ]
     for result in results:
         _print_bundles(result)
+    # A "bought together" widget: a visitor (not a known shopper) looks at a popular product.
+    popular = np.bincount(model.history.item, minlength=model.history.n_items).argmax()
+    anchor = str(model.items.classes_[popular])
+    print(f"\nbought together with {anchor}, for a visitor:")
+    _print_bundles(model.recommend_bundles("visitor", k=2, size=3, anchor=[anchor]))
     if args.out:
         model.save(args.out)
         print(f"\nmodel saved to {args.out}")
