@@ -399,3 +399,14 @@ def test_empty_events_file_is_named(tmp_path, capsys):
     code = main(["train", "--events", str(tmp_path / "empty.csv"), "--out", str(tmp_path / "m")])
     err = capsys.readouterr().err
     assert code == 2 and "empty.csv" in err and len(err.strip().splitlines()) == 1
+
+
+def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
+    """README's main job: the evaluation table, five shoppers' bundles and a widget example."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--quiet", "--out", "model"]) == 0
+    out = capsys.readouterr().out
+    assert "protocol: next-item" in out and "fusion" in out
+    assert out.count("bundles for shopper") == 6
+    assert "bought together with" in out and "anchor" in out
+    assert (tmp_path / "model" / "meta.json").is_file() and "demo finished" in out
