@@ -46,19 +46,24 @@ def _evidence_labels(
 
 def _ratios(network: CoPurchaseNetwork, node: str, evidence: dict[str, str]) -> np.ndarray:
     """``P(node = 1 | evidence) / P(node = 1 | evidence without piece v)`` for each piece ``v``
-    of ``evidence`` in order, from one batched query (row 0 all evidence, row r + 1 without the
-    r-th piece); a ratio is +inf where the reduced probability is 0."""
-    names = list(evidence)
-    columns = {}
-    for r, var in enumerate(names):
-        state = network.model.states(var).index(evidence[var])
-        column = np.full(len(names) + 1, state, dtype=np.int64)
-        column[r + 1] = -1
-        columns[var] = column
-    on = network.model.states(node).index("1")
-    p = network.engine.batch_query([node], columns)[node][:, on]
+    of ``evidence`` in order; +inf where the reduced probability is 0.
+
+    One single query per evidence set: their plans are cached by structure and made by the
+    compiled planner. One batched query per item was slower (about 14 against 8.5 ms of
+    profiled time per request of 5 bundles on the demo model): a batch's plan is made anew for
+    every new set of evidence variables, by the Python planner.
+    """
+
+    def probability(given: dict[str, str]) -> float:
+        posterior = network.engine.query([node], evidence=given or None)
+        return float(posterior.get_value(**{node: "1"}))
+
+    full = probability(evidence)
+    rest = np.array(
+        [probability({v: s for v, s in evidence.items() if v != var}) for var in evidence]
+    )
     with np.errstate(divide="ignore"):
-        return np.where(p[1:] > 0, p[0] / np.where(p[1:] > 0, p[1:], 1.0), np.inf)
+        return np.where(rest > 0, full / np.where(rest > 0, rest, 1.0), np.inf)
 
 
 def explain_bundle(
