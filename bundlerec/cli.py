@@ -12,8 +12,10 @@ when its output pipe closes; stdout carries only the results (progress goes to s
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
+import pkgutil
 import sys
 import tempfile
 import time
@@ -417,7 +419,25 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--max-per-category", type=_positive(int), default=1)
     rec.add_argument("--format", choices=("table", "json"), default="table")
     rec.set_defaults(func=cmd_recommend)
+
+    for command in _command_modules():
+        command.register(sub)
     return parser
+
+
+def _command_modules():
+    """The modules of ``bundlerec.commands``, in name order: each adds one subcommand.
+
+    A module there defines ``register(subparsers)``, which adds its parser and sets ``func`` to a
+    function taking the parsed arguments and returning the exit code. Modules import their heavy
+    dependencies (web stack, Dask, plotting) inside that function, so ``bundlerec --help`` and the
+    other commands stay fast.
+    """
+    import bundlerec.commands as package
+
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        if not info.name.startswith("_"):
+            yield importlib.import_module(f"{package.__name__}.{info.name}")
 
 
 def _error(command: str, err: BaseException) -> str:
