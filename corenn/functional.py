@@ -18,6 +18,7 @@ from corenn.ops.losses import (
     binary_cross_entropy_with_logits,
     cross_entropy,
     mse_loss,
+    pinball_loss,
 )
 from corenn.ops.shape import concat, stack
 
@@ -44,5 +45,6 @@ __all__ = [
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "mse_loss",
+    "pinball_loss",
     "LossInputError",
 ]

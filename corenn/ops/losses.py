@@ -1,4 +1,5 @@
-"""Losses: binary cross-entropy with logits, softmax cross-entropy and mean squared error.
+"""Losses: binary cross-entropy with logits, softmax cross-entropy, mean squared error and the
+pinball (quantile) loss.
 
 Each Function calls the unreduced ``<loss>_fwd`` / ``<loss>_bwd`` kernels (reference math in
 :mod:`kernels.reference.losses`) and applies the reduction itself:
@@ -102,6 +103,23 @@ class MSELoss(Function):
         x, t, reduction = self.saved
         g = _expand(g, x.shape, reduction, x.size)
         dx, dt = kernels.get("mse_bwd", g)(g, x, t)
+        return (dx if self.needs_input_grad[0] else None), (
+            dt if self.needs_input_grad[1] else None
+        )
+
+
+class PinballLoss(Function):
+    """Pinball (quantile) loss (see :func:`pinball_loss`)."""
+
+    def forward(self, x, t, *, quantiles, reduction):
+        loss = kernels.get("pinball_fwd", x)(x, t, quantiles)
+        self.save_for_backward(x, t, quantiles, reduction)
+        return _reduce(loss, reduction, loss.size)
+
+    def backward(self, g):
+        x, t, quantiles, reduction = self.saved
+        g = _expand(g, x.shape, reduction, x.size)
+        dx, dt = kernels.get("pinball_bwd", g)(g, x, t, quantiles)
         return (dx if self.needs_input_grad[0] else None), (
             dt if self.needs_input_grad[1] else None
         )
@@ -314,3 +332,47 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> Tensor:
     _same_shape(name, x, t)
     _check_nan(name, input=x.data, target=t.data)
     return MSELoss.apply(x, t, reduction=reduction)
+
+
+def pinball_loss(input: Any, target: Any, quantiles: Any, reduction: str = "mean") -> Tensor:
+    """Pinball (quantile) loss: ``input`` predicts the ``quantiles``-levels of ``target``.
+
+    Per element, with ``d = target - input`` and level ``q``:
+    ``l = max(q d, (q - 1) d)``, i.e. ``q d`` when the target is above the prediction and
+    ``(1 - q) (-d)`` when below. Its minimiser over a constant prediction is the ``q``-quantile
+    of the targets (Koenker & Bassett, 1978), so a model trained on it predicts quantiles.
+    Gradient ``dl/dinput = 1[input > target] - q``; at the kink ``input == target`` it is
+    ``-q`` (the branch ``target >= input``).
+
+    Parameters
+    ----------
+    input : Tensor or array, any shape S, float
+        Predicted quantiles, e.g. (B, H, Q) for B series, H steps and Q levels.
+    target : Tensor or array, shape S
+        Cast to the input's dtype. Differentiable.
+    quantiles : float, array or Tensor, broadcastable to S
+        Levels in [0, 1], e.g. shape (Q,) for one level per entry of the last axis (a constant).
+    reduction : {"mean", "sum", "none"}
+
+    Returns
+    -------
+    Tensor, scalar or shape S, dtype of ``input``
+
+    Raises
+    ------
+    LossInputError
+        If ``input``, ``target`` or ``quantiles`` contain NaN.
+    ValueError
+        If the shapes do not fit, a level is outside [0, 1] or ``reduction`` is unknown.
+    """
+    name = "pinball_loss"
+    _check_reduction(name, reduction)
+    x = _tensor(input)
+    t = _as_float(_tensor(target), x.dtype)
+    _same_shape(name, x, t)
+    _check_nan(name, input=x.data, target=t.data)
+    q = _weight(name, "quantiles", quantiles, x, x.shape, exact=False)
+    outside = (q < 0) | (q > 1)
+    if outside.any():
+        raise ValueError(f"{name}: quantile levels must be in [0, 1], got {q[outside].ravel()[0]}")
+    return PinballLoss.apply(x, t, quantiles=q, reduction=reduction)

@@ -19,6 +19,8 @@ __all__ = [
     "cross_entropy_bwd",
     "mse_fwd",
     "mse_bwd",
+    "pinball_fwd",
+    "pinball_bwd",
 ]
 
 
@@ -171,4 +173,26 @@ def mse_fwd(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 def mse_bwd(g: np.ndarray, x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Gradients of :func:`mse_fwd` times ``g``: ``dx = 2 g (x - t)`` and ``dt = -dx``."""
     dx = 2 * g * (x - t)
+    return dx, -dx
+
+
+def pinball_fwd(x: np.ndarray, t: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Pinball (quantile) loss of predictions ``x`` of the ``q``-quantile of targets ``t``.
+
+    ``l = max(q (t - x), (q - 1) (t - x))``: ``q (t - x)`` when the target lies above the
+    prediction, ``(1 - q) (x - t)`` when below. ``x`` and ``t`` have one shape; ``q`` (levels
+    in [0, 1]) broadcasts to it.
+    """
+    d = t - x
+    return np.maximum(q * d, (q - 1) * d)
+
+
+def pinball_bwd(
+    g: np.ndarray, x: np.ndarray, t: np.ndarray, q: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Gradients of :func:`pinball_fwd` times ``g``: ``dx = g (1[x > t] - q)``, ``dt = -dx``.
+
+    At the kink ``x == t`` the gradient is that of the branch ``t >= x`` (``dx = -q g``).
+    """
+    dx = g * ((x > t).astype(x.dtype) - q)
     return dx, -dx
