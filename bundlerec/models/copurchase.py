@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 
 import pgm
 
 if TYPE_CHECKING:
     from bundlerec.cases import Cases
+    from bundlerec.lift import BasketStatistics
     from bundlerec.prep import Interactions
 
 __all__ = ["CoPurchaseNetwork"]
@@ -122,24 +124,7 @@ class CoPurchaseNetwork:
         if train.item.size == 0:
             raise ValueError("cannot fit the co-purchase network on no events")
         counts = np.asarray(basket_matrix(train).sum(axis=0)).ravel()
-        self.n_items = train.n_items
-        order = np.lexsort((np.arange(counts.size), -counts))
-        self.items = np.sort(order[: min(self.n_top, int((counts > 0).sum()))])
-        if self.items.size < 2:
-            raise ValueError("the co-purchase network needs at least 2 items that were bought")
-        self.attributes = (
-            sorted(user_features) if (self.use_user_attributes and user_features) else []
-        )
-        self.attribute_states: dict[str, list[str]] = {}
-        for name in self.attributes:
-            codes = np.asarray(user_features[name])
-            if codes.shape != (train.n_users,):
-                raise ValueError(
-                    f"user feature {name!r} has shape {codes.shape}, expected ({train.n_users},)"
-                )
-            self.attribute_states[name] = [str(s) for s in range(int(codes.max()) + 1)]
-        self.user_features = {n: np.asarray(user_features[n]) for n in self.attributes}
-        self.prior = np.log((counts + 1.0) / (counts.sum() + counts.size))
+        self._choose_nodes(counts, user_features, train.n_users)
         table = self._table(train, user_features)
         self.n_rows = len(table)
         state_names = {c: ["0", "1"] for c in table.columns if c.startswith("i")}
@@ -158,8 +143,135 @@ class CoPurchaseNetwork:
             state_names=state_names,
         )
         self.engine = pgm.VariableElimination(self.model)
-        self.index = {int(j): k for k, j in enumerate(self.items)}
         return self
+
+    def _choose_nodes(
+        self, counts: np.ndarray, user_features: dict[str, np.ndarray] | None, n_users: int
+    ) -> None:
+        """Items (the ``n_top`` most bought, by ``counts`` (I,)), attributes and the prior."""
+        self.n_items = counts.size
+        order = np.lexsort((np.arange(counts.size), -counts))
+        self.items = np.sort(order[: min(self.n_top, int((counts > 0).sum()))])
+        if self.items.size < 2:
+            raise ValueError("the co-purchase network needs at least 2 items that were bought")
+        self.attributes = (
+            sorted(user_features) if (self.use_user_attributes and user_features) else []
+        )
+        self.attribute_states: dict[str, list[str]] = {}
+        for name in self.attributes:
+            codes = np.asarray(user_features[name])
+            if codes.shape != (n_users,):
+                raise ValueError(
+                    f"user feature {name!r} has shape {codes.shape}, expected ({n_users},)"
+                )
+            self.attribute_states[name] = [str(s) for s in range(int(codes.max()) + 1)]
+        self.user_features = {n: np.asarray(user_features[n]) for n in self.attributes}
+        self.prior = np.log((counts + 1.0) / (counts.sum() + counts.size))
+        self.index = {int(j): k for k, j in enumerate(self.items)}
+
+    def fit_counts(
+        self, stats: BasketStatistics, user_features: dict[str, np.ndarray] | None = None
+    ) -> CoPurchaseNetwork:
+        """Learn the Chow-Liu tree and its BDeu CPTs from basket counts instead of baskets.
+
+        A tree's mutual informations and CPTs need only the counts of pairs of variables, which
+        ``stats`` holds (:class:`~bundlerec.lift.BasketStatistics`, e.g. reduced on a cluster by
+        :func:`bundlerec.batch.counting.count_interactions`). Every count is the one :meth:`fit`
+        reads from the baskets, so the CPTs are the same; between edges of exactly equal mutual
+        information the two may pick different ones (:meth:`fit` keeps pgm's column order, here
+        the minimum spanning tree of ``scipy.sparse.csgraph`` decides). Hill climbing scores
+        families of any size, so ``structure="hill-climb"`` needs :meth:`fit`.
+
+        Parameters
+        ----------
+        stats : BasketStatistics
+            Counts of the training baskets, with an attribute for each one in ``user_features``
+            when ``use_user_attributes``.
+        user_features : dict of str to ndarray (n_users,) int64, optional
+            The shoppers' attribute codes (for scoring), as given to :meth:`fit`.
+        """
+        if self.structure != "chow-liu":
+            raise ValueError(
+                "fitting from basket counts needs structure='chow-liu' (hill climbing scores "
+                "families of any size: use fit() on the baskets)"
+            )
+        if stats.n_baskets == 0:
+            raise ValueError("cannot fit the co-purchase network on no baskets")
+        user_features = dict(user_features or {})
+        n_users = len(next(iter(user_features.values()))) if user_features else 0
+        self._choose_nodes(stats.item_counts, user_features, n_users)
+        states = dict(stats.attributes)
+        for name in self.attributes:
+            if states.get(name) != len(self.attribute_states[name]):
+                raise ValueError(
+                    f"the basket statistics have {states.get(name)} states of {name!r}, the "
+                    f"user features {len(self.attribute_states[name])}"
+                )
+        # Variables: the network items (states 0, 1), then the attributes (their states).
+        names = [item_node(j) for j in self.items] + [user_node(n) for n in self.attributes]
+        cards = [2] * self.items.size + [len(self.attribute_states[n]) for n in self.attributes]
+        columns = np.concatenate([self.items, *(stats.columns(n) for n in self.attributes)])
+        # Counts of the state pairs: P = T^T G T over [all baskets, the columns], where T maps
+        # an item's indicator x to its states (1 - x, x) and an attribute's state columns to
+        # themselves.
+        n = stats.n_baskets
+        sub = stats.gram[columns][:, columns].toarray().astype(np.float64)
+        gram = np.block(
+            [[np.array([[n]]), sub.diagonal()[None, :]], [sub.diagonal()[:, None], sub]]
+        )
+        starts = np.concatenate([[0], np.cumsum(cards)[:-1]])
+        t = np.zeros((columns.size + 1, int(np.sum(cards))))
+        row = 1
+        for v, card in enumerate(cards):
+            if v < self.items.size:
+                t[0, starts[v]], t[row, starts[v]], t[row, starts[v] + 1] = 1.0, -1.0, 1.0
+            else:
+                t[row : row + card, starts[v] : starts[v] + card] = np.eye(card)
+            row += 1 if v < self.items.size else card
+        pairs = np.rint(t.T @ gram @ t)
+        joint = pairs / n
+        marginal = np.diag(joint)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(joint > 0, joint * np.log(joint / np.outer(marginal, marginal)), 0.0)
+        mi = np.add.reduceat(np.add.reduceat(terms, starts, axis=0), starts, axis=1)
+        mi = np.maximum((mi + mi.T) / 2, 0.0)
+        # Maximum spanning tree: minimum over positive weights (a zero is "no edge" to scipy).
+        weights = mi.max() + 1.0 - mi
+        np.fill_diagonal(weights, 0.0)
+        tree = minimum_spanning_tree(weights)
+        _, parent = breadth_first_order(tree, 0, directed=False, return_predecessors=True)
+        self.model = pgm.BayesianNetwork()
+        self.model.add_nodes_from(names)
+        ess = self.equivalent_sample_size
+        cpds = []
+        for v, name in enumerate(names):
+            rv = slice(starts[v], starts[v] + cards[v])
+            u = int(parent[v])
+            if u < 0:
+                table, evidence = pairs[rv, rv].diagonal()[:, None], {}
+            else:
+                table = pairs[rv, starts[u] : starts[u] + cards[u]]
+                evidence = {"evidence": [names[u]], "evidence_card": [cards[u]]}
+                self.model.add_edge(names[u], name)
+            table = table + ess / table.size
+            cpds.append(
+                pgm.TabularCPD(
+                    name,
+                    cards[v],
+                    table / table.sum(axis=0, keepdims=True),
+                    state_names={
+                        m: self._states(m) for m in [name, *evidence.get("evidence", [])]
+                    },
+                    **evidence,
+                )
+            )
+        self.model.add_cpds(*cpds)
+        self.n_rows = n
+        self.engine = pgm.VariableElimination(self.model)
+        return self
+
+    def _states(self, node: str) -> list[str]:
+        return self.attribute_states[node[2:]] if node.startswith("u:") else ["0", ON]
 
     def grow_items(self, n_new: int) -> None:
         """Append ``n_new`` items outside the network (codes after the known ones) with the
