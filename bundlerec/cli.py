@@ -228,7 +228,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         sequence={"epochs": args.epochs} if args.epochs else None,
         network={"n_top": args.n_top},
     )
-    model.fit(events, items, users)
+    model.fit(events, items, users, promotions=args.promotions, stock=args.stock)
     model.save(args.out)
     print(f"model saved to {args.out}", file=sys.stderr)
     return 0
@@ -273,6 +273,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     from bundlerec.recommender import Recommender
 
     model = Recommender.load(args.model)
+    model.set_campaign(promotions=args.promotions, stock=args.stock)
     result = model.recommend_bundles(
         args.user,
         k=args.k,
@@ -281,6 +282,10 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         cart=args.cart or None,
         budget=args.budget,
         max_per_category=args.max_per_category,
+        objective=args.objective,
+        promote_share=args.promote_share,
+        favour_overstock=args.favour_overstock,
+        now=args.now,
     )
     if args.format == "json":
         print(json.dumps(result))
@@ -301,6 +306,26 @@ def _positive(kind: type) -> Callable[[str], Any]:
 
     parse.__name__ = f"positive {kind.__name__}"
     return parse
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def _campaign_files(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--promotions",
+        help="promotions CSV/Parquet: item_id, promo_price or discount, start, end",
+    )
+    parser.add_argument(
+        "--stock", help="stock CSV/Parquet: item_id, on_hand (items with 0 never appear)"
+    )
 
 
 def _data_options(parser: argparse.ArgumentParser) -> None:
@@ -377,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    _campaign_files(train)
     _data_options(train)
     train.set_defaults(func=cmd_train)
 
@@ -418,6 +444,29 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("--budget", type=_positive(float), help="cap on the whole bundle's price")
     rec.add_argument("--max-per-category", type=_positive(int), default=1)
     rec.add_argument("--format", choices=("table", "json"), default="table")
+    _campaign_files(rec)
+    rec.add_argument(
+        "--objective",
+        choices=("probability", "revenue", "margin"),
+        default="probability",
+        help="what the bundles maximise: likelihood, expected revenue or expected margin "
+        "(margin needs a cost column in the items)",
+    )
+    rec.add_argument(
+        "--promote-share",
+        type=_share,
+        default=0.0,
+        help="share of each bundle's companion slots reserved for promoted items (0-1)",
+    )
+    rec.add_argument(
+        "--favour-overstock",
+        type=_positive(float),
+        metavar="DAYS",
+        help="favour items with more than DAYS days of cover (stock over recent sales)",
+    )
+    rec.add_argument(
+        "--now", help="moment of the promotions (epoch seconds or a date; default: now)"
+    )
     rec.set_defaults(func=cmd_recommend)
 
     for command in _command_modules():

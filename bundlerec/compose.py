@@ -9,7 +9,12 @@ they count towards ``size``, the budget and the category cap, and the search add
 ``size - len(fixed)`` companions around them.
 
 where ``relevance_i`` is the item's log fused probability for the shopper and ``coherence(B)`` the
-co-purchase network's ``log P(all of B bought | cart items, shopper attributes)``. The search keeps
+co-purchase network's ``log P(all of B bought | cart items, shopper attributes)``. With item
+``value`` s (price or margin: the revenue and margin objectives) the score adds
+``log sum_{i in B} value_i``, so the search maximises the log of the bundle's expected value
+``P(B) * value(B)`` rather than its likelihood alone; bundles of non-positive value are dropped.
+With ``promoted`` items and ``n_promoted``, every bundle holds at least ``n_promoted`` promoted
+companions (slots reserved for a promotion). The search keeps
 the ``beam_width`` best partial bundles, extends each with every candidate that keeps the
 constraints (total price <= budget, at most ``max_per_category`` items of a category, allowed
 items only), and finally picks ``k`` bundles greedily, each penalised by ``overlap_penalty`` per
@@ -103,18 +108,44 @@ def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=
         depth *= 4
 
 
-def _candidates(relevance, prices, categories, ok, n, size, budget, max_per_category):
+def _candidates(
+    relevance, prices, categories, ok, n, size, budget, max_per_category, promoted=None
+):
     """The search pool: the ``n`` most relevant allowed items, plus the ``n`` most relevant
     with at most ``max_per_category`` per category (so bundles can span categories), plus,
     under a budget, the ``n`` most relevant of those priced at most ``budget / size`` (so a
-    bundle that fits the budget exists whenever the categories allow)."""
+    bundle that fits the budget exists whenever the categories allow), plus, with ``promoted``
+    (I,) bool, the ``n`` most relevant promoted items (and the cheap ones under a budget)."""
     items = np.nonzero(ok)[0]
     parts = [_top(relevance, items, n), _top(relevance, items, n, categories, max_per_category)]
     if budget is not None:
         cheap = items[prices[items] <= budget / size]
         parts.append(_top(relevance, cheap, n, categories, max_per_category))
+    if promoted is not None:
+        promo = items[promoted[items]]
+        parts.append(_top(relevance, promo, n, categories, max_per_category))
+        if budget is not None:
+            cheap = promo[prices[promo] <= budget / size]
+            parts.append(_top(relevance, cheap, n, categories, max_per_category))
     pool = np.unique(np.concatenate(parts))
     return pool[np.lexsort((pool, -relevance[pool]))]
+
+
+def _objective_parts(value, promoted, n_promoted, n_items, free):
+    """Checked ``value`` (float64 or None) and ``promoted`` (bool or None) arrays."""
+    if value is not None:
+        value = np.asarray(value, dtype=np.float64)
+        if value.shape != (n_items,):
+            raise ValueError(f"value has shape {value.shape}, expected ({n_items},)")
+    if not 0 <= n_promoted <= free:
+        raise ValueError(f"n_promoted must be in [0, {free}] (the free slots), got {n_promoted}")
+    if n_promoted:
+        if promoted is None:
+            raise ValueError("n_promoted > 0 needs the promoted items")
+        promoted = np.asarray(promoted, dtype=bool)
+        if promoted.shape != (n_items,):
+            raise ValueError(f"promoted has shape {promoted.shape}, expected ({n_items},)")
+    return value, promoted
 
 
 def compose_bundles(
@@ -132,6 +163,9 @@ def compose_bundles(
     beam_width: int | None = None,
     overlap_penalty: float = 2.0,
     fixed: Sequence[int] = (),
+    value: np.ndarray | None = None,
+    promoted: np.ndarray | None = None,
+    n_promoted: int = 0,
 ) -> list[Bundle]:
     """Compose up to ``k`` bundles of exactly ``size`` items under the constraints.
 
@@ -158,13 +192,23 @@ def compose_bundles(
     fixed : sequence of int
         Items in every bundle, first (whether or not ``allowed``); ``size`` must exceed their
         number. ``coherence`` sees whole bundles, fixed items included.
+    value : ndarray, shape (I,), float, optional
+        Per-item value (price, margin): the score adds ``log`` of the bundle's total value,
+        fixed items included; items of NaN value are left out, bundles of total value <= 0
+        dropped.
+    promoted : ndarray, shape (I,), bool, optional
+        Promoted items.
+    n_promoted : int
+        Companions (not fixed items) of every bundle that must be ``promoted``; at most
+        ``size - len(fixed)``.
 
     Returns
     -------
     list of Bundle
         At most ``k`` (fewer when the constraints admit fewer), best first. Every bundle has
         ``size`` distinct items, the fixed ones first and the others allowed, total price <=
-        budget and <= max_per_category per category.
+        budget, <= max_per_category per category and at least ``n_promoted`` promoted
+        companions.
     """
     relevance = np.asarray(relevance, dtype=np.float64)
     prices = np.asarray(prices, dtype=np.float64)
@@ -192,8 +236,19 @@ def compose_bundles(
     if room is not None:
         ok &= prices <= room  # also drops items of unknown (NaN) price
     free = size - len(fixed)
+    value, promoted = _objective_parts(value, promoted, n_promoted, relevance.shape[0], free)
+    if value is not None:
+        ok &= ~np.isnan(value)
     pool = _candidates(
-        relevance, prices, categories, ok, max(n_candidates, free), free, room, max_per_category
+        relevance,
+        prices,
+        categories,
+        ok,
+        max(n_candidates, free),
+        free,
+        room,
+        max_per_category,
+        promoted if n_promoted else None,
     )
     cache: dict[tuple[int, ...], float] = {}
 
@@ -215,12 +270,27 @@ def compose_bundles(
     price_of = dict(zip(touched, prices[touched].tolist()))
     category_of = dict(zip(touched, categories[touched].tolist()))
     relevance_of = dict(zip(touched, relevance[touched].tolist()))
+    value_of = None if value is None else dict(zip(touched, value[touched].tolist()))
+    promo_of = dict(zip(touched, promoted[touched].tolist())) if n_promoted else {}
+
+    def worth(items: tuple[int, ...]) -> float:
+        """log of the bundle's total value (0 without values; -inf when not positive)."""
+        if value_of is None:
+            return 0.0
+        total = sum(value_of[i] for i in items)
+        return float(np.log(total)) if total > 0 else -np.inf
+
+    def score_of(items: tuple[int, ...]) -> float:
+        return sum(relevance_of[i] for i in items) + coh(items) + worth(items)
+
     beam: list[tuple[int, ...]] = [fixed]
-    for _ in range(free):
+    for step in range(free):
         extended: dict[tuple[int, ...], tuple[int, ...]] = {}
+        left = free - step - 1  # companions still to add after this one
         for partial in beam:
             spent = sum(price_of[i] for i in partial)
             cats = [category_of[i] for i in partial]
+            promos = sum(promo_of.get(i, False) for i in partial[len(fixed) :])
             for j in touched[len(fixed) :]:
                 if j in partial:
                     continue
@@ -228,22 +298,26 @@ def compose_bundles(
                     continue
                 if cats.count(category_of[j]) >= max_per_category:
                     continue
+                if promos + promo_of.get(j, False) + left < n_promoted:
+                    continue  # the reserved promoted slots could no longer be filled
                 items = partial + (j,)
                 extended.setdefault(tuple(sorted(items)), items)
         if not extended:
             return []
         fill(list(extended.values()))
         ranked = sorted(
-            extended.values(),
-            key=lambda it: (-(sum(relevance_of[i] for i in it) + coh(it)), tuple(sorted(it))),
+            (it for it in extended.values() if np.isfinite(worth(it)) or step < free - 1),
+            key=lambda it: (-score_of(it), tuple(sorted(it))),
         )
         beam = ranked[:beam_width]
+        if not beam:
+            return []
 
     finals = [
         Bundle(
             items=items,
             total_price=float(prices[list(items)].sum()),
-            score=float(relevance[list(items)].sum() + coh(items)),
+            score=float(score_of(items)),
             log_probability=coh(items),
         )
         for items in beam

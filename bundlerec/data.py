@@ -10,9 +10,13 @@ events
     and the per-item attributes of :data:`ITEM_ATTRIBUTES` (str, missing allowed; see
     :func:`items_from_events`). Other source columns are dropped.
 items, users
-    ``item_id`` / ``user_id`` (str, unique), ``price`` (items only: float64 >= 0, missing allowed),
-    every other column a categorical attribute kept as str with its missing values (they are
-    filled explicitly by :func:`bundlerec.prep.fill_missing`).
+    ``item_id`` / ``user_id`` (str, unique), ``price``, ``cost`` and ``on_hand`` (items only:
+    float64 >= 0, missing allowed), ``title`` and ``description`` (items only: free text, see
+    :data:`ITEM_TEXT`), every other column a categorical attribute kept as str with its missing
+    values (they are filled explicitly by :func:`bundlerec.prep.fill_missing`).
+promotions, stock
+    :func:`load_promotions` (``item_id``, ``promo_price`` or ``discount``, ``start``, ``end``)
+    and :func:`load_stock` (``item_id``, ``on_hand``), for campaigns (docs/campaigns.md).
 
 Ids and categorical values are canonicalised to their text (``7`` and ``"7"`` are the same id;
 whole floats such as ``7.0``, which pandas makes of integer columns with gaps, read as ``"7"``).
@@ -43,6 +47,8 @@ import pyarrow.compute as pc
 __all__ = [
     "EVENT_TYPES",
     "ITEM_ATTRIBUTES",
+    "ITEM_NUMBERS",
+    "ITEM_TEXT",
     "MILLISECONDS_FROM",
     "DataError",
     "DataWarning",
@@ -51,7 +57,9 @@ __all__ = [
     "load_events",
     "load_items",
     "load_movielens",
+    "load_promotions",
     "load_recbole",
+    "load_stock",
     "load_users",
     "parse_timestamps",
     "read_recbole",
@@ -63,6 +71,12 @@ EVENT_TYPES: tuple[str, ...] = ("view", "click", "cart", "purchase")
 
 ITEM_ATTRIBUTES: tuple[str, ...] = ("category", "brand")
 """Columns of an events file that describe the item; :func:`load_events` keeps them."""
+
+ITEM_TEXT: tuple[str, ...] = ("title", "description")
+"""Free-text columns of an items table: features of the text encoder, never categorical codes."""
+
+ITEM_NUMBERS: tuple[str, ...] = ("price", "cost", "on_hand")
+"""Numeric columns of an items table (>= 0, missing allowed): price, unit cost, stock on hand."""
 
 MILLISECONDS_FROM = 10**11
 """Epoch numbers at or above this (after 5138-11-16 as seconds, after 1973-03-03 as
@@ -725,8 +739,9 @@ def load_items(
     Parameters
     ----------
     source : str, os.PathLike or pandas.DataFrame
-        Table with a unique ``item_id`` and optional ``category``, ``brand``, ``price`` and
-        further categorical columns.
+        Table with a unique ``item_id`` and optional ``category``, ``brand``, ``price``,
+        ``cost``, ``on_hand`` (stock), ``title``, ``description`` and further categorical
+        columns.
     columns : mapping of str to str, optional
         Source column name -> canonical name.
     sep : str, optional
@@ -737,16 +752,98 @@ def load_items(
     Returns
     -------
     pandas.DataFrame
-        ``item_id`` (str), ``price`` (float64, NaN = unknown) if present, every other column as
-        text with missing values kept.
+        ``item_id`` (str), ``price``, ``cost``, ``on_hand`` (float64, NaN = unknown) if
+        present, every other column as text with missing values kept.
 
     Raises
     ------
     DataError
         Naming the file: see :func:`read_table`; missing ``item_id`` column, duplicate ids,
-        non-numeric or negative prices.
+        non-numeric or negative prices, costs or stock.
     """
-    return _load_entities(source, "item_id", columns, sep, encoding, numeric=("price",))
+    return _load_entities(source, "item_id", columns, sep, encoding, numeric=ITEM_NUMBERS)
+
+
+def load_promotions(
+    source: Source,
+    *,
+    sep: str | None = None,
+    encoding: str | None = None,
+    dayfirst: bool = False,
+) -> pd.DataFrame:
+    """Load and validate a promotions table.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or pandas.DataFrame
+        One row per promotion: ``item_id``, ``promo_price`` (the price during the promotion)
+        or ``discount`` (a share of the regular price in ``[0, 1)``; ``0.2`` = 20 % off), and
+        ``start`` and ``end`` (timestamps as in :func:`parse_timestamps`; the promotion runs
+        from ``start`` up to but not including ``end``). A row may give either price column.
+    sep, encoding, dayfirst
+        As in :func:`load_events`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``item_id`` (str), ``promo_price`` (float64, NaN where a discount is given),
+        ``discount`` (float64, NaN where a price is given), ``start``, ``end`` (int64 seconds).
+
+    Raises
+    ------
+    DataError
+        Naming the file: a missing column, a row with neither or both of ``promo_price`` and
+        ``discount``, a negative price, a discount outside ``[0, 1)``, ``end`` not after
+        ``start``, a bad timestamp.
+    """
+    with _about(source):
+        frame = read_table(source, text_columns=("item_id",), sep=sep, encoding=encoding)
+        _require(frame, ("item_id", "start", "end"), "promotions")
+        if "promo_price" not in frame.columns and "discount" not in frame.columns:
+            raise DataError("promotions: need a promo_price or a discount column")
+        frame = _drop_missing_ids(frame, ("item_id",), _label(source, "promotions"))
+        out = pd.DataFrame({"item_id": _as_text(frame, "item_id")}, index=frame.index)
+        for column in ("promo_price", "discount"):
+            out[column] = (
+                _as_numbers(frame, column, sign="nonnegative")
+                if column in frame.columns
+                else np.nan
+            )
+        have = out[["promo_price", "discount"]].notna().sum(axis=1).to_numpy()
+        shown = [c for c in ("item_id", "promo_price", "discount") if c in frame.columns]
+        _fail(frame, have != 1, "not exactly one of promo_price and discount", shown)
+        _fail(frame, out["discount"].to_numpy() >= 1, "a discount of 1 or more", ["discount"])
+        for column in ("start", "end"):
+            out[column] = parse_timestamps(frame[column].rename(column), dayfirst=dayfirst)
+        bad = out["end"].to_numpy() <= out["start"].to_numpy()
+        _fail(frame, bad, "end <= start", ["start", "end"])
+    return out.reset_index(drop=True)
+
+
+def load_stock(
+    source: Source, *, sep: str | None = None, encoding: str | None = None
+) -> pd.DataFrame:
+    """Load and validate a stock table: a unique ``item_id`` and ``on_hand`` (units >= 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``item_id`` (str), ``on_hand`` (float64).
+
+    Raises
+    ------
+    DataError
+        Naming the file: a missing column, duplicate ids, a missing, non-numeric or negative
+        ``on_hand``.
+    """
+    with _about(source):
+        frame = read_table(source, text_columns=("item_id",), sep=sep, encoding=encoding)
+        _require(frame, ("item_id", "on_hand"), "stock")
+        frame = _drop_missing_ids(frame, ("item_id",), _label(source, "stock"))
+        out = pd.DataFrame({"item_id": _as_text(frame, "item_id")}, index=frame.index)
+        _fail(frame, out["item_id"].duplicated().to_numpy(), "a duplicate item_id", ["item_id"])
+        out["on_hand"] = _as_numbers(frame, "on_hand", required=True, sign="nonnegative")
+    return out.reset_index(drop=True)
 
 
 def load_users(

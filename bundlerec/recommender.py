@@ -13,19 +13,32 @@ model with new events) and :mod:`bundlerec.model_dir` (the saved form).
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
+import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from bundlerec import feedback, model_dir
+from bundlerec import audience, feedback, model_dir, promotions
+from bundlerec import stock as stock_module
 from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
-from bundlerec.catalogue import item_catalogue, user_features
+from bundlerec.catalogue import item_catalogue, padded, user_features
 from bundlerec.compose import Bundle, compose_bundles
-from bundlerec.data import DataError, items_from_events, load_events, load_items, load_users
+from bundlerec.data import (
+    DataError,
+    items_from_events,
+    load_events,
+    load_items,
+    load_promotions,
+    load_stock,
+    load_users,
+)
 from bundlerec.explain import explain_bundle
 from bundlerec.lift import BasketCounts
 from bundlerec.model_dir import ModelDirError
@@ -60,6 +73,34 @@ BUNDLE_DEFAULTS = {"fused": 0.3, "smoothing": 1.0, "dependence": 0.5, "pool": 12
 probability in the companions' relevance, ``smoothing`` the pseudo-count ``m`` that pulls the
 anchor-conditioned co-occurrence towards popularity, ``dependence`` the weight ``lambda`` of the
 pairwise network's dependence term, ``pool`` the number K of candidates it is exact over."""
+
+
+def _epoch(now: Any) -> int:
+    """Epoch seconds of ``now``: None (the current time), a number or a date (naive = UTC)."""
+    if now is None:
+        return int(time.time())
+    if isinstance(now, (int, float, np.integer, np.floating)) and not isinstance(now, bool):
+        return int(now)
+    if isinstance(now, str) and now.strip().lstrip("-").isdigit():
+        return int(now)
+    stamp = pd.Timestamp(now)
+    stamp = stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
+    return int(stamp.timestamp())
+
+
+_CAMPAIGN = "campaign.json"
+_CAMPAIGN_FORMAT = "bundlerec.campaign/1"
+
+
+def _floats(values: np.ndarray | None) -> list[float | None] | None:
+    """A float array as a JSON list (NaN as null)."""
+    if values is None:
+        return None
+    return [None if np.isnan(v) else float(v) for v in np.asarray(values, dtype=float)]
+
+
+def _array(values: list | None) -> np.ndarray | None:
+    return None if values is None else np.array([np.nan if v is None else v for v in values])
 
 
 class Recommender:
@@ -122,6 +163,12 @@ class Recommender:
         # Validation cases the fusion is fitted on, at most (a seeded sample): its features are
         # (cases x catalogue) arrays, so this bounds the memory of fit on large catalogues.
         self.max_fusion_cases = 2000
+        # Campaigns (docs/campaigns.md): promotions table, units on hand per item code (NaN
+        # unknown), the audience calibration (a, c) and its index (built on first use).
+        self.promotions: pd.DataFrame | None = None
+        self.on_hand: np.ndarray | None = None
+        self.audience_calibration: tuple[float, float] | None = None
+        self._audience: audience.AudienceIndex | None = None
 
     # -- fitting ----------------------------------------------------------------------------
     def _encode(self, events: pd.DataFrame) -> Interactions:
@@ -132,11 +179,14 @@ class Recommender:
         events: pd.DataFrame | str | os.PathLike,
         items: pd.DataFrame | str | os.PathLike | None = None,
         users: pd.DataFrame | str | os.PathLike | None = None,
+        promotions: pd.DataFrame | str | os.PathLike | None = None,
+        stock: pd.DataFrame | str | os.PathLike | None = None,
     ) -> Recommender:
         """Train every model on ``events`` (a frame or a CSV/Parquet/ARFF path; docs/data.md).
 
         Without ``items``, item attributes found in the events (``category``, ``brand``) make
-        the items table (:func:`bundlerec.data.items_from_events`).
+        the items table (:func:`bundlerec.data.items_from_events`). ``promotions`` and ``stock``
+        (or an ``on_hand`` column of ``items``) are kept for bundles (:meth:`set_campaign`).
         """
         loaded = load_events(events)
         items = load_items(items) if items is not None else items_from_events(loaded)
@@ -148,6 +198,8 @@ class Recommender:
         self.items = Encoder().fit(events["item_id"])
         self.catalogue, self.item_state = item_catalogue(events, items, self.items)
         self.user_features, self.user_state = user_features(users, self.users)
+        in_items = items if items is not None and "on_hand" in items.columns else None
+        self.set_campaign(promotions, stock if stock is not None else in_items)
         if self.task == "next-item":
             fit_part, valid_part = split_leave_last_out(events)
         else:
@@ -178,6 +230,15 @@ class Recommender:
             rng = np.random.default_rng(self.seed)
             chosen = np.sort(rng.choice(len(valid_cases), self.max_fusion_cases, replace=False))
             valid_cases = valid_cases.rows(chosen)
+        if self.sequence.head == "dot":
+            say("calibrating audiences", self.verbose)
+            self.audience_calibration = audience.calibrate(
+                self.sequence.user_vectors(valid_cases),
+                self.sequence.item_vectors(),
+                valid_cases.targets[:, 0],
+                np.random.default_rng(self.seed),
+            )
+        self._audience = None
         say(f"fitting the fusion weights on {len(valid_cases)} validation cases", self.verbose)
         self.fusion = Fusion(
             {"sequence": self.sequence, "copurchase": self.network}, seed=self.seed
@@ -316,16 +377,168 @@ class Recommender:
         top, probs = self.fusion.top_k(cases, k)
         return [self._item_record(int(j), float(p)) for j, p in zip(top[0], probs[0]) if j >= 0]
 
-    def _item_record(self, j: int, score: float | None = None) -> dict[str, Any]:
-        price = float(self.catalogue.price[j])
+    def _item_record(
+        self, j: int, score: float | None = None, prices: np.ndarray | None = None
+    ) -> dict[str, Any]:
+        """An item's id, category and price; with ``prices`` (the prices of a moment, see
+        :meth:`set_campaign`) an item on promotion also gets ``regular_price``."""
+        regular = float(self.catalogue.price[j])
+        price = regular if prices is None else float(prices[j])
         rec = {
             "item_id": str(self.items.classes_[j]),
             "category": str(self.catalogue.category[j]),
             "price": None if np.isnan(price) else price,
         }
+        if price != regular and not np.isnan(regular):
+            rec["regular_price"] = regular
         if score is not None:
             rec["score"] = score
         return rec
+
+    # -- campaigns: promotions, stock, audiences --------------------------------------------
+    def set_campaign(
+        self,
+        promotions: pd.DataFrame | str | os.PathLike | None = None,
+        stock: pd.DataFrame | str | os.PathLike | None = None,
+    ) -> Recommender:
+        """Use a promotions table and a stock table in bundles (docs/campaigns.md).
+
+        ``promotions``: :func:`bundlerec.data.load_promotions` (``item_id``, ``promo_price`` or
+        ``discount``, ``start``, ``end``); bundles are priced at the prices active at the
+        request's ``now``. ``stock``: :func:`bundlerec.data.load_stock` (``item_id``,
+        ``on_hand``) or an items table with ``on_hand``; items with nothing on hand never
+        appear in a bundle, items without a figure count as in stock. None leaves the current
+        table in place. Rows of unknown items are ignored.
+        """
+        if promotions is not None:
+            self.promotions = load_promotions(promotions)
+        if stock is not None:
+            if isinstance(stock, pd.DataFrame) and "on_hand" in stock.columns:
+                stock = stock.loc[stock["on_hand"].notna(), ["item_id", "on_hand"]]
+            self.on_hand = stock_module.on_hand(load_stock(stock), self.items)
+        return self
+
+    def _in_stock(self) -> np.ndarray:
+        """(I,) bool: not known to be out of stock."""
+        n = len(self.items.classes_)
+        if self.on_hand is None:
+            return np.ones(n, dtype=bool)
+        return ~(padded(self.on_hand, n, np.nan) <= 0)
+
+    def _prices(self, now: int) -> tuple[np.ndarray, np.ndarray]:
+        """(I,) prices at ``now`` (promotions applied) and (I,) bool promoted items."""
+        return promotions.active_prices(self.promotions, self.items, self.catalogue.price, now)
+
+    def _overstocked(self, days: float, now: int) -> np.ndarray:
+        """(I,) bool: more than ``days`` of cover at the sales of the weeks before ``now`` (or
+        before the history's last event, when that is earlier)."""
+        if self.on_hand is None:
+            return np.zeros(len(self.items.classes_), dtype=bool)
+        end = min(int(now), int(self.history.timestamp.max(initial=0)) + 1)
+        units = padded(self.on_hand, len(self.items.classes_), np.nan)
+        return stock_module.days_of_cover(units, self.history, end) > days
+
+    def _audience_index(self) -> audience.AudienceIndex:
+        """The audience index of the current model, (re)built when the model changed."""
+        if self.sequence.head != "dot":
+            raise ValueError("audiences need the sequence model's dot head (head='dot')")
+        n_users, n_items = len(self.users.classes_), len(self.items.classes_)
+        key = (self.history.user.size, n_users, n_items, self.sequence.fine_tunes)
+        if self._audience is not None and self._audience.key == key:
+            return self._audience
+        h = self.history
+        bought = h.event == 3
+        owners = sp.csc_matrix(
+            (np.ones(int(bought.sum()), dtype=bool), (h.user[bought], h.item[bought])),
+            shape=(n_users, n_items),
+        )
+        codes = np.arange(n_users)
+        blocks = (
+            self.sequence.user_vectors(self._serving_cases(codes[i : i + 1024], [], []))
+            for i in range(0, n_users, 1024)
+        )
+        self._audience = audience.build_index(
+            blocks, self.sequence.item_vectors(), owners, self.audience_calibration, key
+        )
+        return self._audience
+
+    def _attribute_items(self, category: Any, brand: Any) -> tuple[np.ndarray, dict[str, str]]:
+        """Item codes of a category or a brand, and the label naming it."""
+        if category is not None:
+            codes = np.flatnonzero(self.catalogue.category.astype(str) == str(category))
+            if codes.size == 0:
+                raise KeyError(f"unknown category {category!r}")
+            return codes, {"category": str(category)}
+        if "brand" not in self.item_state["attributes"]:
+            raise ValueError("the model has no brand attribute (no brand column in the items)")
+        code = Encoder.from_json(self.item_state["attributes"]["brand"]).code(brand)
+        codes = np.flatnonzero(self.catalogue.features["brand"] == code) if code >= 0 else []
+        if len(codes) == 0:
+            raise KeyError(f"unknown brand {brand!r}")
+        return np.asarray(codes), {"brand": str(brand)}
+
+    def audience(
+        self,
+        items: Any = None,
+        n: int = 1000,
+        min_probability: float | None = None,
+        *,
+        category: Any = None,
+        brand: Any = None,
+    ) -> dict[str, Any]:
+        """The ``n`` shoppers most likely to buy ``items`` (all of them), or a category or brand.
+
+        Every known shopper is scored at once from the audience index (:mod:`bundlerec.audience`:
+        the sequence model's vector of each shopper, the catalogue's log-normaliser, and a
+        calibration fitted on the validation cases of :meth:`fit`): ``probability`` is the
+        calibrated probability that the shopper's next purchase is the item; for several items
+        the probability of buying all of them (taken as independent; shoppers who already
+        bought them all are left out); for ``category=`` or ``brand=`` the probability that the
+        next purchase is one of its items. The top ``n`` is exact; shoppers below
+        ``min_probability`` are left out. New items (:meth:`add_items`) have audiences too.
+
+        Returns
+        -------
+        dict
+            ``{"items": [item ids], "users": [{"user_id", "probability"}, ...]}`` best first,
+            plus ``"category"`` or ``"brand"`` when given.
+
+        Raises
+        ------
+        KeyError
+            An unknown item, category or brand.
+        ValueError
+            Not exactly one of ``items``, ``category``, ``brand``; ``n < 1``;
+            ``min_probability`` outside [0, 1]; a model with the MLP head.
+        """
+        self._check_fitted()
+        if sum(x is not None for x in (items, category, brand)) != 1:
+            raise ValueError("give exactly one of items, category and brand")
+        if min_probability is not None and not 0.0 <= min_probability <= 1.0:
+            raise ValueError(f"min_probability must be in [0, 1], got {min_probability}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"n must be a positive integer, got {n!r}")
+        label: dict[str, str] = {}
+        if items is not None:
+            codes = np.asarray(list(dict.fromkeys(self._item_codes(items, "audience"))))
+            if codes.size == 0:
+                raise ValueError("items is empty: name at least one item")
+            mode = "all"
+        else:
+            codes, label = self._attribute_items(category, brand)
+            mode = "any"
+        index = self._audience_index()
+        scores = index.scores(self.sequence.item_vectors()[codes], codes, mode)
+        chosen, probs = audience.top_shoppers(scores, n, min_probability)
+        names = np.asarray(self.users.classes_, dtype=object)[chosen]
+        return {
+            "items": [str(self.items.classes_[j]) for j in codes],
+            **label,
+            "users": [
+                {"user_id": str(u), "probability": float(p)}
+                for u, p in zip(names.tolist(), probs.tolist())
+            ],
+        }
 
     def compose(
         self,
@@ -338,6 +551,7 @@ class Recommender:
         size: int = 3,
         budget: float | None = None,
         max_per_category: int = 1,
+        **campaign: Any,
     ) -> tuple[list[Bundle], list[str]]:
         """Bundles for a shopper given by codes (``user_code`` -1 = unknown); also the notes.
 
@@ -361,22 +575,58 @@ class Recommender:
         a pairwise network (saved before it existed) scores as before: log fused probabilities
         plus the co-purchase network's ``log P(companions all bought | anchors, cart, shopper)``
         (:meth:`CoPurchaseNetwork.coherence`).
+
+        ``campaign`` takes the keywords ``objective``, ``promote_share``, ``favour_overstock``
+        and ``now`` of :meth:`recommend_bundles`: out-of-stock items are never allowed, prices
+        are those at ``now`` and the search adds the log of the bundle's value for the revenue
+        and margin objectives (:func:`~bundlerec.compose.compose_bundles`).
         """
-        bundles, notes, _ = self._compose(
-            user_code, anchors, excluded, cart, k, size, budget, max_per_category
+        bundles, notes, *_ = self._compose(
+            user_code, anchors, excluded, cart, k, size, budget, max_per_category, **campaign
         )
         return bundles, notes
 
     def _compose(
-        self, user_code, anchors, excluded, cart, k, size, budget, max_per_category
-    ) -> tuple[list[Bundle], list[str], np.ndarray]:
-        """:meth:`compose`, and the (I,) item probabilities the bundles were searched with."""
+        self,
+        user_code,
+        anchors,
+        excluded,
+        cart,
+        k,
+        size,
+        budget,
+        max_per_category,
+        objective: str = "probability",
+        promote_share: float = 0.0,
+        favour_overstock: float | None = None,
+        now: Any = None,
+    ) -> tuple[list[Bundle], list[str], np.ndarray, np.ndarray]:
+        """:meth:`compose`, the (I,) item probabilities the bundles were searched with and the
+        (I,) prices at ``now``."""
         notes: list[str] = []
+        now = _epoch(now)
+        price, promoted = self._prices(now)
+        value = promotions.item_values(
+            objective, price, padded(self.catalogue.cost, price.size, np.nan)
+        )
+        free = size - len(anchors)
+        n_promoted = promotions.promoted_slots(promote_share, max(free, 0))
         context = list(dict.fromkeys([*cart, *anchors]))
         cases = self._serving_cases(np.array([user_code]), context, list(excluded))
         probs = self.fusion.score(cases)[0].astype(np.float64)
         allowed = ~np.asarray(cases.exclude[0].toarray()).ravel().astype(bool)
-        price = self.catalogue.price
+        in_stock = self._in_stock()
+        if not in_stock[anchors].all():
+            notes.append("an anchor is out of stock: no bundle")
+            return [], notes, probs, price
+        allowed &= in_stock
+        if n_promoted and not (allowed & promoted).any():
+            notes.append("no promoted item can be offered: no bundle fills the promoted slots")
+        if value is not None and (allowed & np.isnan(value)).any():
+            what = "price" if objective == "revenue" else "price or cost"
+            notes.append(
+                f"{int((allowed & np.isnan(value)).sum())} item(s) without a {what} left out"
+            )
         if budget is not None:
             unknown_price = allowed & np.isnan(price)
             if unknown_price.any():
@@ -403,6 +653,8 @@ class Recommender:
                 return lam * dependence(bundles)
 
         relevance = np.log(np.maximum(probs, 1e-12))
+        if favour_overstock is not None:
+            relevance[self._overstocked(favour_overstock, now)] += np.log(stock_module.BOOST)
         bundles = compose_bundles(
             relevance,
             price,
@@ -414,6 +666,9 @@ class Recommender:
             budget=budget,
             max_per_category=max_per_category,
             fixed=anchors,
+            value=value,
+            promoted=promoted,
+            n_promoted=n_promoted,
         )
         if self.pairwise is not None and bundles:
             # The search objective ranks bundles; the probability reported for each is the
@@ -427,7 +682,7 @@ class Recommender:
             ]
         if len(bundles) < k:
             notes.append(f"only {len(bundles)} bundle(s) satisfy the constraints")
-        return bundles, notes, probs
+        return bundles, notes, probs, price
 
     def _basket_counts(self) -> BasketCounts:
         if self._counts is None:
@@ -470,16 +725,22 @@ class Recommender:
         return dependence
 
     def _bundle_record(
-        self, bundle: Bundle, anchors: list[int], probs: np.ndarray, user: int, cart: list[int]
+        self,
+        bundle: Bundle,
+        anchors: list[int],
+        probs: np.ndarray,
+        user: int,
+        cart: list[int],
+        prices: np.ndarray,
     ) -> dict[str, Any]:
-        """A bundle in the shop owner's terms (see :meth:`recommend_bundles`)."""
+        """A bundle in the shop owner's terms (see :meth:`recommend_bundles`), at ``prices``."""
         companions = [j for j in bundle.items if j not in set(anchors)]
         p = probs[companions]
-        price = np.nan_to_num(self.catalogue.price[companions], nan=0.0)
+        price = np.nan_to_num(prices[companions], nan=0.0)
         counts = self._basket_counts()
         lift = counts.lift(bundle.items)
         return {
-            "items": [self._item_record(j) for j in bundle.items],
+            "items": [self._item_record(j, prices=prices) for j in bundle.items],
             "anchor": [str(self.items.classes_[j]) for j in anchors],
             "total_price": None if np.isnan(bundle.total_price) else bundle.total_price,
             "lift": None if np.isnan(lift) else lift,
@@ -509,6 +770,11 @@ class Recommender:
         max_per_category: int = 1,
         exclude: Any = None,
         cart: Any = None,
+        *,
+        objective: str = "probability",
+        promote_share: float = 0.0,
+        favour_overstock: float | None = None,
+        now: Any = None,
     ) -> dict[str, Any]:
         """``k`` bundles of ``size`` items for a shopper, optionally around anchor items.
 
@@ -516,6 +782,15 @@ class Recommender:
         bundle: they come first, ``size`` counts them, and ``total_price`` and ``budget`` cover
         the whole bundle. ``cart`` items are context (evidence for both models) that is never
         repeated in a bundle. ``exclude`` items never appear.
+
+        Campaigns (docs/campaigns.md; tables from :meth:`set_campaign`): items out of stock
+        never appear (an out-of-stock anchor gives no bundle); prices are those at ``now``
+        (epoch seconds or a date; default the current time), promotions applied;
+        ``objective`` ``"probability"`` finds the likeliest bundles, ``"revenue"`` and
+        ``"margin"`` those of the highest expected price or margin (price - cost);
+        ``promote_share`` reserves ``ceil(share * (size - anchors))`` companion slots of every
+        bundle for promoted items; ``favour_overstock=D`` doubles the probability of items with
+        more than ``D`` days of cover (:mod:`bundlerec.stock`) in the search.
 
         Returns
         -------
@@ -539,14 +814,27 @@ class Recommender:
         anchors = list(dict.fromkeys(self._item_codes(anchor, "anchor")))
         in_cart = [j for j in self._item_codes(cart, "cart") if j not in anchors]
         excluded = self._item_codes(exclude, "excluded")
-        bundles, notes, probs = self._compose(
-            code, anchors, excluded, in_cart, k, size, budget, max_per_category
+        bundles, notes, probs, prices = self._compose(
+            code,
+            anchors,
+            excluded,
+            in_cart,
+            k,
+            size,
+            budget,
+            max_per_category,
+            objective=objective,
+            promote_share=promote_share,
+            favour_overstock=favour_overstock,
+            now=now,
         )
         if code < 0:
             notes.insert(0, f"unknown shopper {user!r}: bundles from popular, coherent items")
         return {
             "user": str(user),
-            "bundles": [self._bundle_record(b, anchors, probs, code, in_cart) for b in bundles],
+            "bundles": [
+                self._bundle_record(b, anchors, probs, code, in_cart, prices) for b in bundles
+            ],
             "notes": notes,
         }
 
@@ -599,7 +887,51 @@ class Recommender:
         user's file or folder) raises :class:`ModelDirError` and is left untouched.
         """
         self._check_fitted()
-        model_dir.save(self, directory)
+        path = model_dir.save(self, directory)
+        self._save_campaign(path)
+
+    def _save_campaign(self, path: Path) -> None:
+        """Write the campaign data (costs, stock, promotions, audience calibration) beside the
+        model files as ``campaign.json``, through a temporary file renamed into place."""
+        promos = self.promotions
+        state = {
+            "format": _CAMPAIGN_FORMAT,
+            "audience_calibration": self.audience_calibration,
+            "cost": _floats(self.catalogue.cost),
+            "on_hand": _floats(self.on_hand),
+            "promotions": None
+            if promos is None
+            else {c: _floats(promos[c]) for c in ("promo_price", "discount")}
+            | {"item_id": promos["item_id"].tolist()}
+            | {c: promos[c].astype(int).tolist() for c in ("start", "end")},
+        }
+        fd, tmp = tempfile.mkstemp(prefix=f".{_CAMPAIGN}.", dir=path)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(state, fh)
+        os.replace(tmp, path / _CAMPAIGN)
+
+    def _load_campaign(self, path: Path) -> None:
+        """Read ``campaign.json`` if present (models saved before campaigns have none)."""
+        file = path / _CAMPAIGN
+        if not file.is_file():
+            return
+        try:
+            state = json.loads(file.read_text())
+            if state.get("format") != _CAMPAIGN_FORMAT:
+                raise ValueError(f"format {state.get('format')!r}")
+            calibration = state["audience_calibration"]
+            self.audience_calibration = None if calibration is None else tuple(calibration)
+            cost = _array(state["cost"])
+            if cost is not None:
+                self.catalogue = replace(self.catalogue, cost=cost)
+            self.on_hand = _array(state["on_hand"])
+            promos = state["promotions"]
+            if promos is not None:
+                frame = pd.DataFrame(promos)
+                frame = frame[["item_id", "promo_price", "discount", "start", "end"]]
+                self.promotions = load_promotions(frame.astype({"promo_price": float}))
+        except (ValueError, KeyError, TypeError, AttributeError) as err:
+            raise ModelDirError(f"{file} is corrupt: {err}") from err
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> Recommender:
@@ -609,6 +941,7 @@ class Recommender:
         version, or corrupt.
         """
         self = model_dir.load(cls, directory)
+        self._load_campaign(Path(directory))
         self._fit_baselines(self.history)
         self.fitted = True
         return self

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from bundlerec.cases import Cases
     from bundlerec.evaluation import Scorer
 
-__all__ = ["Fusion", "SHARE", "log_rank", "log_share", "simplex_grid"]
+__all__ = ["Fusion", "SHARE", "log_rank", "log_share", "logistic", "simplex_grid"]
 
 SHARE = ":log_share"  # suffix of a component's log-share weight in ``Fusion.weights``
 _TOP = 10
@@ -345,7 +345,7 @@ def _ndcg_cases(fused: np.ndarray, allowed: np.ndarray, targets: np.ndarray) -> 
     return np.where(above < _TOP, 1.0 / np.log2(above + 2.0), 0.0)
 
 
-def _logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, theta0: np.ndarray) -> np.ndarray:
+def logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, theta0: np.ndarray) -> np.ndarray:
     """Weighted logistic regression with non-negative slopes.
 
     Parameters
@@ -473,7 +473,7 @@ class Fusion:
         w = np.where(y == 1, 1.0, n_items / self.n_negatives)
         w /= w.mean()
         z_at = z[:, at_rows, at_cols].T
-        b, a = _logistic(z_at @ mix[:, None], y, w, np.array([np.log(1.0 / n_items), 1.0]))
+        b, a = logistic(z_at @ mix[:, None], y, w, np.array([np.log(1.0 / n_items), 1.0]))
         rank_only = np.stack([a * mix, np.zeros_like(mix)], axis=1)  # (M, 2)
         self.weights, self.bias = self._as_dict(rank_only), float(b)
         ndcg_rank = _ndcg_cases(_logit(list(a * mix), list(z_known), 0.0), *truth)
@@ -487,7 +487,7 @@ class Fusion:
             return self
         share = np.stack([log_share(s, allowed) for s in scores])
         x = np.concatenate([z_at, share[:, at_rows, at_cols].T], axis=1)
-        theta = _logistic(x, y, w, np.concatenate([[b], rank_only.T.ravel()]))
+        theta = logistic(x, y, w, np.concatenate([[b], rank_only.T.ravel()]))
         joint = theta[1:].reshape(2, -1).T  # (M, 2)
         # Component by component, log-rank then log-share, as score() sums them.
         feats = [f for pair in zip(z_known, share[:, rows]) for f in pair]

@@ -247,6 +247,11 @@ class SequenceModel:
         self._item_cache: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
         self.history_: list[dict[str, float]] = []
 
+    @property
+    def fine_tunes(self) -> int:
+        """Calls of :meth:`fine_tune` since :meth:`fit` (what changed the weights since)."""
+        return self._tunes
+
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (JSON-able)."""
         names = ("dim", "hidden", "max_len", "loss", "n_negatives", "epochs", "batch_size", "lr")

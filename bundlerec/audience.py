@@ -1,0 +1,185 @@
+"""Audiences: the shoppers most likely to buy an item, a whole bundle, a category or a brand.
+
+Letters: U shoppers, I items, S items of one audience, D + 1 the width of the sequence model's
+``[u, 1]`` vectors.
+
+The index (:func:`build_index`) holds, for every known shopper, the sequence model's vector
+``[u, 1]`` after the shopper's whole history and the log-normaliser of its next-item softmax over
+the catalogue, ``lse_u = log sum_i exp(s_ui)``. Item ``j``'s log-share for shopper ``u``,
+
+.. math:: l_{uj} = [u, 1] \\cdot [v_j, b_j] - \\mathrm{lse}_u ,
+
+is the model's ``log P(next item = j | history)``. The calibration (:func:`calibrate`, fitted on
+the validation cases of :meth:`Recommender.fit`, held-out items as positives and uniform draws
+weighted up to the catalogue as negatives) maps it to the probability that the shopper's next
+purchase is ``j``:
+
+.. math:: p_{uj} = \\sigma(a + c\\, l_{uj}).
+
+An audience of several items combines the ``p_uj`` per shopper: ``"all"`` (a bundle) takes
+``P(all bought) = prod_j p_uj`` (items taken as independent; shoppers who already bought every
+item are left out), ``"any"`` (a category, a brand) takes ``P(the next purchase is one of them) =
+min(1, sum_j p_uj)`` (the events "next purchase is j" exclude each other).
+
+Scoring is one ``(U, D + 1) @ (D + 1, S)`` product, a block of shoppers at a time, with no loop
+over shoppers in Python; the top ``N`` is exact: a partition of the ``U`` probabilities, then a
+sort of the ``N`` found (ties to the lower shopper code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.special import expit, logsumexp
+
+from bundlerec.models.fusion import logistic
+
+__all__ = ["AudienceIndex", "MODES", "build_index", "calibrate", "top_shoppers"]
+
+MODES = ("all", "any")
+_BLOCK = 8192  # shoppers per block of the product: (block, S) float32 temporaries
+_NEGATIVES = 50  # negatives drawn per validation case for the calibration
+
+
+@dataclass
+class AudienceIndex:
+    """Per-shopper vectors for scoring every shopper against a few items at once.
+
+    Attributes
+    ----------
+    vectors : ndarray (U, D + 1) float32
+        ``[u, 1]`` of each shopper after the whole history.
+    log_norm : ndarray (U,) float64
+        ``lse_u`` of each shopper's next-item softmax over the catalogue.
+    owners : scipy.sparse.csc_matrix (U, I) bool
+        Who bought what (purchase events of the history): column ``j`` lists item ``j``'s
+        buyers.
+    bias, slope : float
+        The calibration ``a, c``; ``slope`` NaN means uncalibrated: ``p = exp(l)``, the
+        model's own next-item probability (models saved before audiences existed).
+    key : tuple
+        What the index was built from (history size, shoppers, items, fine-tunes): a model
+        whose key differs rebuilds it.
+    """
+
+    vectors: np.ndarray
+    log_norm: np.ndarray
+    owners: sp.csc_matrix
+    bias: float
+    slope: float
+    key: tuple
+
+    def probabilities(self, item_vectors: np.ndarray, rows: slice = slice(None)) -> np.ndarray:
+        """(U', S) float64 ``p_uj`` of the shoppers ``rows`` for the items whose ``[v, b]``
+        are ``item_vectors`` (S, D + 1)."""
+        share = (self.vectors[rows] @ item_vectors.T.astype(np.float32)).astype(np.float64)
+        share -= self.log_norm[rows, None]
+        if np.isnan(self.slope):
+            return np.exp(np.minimum(share, 0.0))
+        return expit(self.bias + self.slope * share)
+
+    def scores(self, item_vectors: np.ndarray, items: np.ndarray, mode: str) -> np.ndarray:
+        """(U,) float64 probability of every shopper for the item set (see module docstring);
+        ``-inf`` for shoppers left out (``"all"``: they already bought every item)."""
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        n = self.vectors.shape[0]
+        out = np.empty(n, dtype=np.float64)
+        for start in range(0, n, _BLOCK):
+            block = slice(start, min(start + _BLOCK, n))
+            p = self.probabilities(item_vectors, block)
+            out[block] = p.prod(axis=1) if mode == "all" else np.minimum(p.sum(axis=1), 1.0)
+        if mode == "all":
+            bought = np.asarray(self.owners[:, items].sum(axis=1)).ravel()
+            out[bought >= len(items)] = -np.inf
+        return out
+
+
+def build_index(
+    user_vectors, item_vectors: np.ndarray, owners: sp.csc_matrix, calibration, key: tuple
+) -> AudienceIndex:
+    """Index every shopper, ``batch`` at a time.
+
+    Parameters
+    ----------
+    user_vectors : iterable of ndarray (B, D + 1) float32
+        ``[u, 1]`` of consecutive blocks of shoppers (all U together, in code order).
+    item_vectors : ndarray (I, D + 1) float32
+        ``[v, b]`` of every item.
+    owners : scipy.sparse.csc_matrix (U, I) bool
+    calibration : tuple of float or None
+        ``(a, c)`` from :func:`calibrate`; None: uncalibrated.
+    key : tuple
+    """
+    vectors, norms = [], []
+    for block in user_vectors:
+        vectors.append(np.asarray(block, dtype=np.float32))
+        norms.append(logsumexp((block @ item_vectors.T).astype(np.float64), axis=1))
+    a, c = calibration if calibration is not None else (np.nan, np.nan)
+    return AudienceIndex(
+        np.concatenate(vectors), np.concatenate(norms), owners, float(a), float(c), key
+    )
+
+
+def calibrate(
+    user_vectors: np.ndarray,
+    item_vectors: np.ndarray,
+    targets: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[float, float]:
+    """Fit ``a, c`` of ``p = sigmoid(a + c l)`` on held-out items.
+
+    Parameters
+    ----------
+    user_vectors : ndarray (n, D + 1) float32
+        ``[u, 1]`` of the validation cases (history before the held-out item).
+    item_vectors : ndarray (I, D + 1) float32
+    targets : ndarray (n,) int64
+        The held-out item of each case (-1: none; such cases give negatives only).
+    rng : numpy.random.Generator
+        Draws the negatives: ``_NEGATIVES`` items per case, uniformly, each weighted as
+        ``I / _NEGATIVES`` items, so the probabilities of a case sum to about one.
+
+    Returns
+    -------
+    (float, float)
+        ``a`` and ``c >= 0``.
+    """
+    n_items = item_vectors.shape[0]
+    scores = (user_vectors @ item_vectors.T).astype(np.float64)
+    share = scores - logsumexp(scores, axis=1)[:, None]
+    rows = np.flatnonzero(targets >= 0)
+    neg_rows = np.repeat(np.arange(targets.size), _NEGATIVES)
+    neg_cols = rng.integers(0, n_items, size=neg_rows.size)
+    keep = neg_cols != targets[neg_rows]
+    x = np.concatenate([share[rows, targets[rows]], share[neg_rows[keep], neg_cols[keep]]])
+    y = np.concatenate([np.ones(rows.size), np.zeros(int(keep.sum()))])
+    w = np.where(y == 1, 1.0, n_items / _NEGATIVES)
+    w /= w.mean()
+    a, c = logistic(x[:, None], y, w, np.array([0.0, 1.0]))
+    return float(a), float(c)
+
+
+def top_shoppers(
+    scores: np.ndarray, n: int, min_probability: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The exact top ``n`` of ``scores`` (U,): (codes, probabilities), best first.
+
+    Ties go to the lower shopper code; ``-inf`` entries (left out) and, with
+    ``min_probability``, entries below it never appear.
+    """
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    ok = np.isfinite(scores)
+    if min_probability is not None:
+        ok &= scores >= min_probability
+    candidates = np.flatnonzero(ok)
+    if candidates.size > n:
+        values = scores[candidates]
+        cut = np.partition(values, values.size - n)[values.size - n]  # the n-th largest
+        candidates = candidates[values >= cut]
+    order = np.lexsort((candidates, -scores[candidates]))[:n]
+    chosen = candidates[order]
+    return chosen, scores[chosen]

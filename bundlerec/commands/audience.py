@@ -1,0 +1,78 @@
+"""``bundlerec audience``: the shoppers most likely to buy items, a bundle, a category, a brand.
+
+Prints ``{"items": [...], "users": [{"user_id", "probability"}, ...]}`` (``--format json``) or a
+CSV of ``user_id,probability`` rows (``--format csv``) on stdout, or writes the CSV to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def _probability(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
+    return value
+
+
+def cmd_audience(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from bundlerec.cli import _check_output_file, _write_csv
+    from bundlerec.recommender import Recommender
+
+    if args.out is not None:
+        _check_output_file(args.out)
+    model = Recommender.load(args.model)
+    items = None if args.items is None else [i for i in args.items.split(",") if i]
+    result = model.audience(
+        items,
+        n=args.top,
+        min_probability=args.min_probability,
+        category=args.category,
+        brand=args.brand,
+    )
+    if args.format == "json" and args.out is None:
+        print(json.dumps(result))
+        return 0
+    frame = pd.DataFrame(result["users"], columns=["user_id", "probability"])
+    if args.out is not None:
+        _write_csv(frame, args.out)
+        print(f"{len(frame)} shoppers written to {args.out}", file=sys.stderr)
+    else:
+        frame.to_csv(sys.stdout, index=False)
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``audience`` subcommand to ``subparsers``."""
+    from bundlerec.cli import _positive
+
+    parser = subparsers.add_parser(
+        "audience", help="the shoppers most likely to buy items, a category or a brand"
+    )
+    parser.add_argument("--model", required=True, type=Path)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument(
+        "--items", help="comma-separated item ids: shoppers likely to buy all of them"
+    )
+    which.add_argument("--category", help="shoppers whose next purchase is likely in it")
+    which.add_argument("--brand", help="shoppers whose next purchase is likely of it")
+    parser.add_argument(
+        "--top", type=_positive(int), default=1000, help="number of shoppers (exact top N)"
+    )
+    parser.add_argument(
+        "--min-probability", type=_probability, help="leave out shoppers below this probability"
+    )
+    parser.add_argument("--format", choices=("json", "csv"), default="json")
+    parser.add_argument("--out", type=Path, help="write the CSV here instead of stdout")
+    parser.set_defaults(func=cmd_audience)
