@@ -1,0 +1,44 @@
+"""A Dask client: an embedded ``LocalCluster`` of worker processes, or a running scheduler.
+
+Workers of the embedded cluster get one thread each, and one BLAS and Numba thread each
+(``OMP_NUM_THREADS``, ``NUMBA_NUM_THREADS``), so that N workers use N cores without
+oversubscribing them (docs/architecture.md, threads). Workers of a real cluster are configured
+by whoever starts them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["connect"]
+
+
+@contextmanager
+def connect(scheduler: str | None = None, workers: int = 2) -> Iterator[Client]:
+    """A client of a running scheduler (``scheduler``, e.g. ``"tcp://10.0.0.5:8786"``) or of a
+    ``LocalCluster`` of ``workers`` processes started here and closed on exit."""
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        with Client(scheduler) as client:
+            yield client
+        return
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    one_thread = {"OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    with (
+        LocalCluster(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            env=one_thread,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client

@@ -1,0 +1,222 @@
+"""Basket counts of a large log, counted per partition and reduced, here or on a Dask cluster.
+
+What is counted is :class:`~bundlerec.lift.BasketStatistics`: the number of baskets and the
+Gram matrix of basket indicators, whose diagonal is each item's popularity (baskets holding it),
+whose off-diagonal entries are the pair co-occurrence counts, and which holds every count the
+co-purchase network's Chow-Liu tree and CPTs need (attribute columns included,
+:meth:`~bundlerec.models.copurchase.CoPurchaseNetwork.fit_counts`). Statistics of disjoint
+sets of whole baskets add up, so each partition is counted where it lies and the partial
+counts are summed pairwise in a tree on the workers.
+
+A partition's memory is that of its own events and its own pair counts (at most the sum of
+its baskets' squared sizes), never the whole log's; the reduced counts hold one entry per
+distinct pair of the log (docs/scale.md gives the numbers).
+
+Two entries:
+
+- :func:`count_interactions`: encoded :class:`~bundlerec.prep.Interactions` cut into
+  partitions at shopper boundaries (what ``bundlerec train --engine dask`` uses, so the counts
+  are those of the training split the rest of the model sees);
+- :func:`count_parquet`: a Parquet events dataset, one partition per file, read by the workers
+  themselves. A shopper's events must all lie in one file (a dataset partitioned by shopper):
+  baskets are found per shopper (:func:`bundlerec.prep.clean`), and a basket cut in two by
+  the partitioning would count as two. Item codes come from one vocabulary for all files (given,
+  or found by a first pass over the ``item_id`` column of each file).
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from bundlerec.lift import BasketStatistics
+from bundlerec.prep import Encoder, Interactions
+from bundlerec.progress import bar
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+__all__ = ["count_interactions", "count_parquet", "item_vocabulary", "shopper_partitions"]
+
+
+def shopper_partitions(train: Interactions, partitions: int) -> list[Interactions]:
+    """``train`` cut into at most ``partitions`` row ranges of about equal size, each holding
+    whole shoppers (so whole baskets); empty ranges are left out."""
+    if partitions < 1:
+        raise ValueError(f"partitions must be >= 1, got {partitions}")
+    n = len(train)
+    cuts = np.linspace(0, n, partitions + 1).astype(np.int64)[1:-1]
+    # Move each cut back to the first row of the shopper it falls in.
+    cuts = np.searchsorted(train.user, train.user[np.minimum(cuts, max(n - 1, 0))], "left")
+    bounds = np.unique(np.concatenate([[0], cuts, [n]]))
+    return [
+        replace(train, **{name: getattr(train, name)[a:b] for name in _COLUMNS})
+        for a, b in zip(bounds[:-1], bounds[1:])
+        if b > a
+    ]
+
+
+_COLUMNS = ("user", "item", "basket", "timestamp", "event")
+
+
+def _reduce(
+    client: Client | None,
+    count: Callable[..., BasketStatistics],
+    parts: Sequence[Any],
+    shared: Mapping[str, Any],
+    *,
+    desc: str,
+    verbose: bool,
+    retries: int = 2,
+) -> BasketStatistics:
+    """``sum(count(part, **shared) for part in parts)``: here, or as Dask tasks whose results
+    are added pairwise on the workers (a tree of depth log2(parts))."""
+    progress = bar(desc=desc, enabled=verbose, total=len(parts), unit="partitions")
+    with progress:
+        if client is None:
+            total = None
+            for part in parts:
+                stats = count(part, **shared)
+                total = stats if total is None else total + stats
+                progress.update(1)
+            return total
+        from distributed import as_completed
+
+        shared = {
+            name: client.scatter(value, broadcast=True, hash=False)
+            for name, value in shared.items()
+        }
+        leaves = client.map(count, parts, **shared, retries=retries, pure=False)
+        level = leaves
+        while len(level) > 1:
+            pairs = zip(level[0::2], level[1::2])
+            level = [client.submit(operator.add, a, b, retries=retries) for a, b in pairs] + (
+                [level[-1]] if len(level) % 2 else []
+            )
+        try:
+            for future in as_completed(leaves):
+                future.result()
+                progress.update(1)
+            return level[0].result()
+        except BaseException:
+            client.cancel(leaves + level[int(len(leaves) == 1) :])
+            raise
+
+
+def count_interactions(
+    train: Interactions,
+    user_features: Mapping[str, np.ndarray] | None = None,
+    *,
+    client: Client | None = None,
+    partitions: int | None = None,
+    verbose: bool = False,
+) -> BasketStatistics:
+    """Basket statistics of ``train``, counted in partitions of whole shoppers.
+
+    Equal to ``BasketStatistics.from_interactions(train, user_features)`` (exact integer
+    counts). ``partitions`` defaults to twice the cluster's workers (4 without a cluster).
+    """
+    if partitions is None:
+        partitions = 2 * len(client.scheduler_info()["workers"]) if client else 4
+    if len(train) == 0:
+        return BasketStatistics.from_interactions(train, user_features)
+    parts = shopper_partitions(train, partitions)
+    return _reduce(
+        client,
+        BasketStatistics.from_interactions,
+        parts,
+        {"user_features": dict(user_features or {})},
+        desc="counting baskets",
+        verbose=verbose,
+    )
+
+
+def _file_items(path: str) -> np.ndarray:
+    """The distinct item ids of one Parquet file, as text."""
+    ids = pd.read_parquet(path, columns=["item_id"])["item_id"]
+    return pd.unique(ids.astype(str).to_numpy())
+
+
+def item_vocabulary(paths: Sequence[str], client: Client | None = None) -> Encoder:
+    """An item encoder fitted on the ids of every file (read one column per file)."""
+    if client is None:
+        found = [_file_items(p) for p in paths]
+    else:
+        found = client.gather(client.map(_file_items, list(paths)))
+    return Encoder().fit(pd.unique(np.concatenate(found)) if found else [])
+
+
+def _count_file(path: str, items: Encoder, window: int) -> BasketStatistics:
+    """Basket statistics of one file of shoppers' events (item codes from ``items``)."""
+    from bundlerec.data import load_events
+    from bundlerec.prep import clean, to_interactions
+
+    events = clean(load_events(path), window=window)
+    users = Encoder().fit(events["user_id"])
+    return BasketStatistics.from_interactions(to_interactions(events, users, items, window=window))
+
+
+def count_parquet(
+    paths: str | os.PathLike | Sequence[str | os.PathLike],
+    *,
+    items: Encoder | None = None,
+    client: Client | None = None,
+    window: int = 1800,
+    verbose: bool = False,
+) -> tuple[BasketStatistics, Encoder]:
+    """Basket statistics of a Parquet events dataset, one partition per file.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        A directory (its ``*.parquet`` files, sorted) or the files; each file holds whole
+        shoppers (module docstring) in the events schema of docs/data.md.
+    items : Encoder, optional
+        Item vocabulary (e.g. a model's ``items``); events of other items are dropped. Default:
+        every item of the dataset (:func:`item_vocabulary`).
+    client : distributed.Client, optional
+        Count on this cluster; None counts here, file after file.
+    window : int
+        Seconds between a shopper's events that still belong to one basket (no ``basket_id``).
+    verbose : bool
+        A progress bar of the files on stderr.
+
+    Returns
+    -------
+    stats : BasketStatistics
+        Items only (no attribute columns).
+    items : Encoder
+        The vocabulary of the item codes.
+    """
+    if isinstance(paths, (str, os.PathLike)):
+        root = os.fspath(paths)
+        paths = (
+            sorted(
+                os.path.join(root, name) for name in os.listdir(root) if name.endswith(".parquet")
+            )
+            if os.path.isdir(root)
+            else [root]
+        )
+    paths = [os.fspath(p) for p in paths]
+    if not paths:
+        raise ValueError("no Parquet files to count")
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(2, "No such file", path)
+    if items is None:
+        items = item_vocabulary(paths, client)
+    stats = _reduce(
+        client,
+        _count_file,
+        paths,
+        {"items": items, "window": window},
+        desc="counting baskets",
+        verbose=verbose,
+    )
+    return stats, items

@@ -1,0 +1,326 @@
+"""Scoring many shoppers in partitions: top items or bundles, written as partitioned Parquet.
+
+A job splits the shoppers into partitions of ``partition_size`` and scores each partition with
+:func:`score_partition`, in this process (``client=None``) or as one task per partition on a
+Dask cluster. A task ships only the model's path and the partition's shopper ids: each process
+loads the model once (:func:`cached_model`) and keeps it for every later task, so a worker pays
+the load once per job, not once per partition.
+
+Output: a directory of ``part-NNNNN.parquet`` files (one per partition, in shopper order) and
+``_batch.json`` (the job's task, model, counts and part names). Parts are written into a
+temporary sibling of the destination, which is renamed to the destination only when every
+part is in; a failed job removes it, so a directory at the destination is always complete. A
+task whose worker dies is run again by Dask on another worker (``retries``); parts are written
+through a temporary name, so a rerun replaces a half-written part. On a real cluster the
+destination must be on a file system every worker shares.
+
+Tables (one row per shopper and rank):
+
+- ``items``: ``user_id``, ``rank`` (1..k), ``item_id``
+  (:meth:`~bundlerec.recommender.Recommender.recommend_items_batch`);
+- ``bundles``: ``user_id``, ``rank``, ``items`` (list of ids, anchors first), ``total_price``,
+  ``probability``, ``lift``, ``baskets_together``, ``p_any_companion``, ``expected_revenue``
+  (:meth:`~bundlerec.recommender.Recommender.recommend_bundles`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from bundlerec.progress import bar
+
+if TYPE_CHECKING:
+    from distributed import Client
+
+    from bundlerec.recommender import Recommender
+
+__all__ = [
+    "TASKS",
+    "BatchResult",
+    "cached_model",
+    "check_output",
+    "run_batch",
+    "score_partition",
+]
+
+MANIFEST = "_batch.json"
+
+_models: dict[tuple[str, int], Recommender] = {}
+_models_lock = threading.Lock()
+
+
+def cached_model(path: str | os.PathLike) -> Recommender:
+    """The model directory at ``path``, loaded once per process.
+
+    Keyed by the resolved path and the modification time of its ``meta.json``, so a model saved
+    again at the same path is read anew; older entries are dropped.
+    """
+    from bundlerec.recommender import Recommender
+
+    resolved = Path(path).expanduser().resolve()
+    key = (str(resolved), (resolved / "meta.json").stat().st_mtime_ns)
+    with _models_lock:
+        if key not in _models:
+            _models.clear()
+            _models[key] = Recommender.load(resolved)
+        return _models[key]
+
+
+def _items(model: Recommender, users: list[str], k: int, **_: Any) -> pd.DataFrame:
+    top = model.recommend_items_batch(users, k)
+    rows, ranks = np.nonzero(top != None)  # noqa: E711 (elementwise on an object array)
+    return pd.DataFrame(
+        {
+            "user_id": np.asarray(users, dtype=object)[rows].astype(str),
+            "rank": (ranks + 1).astype(np.int16),
+            "item_id": top[rows, ranks].astype(str),
+        }
+    )
+
+
+def _bundles(model: Recommender, users: list[str], k: int, size: int = 3, **_) -> pd.DataFrame:
+    records = []
+    for user in users:
+        for rank, b in enumerate(model.recommend_bundles(user, k=k, size=size)["bundles"], 1):
+            records.append(
+                {
+                    "user_id": str(user),
+                    "rank": rank,
+                    "items": [item["item_id"] for item in b["items"]],
+                    **{
+                        name: b[name]
+                        for name in (
+                            "total_price",
+                            "probability",
+                            "lift",
+                            "baskets_together",
+                            "p_any_companion",
+                            "expected_revenue",
+                        )
+                    },
+                }
+            )
+    frame = pd.DataFrame.from_records(records, columns=_BUNDLE_COLUMNS)
+    return frame.astype({"rank": np.int16, "baskets_together": np.int64}).astype(
+        {c: np.float64 for c in _BUNDLE_COLUMNS[4:] if c != "baskets_together"}
+    )
+
+
+_BUNDLE_COLUMNS = [
+    "user_id",
+    "rank",
+    "items",
+    "total_price",
+    "probability",
+    "lift",
+    "baskets_together",
+    "p_any_companion",
+    "expected_revenue",
+]
+
+
+_SCORERS = {"items": _items, "bundles": _bundles}
+TASKS = tuple(_SCORERS)
+
+
+def score_partition(
+    model_path: str, users: Sequence[str], task: str, k: int, target: str, options: dict
+) -> int:
+    """Score one partition of shoppers and write its Parquet part; return its row count.
+
+    Parameters
+    ----------
+    model_path : str
+        A model directory (loaded once per process, :func:`cached_model`).
+    users : sequence of str
+        The partition's shopper ids (unknown shoppers get the model's answer for a newcomer).
+    task : {"items", "bundles"}
+    k : int
+        Items or bundles per shopper.
+    target : str
+        The part's path; written through a temporary name in the same directory.
+    options : dict
+        Task options: ``size`` (items per bundle).
+    """
+    frame = _SCORERS[task](cached_model(model_path), list(users), k, **options)
+    tmp = f"{target}.{uuid.uuid4().hex}.tmp"
+    try:
+        frame.to_parquet(tmp, index=False)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(frame)
+
+
+def check_output(out: str | os.PathLike) -> Path:
+    """Refuse, before any work, a destination that is not absent, empty or a batch output.
+
+    Returns the absolute path. A previous batch output (a directory with ``_batch.json``) is
+    replaced when the job succeeds; a user's file or other folder is never touched.
+    """
+    path = Path(out).expanduser().absolute()
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{out} is a file; name a directory for the batch output")
+        if any(path.iterdir()) and not (path / MANIFEST).is_file():
+            raise ValueError(
+                f"{out} exists and is not a batch output (no {MANIFEST}); refusing to replace "
+                "it (choose another path or remove it)"
+            )
+    parent = next((p for p in path.parents if p.exists()), Path(path.anchor))
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(13, "Permission denied", str(parent))
+    return path
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What a job wrote: the directory, shoppers scored, rows, parts and wall seconds."""
+
+    out: Path
+    n_users: int
+    n_rows: int
+    n_parts: int
+    seconds: float
+
+    @property
+    def users_per_second(self) -> float:
+        """Shoppers scored per second of wall time (model loads and writes included)."""
+        return self.n_users / self.seconds if self.seconds > 0 else float("inf")
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Swap the finished ``tmp`` directory in at ``path`` (a previous output is removed)."""
+    if path.exists() and any(path.iterdir()):
+        old = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=path.parent))
+        os.replace(path, old / "out")
+        os.replace(tmp, path)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        if path.exists():
+            path.rmdir()
+        os.replace(tmp, path)
+
+
+def run_batch(
+    model: str | os.PathLike,
+    users: Sequence[Any],
+    task: str,
+    out: str | os.PathLike,
+    *,
+    k: int = 10,
+    client: Client | None = None,
+    partition_size: int = 20000,
+    retries: int = 2,
+    verbose: bool = False,
+    **options: Any,
+) -> BatchResult:
+    """Score ``users`` with the model directory ``model`` and write the parts under ``out``.
+
+    Parameters
+    ----------
+    model : path
+        A saved model directory (:meth:`Recommender.save`).
+    users : sequence
+        Shopper ids, in the order of the output parts.
+    task : {"items", "bundles"}
+        See the module docstring.
+    out : path
+        Output directory (:func:`check_output`).
+    k : int
+        Items or bundles per shopper.
+    client : distributed.Client, optional
+        Run one task per partition on this cluster; None runs them here, one after another.
+    partition_size : int
+        Shoppers per partition (a worker holds about ``partition_size * I`` scores at once for
+        ``items``; see docs/scale.md).
+    retries : int
+        Times Dask reruns a partition whose worker died or that raised.
+    verbose : bool
+        A progress bar (shoppers scored) on stderr.
+    **options
+        ``size`` (items per bundle, default 3) for ``bundles``.
+
+    Returns
+    -------
+    BatchResult
+    """
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if k < 1 or partition_size < 1:
+        raise ValueError(f"k and partition_size must be >= 1, got {k} and {partition_size}")
+    path = check_output(out)
+    model_path = str(Path(model).expanduser().resolve())
+    if not (Path(model_path) / "meta.json").is_file():
+        raise ValueError(f"{model}: not a model directory (no meta.json)")
+    users = [str(u) for u in users]
+    starts = range(0, len(users), partition_size)
+    parts = [f"part-{n:05d}.parquet" for n in range(len(starts))]
+    start_time = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp.", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary directory
+    try:
+        jobs = [
+            (model_path, users[s : s + partition_size], task, k, str(tmp / name), options)
+            for s, name in zip(starts, parts)
+        ]
+        progress = bar(desc=f"batch {task}", enabled=verbose, total=len(users), unit="shoppers")
+        with progress:
+            if client is None:
+                rows = []
+                for job in jobs:
+                    rows.append(score_partition(*job))
+                    progress.update(len(job[1]))
+            else:
+                rows = _run_on(client, jobs, retries, progress)
+        manifest = {
+            "task": task,
+            "model": model_path,
+            "k": k,
+            "options": options,
+            "n_users": len(users),
+            "n_rows": int(sum(rows)),
+            "parts": parts,
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        _publish(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return BatchResult(
+        path, len(users), int(sum(rows)), len(parts), time.perf_counter() - start_time
+    )
+
+
+def _run_on(client: Client, jobs: list[tuple], retries: int, progress) -> list[int]:
+    """Run the partitions as Dask tasks; the row counts in partition order."""
+    from distributed import as_completed
+
+    futures = [
+        client.submit(score_partition, *job, retries=retries, key=f"score-part-{uuid.uuid4()}")
+        for job in jobs
+    ]
+    size = {f.key: len(job[1]) for f, job in zip(futures, jobs)}
+    try:
+        for future in as_completed(futures):
+            future.result()  # raises the task's error (after its retries)
+            progress.update(size[future.key])
+        return [f.result() for f in futures]
+    except BaseException:
+        client.cancel(futures)
+        raise
