@@ -1,0 +1,311 @@
+"""The global LSTM forecaster on corenn: one model for every series, quantile outputs.
+
+Letters: N series, H horizon, Q quantile levels, L context, F recurrent inputs, E head inputs,
+B windows, K hidden units, D embedding width.
+
+Architecture (DeepAR's inputs, MQ-RNN's direct multi-horizon quantile head)::
+
+    history window (B, L, F) --LSTM(K)--> h (B, K) --+
+    item id (B,) --Embedding(N, D)--> e (B, D) ------+--> Dense(K, relu) --> Dense(H Q) --> (B, H, Q)
+    future covariates, last season, log scale (B, E) +
+
+trained with the pinball loss (:func:`corenn.F.pinball_loss`) on scaled targets, averaged over
+the known targets of each window, the horizon steps and the levels.
+
+Multi-step: **direct**. The head emits all H steps and Q levels at once from the state at the
+forecast origin. An autoregressive model feeds its own step-k forecast back as the input of step
+k + 1: quantiles do not survive that (the P90 of step 1 fed back is not a sample of demand), so
+it needs a parametric likelihood and Monte-Carlo sample paths, and its errors compound over the
+horizon. The direct head gives calibrated quantiles per step from one forward pass, and training
+sees every step's error directly. Its costs: H Q outputs (cheap here) and no sample paths, so
+the quantile of a sum over steps (demand over a lead time) is approximated
+(:mod:`bundlerec.forecast.reorder`). Crossing quantiles are sorted per step; negative ones are
+clipped at 0.
+
+Training: windows at random origins of every series with some sale in its history, B per step,
+Adam with gradient clipping. Early stopping: the targets in the last H periods of the training
+part are held out (windows that reach into them are masked there), the validation loss is the
+pinball loss of the windows at origin ``T - H``, and the epoch with the lowest one is kept
+(patience ``patience`` epochs). With ``refit`` the model is then trained again from the same
+initial weights on all periods for that many epochs, so the last H periods inform the forecast.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+import corenn
+from bundlerec.forecast.features import Batch, Features
+from bundlerec.forecast.grid import Grid, future_periods, period_labels
+from bundlerec.progress import say
+
+__all__ = ["Forecast", "Forecaster", "QuantileNet", "quantile_key"]
+
+
+def quantile_key(q: float) -> str:
+    """The output name of level ``q``: ``p`` + percent (``0.5`` -> ``p50``, ``0.975`` -> ``p97.5``)."""
+    return "p" + f"{100 * q:.10g}"
+
+
+def check_quantiles(quantiles) -> tuple[float, ...]:
+    """Sorted distinct levels, each strictly inside (0, 1); ValueError otherwise."""
+    levels = sorted({float(q) for q in quantiles})
+    if not levels or any(not 0 < q < 1 for q in levels):
+        raise ValueError(f"quantiles must be levels strictly between 0 and 1; got {quantiles}")
+    return tuple(levels)
+
+
+class QuantileNet(corenn.Module):
+    """Embedding + LSTM + Dense head emitting (B, H, Q) scaled quantiles.
+
+    Parameters
+    ----------
+    n_series, n_inputs, n_head, horizon, n_quantiles : int
+        N, F, E, H, Q.
+    hidden : int
+        K, LSTM and head width.
+    embedding_dim : int
+        D.
+    rng : numpy.random.Generator
+    """
+
+    def __init__(self, n_series, n_inputs, n_head, horizon, n_quantiles, hidden, embedding_dim,
+                 rng):  # fmt: skip
+        super().__init__()
+        f32 = np.float32
+        self.horizon, self.n_quantiles = horizon, n_quantiles
+        self.embedding = corenn.Embedding(n_series, embedding_dim, dtype=f32, rng=rng)
+        self.embedding.weight.data *= 0.1
+        self.lstm = corenn.LSTM(n_inputs, hidden, dtype=f32, rng=rng, forget_bias=1.0)
+        self.hidden = corenn.Dense(hidden + embedding_dim + n_head, hidden, "relu", dtype=f32,
+                                   rng=rng)  # fmt: skip
+        self.out = corenn.Dense(hidden, horizon * n_quantiles, dtype=f32, rng=rng)
+
+    def forward(self, x, lengths, series, head) -> corenn.Tensor:
+        _, (h_n, _) = self.lstm(x, lengths=lengths)
+        z = corenn.F.concat([h_n[-1], self.embedding(series), corenn.Tensor(head)], axis=1)
+        y = self.out(self.hidden(z))
+        return y.reshape(len(series), self.horizon, self.n_quantiles)
+
+
+@dataclass
+class Forecast:
+    """Quantile forecasts of N items over H future periods.
+
+    Attributes
+    ----------
+    items : numpy.ndarray, shape (N,), object
+    periods : pandas.PeriodIndex, length H
+    freq : str
+    quantiles : tuple of float, length Q
+    values : numpy.ndarray, shape (N, H, Q), float64
+        Non-decreasing along Q, >= 0, finite.
+    """
+
+    items: np.ndarray
+    periods: pd.PeriodIndex
+    freq: str
+    quantiles: tuple[float, ...]
+    values: np.ndarray
+
+    def level(self, q: float) -> np.ndarray:
+        """The (N, H) forecasts at level ``q`` (KeyError naming the levels if absent)."""
+        for k, level in enumerate(self.quantiles):
+            if abs(level - q) < 1e-9:
+                return self.values[:, :, k]
+        raise KeyError(f"quantile {q} was not forecast; levels are {list(self.quantiles)}")
+
+    def to_frame(self, quantiles=None) -> pd.DataFrame:
+        """One row per item and period: ``item_id``, ``period`` (YYYY-MM-DD), ``p..`` columns."""
+        levels = self.quantiles if quantiles is None else quantiles
+        n, h = len(self.items), len(self.periods)
+        frame = pd.DataFrame(
+            {
+                "item_id": np.repeat(self.items, h),
+                "period": np.tile(np.asarray(period_labels(self.periods), dtype=object), n),
+            }
+        )
+        for q in levels:
+            frame[quantile_key(q)] = self.level(q).reshape(-1)
+        return frame
+
+    def to_json(self, quantiles=None) -> dict:
+        """``{"freq", "horizon", "forecasts": [{"item_id", "period", "p50", ...}]}``."""
+        return {
+            "freq": self.freq,
+            "horizon": len(self.periods),
+            "forecasts": self.to_frame(quantiles).to_dict(orient="records"),
+        }
+
+
+class Forecaster:
+    """Global LSTM quantile forecaster (see the module docstring).
+
+    Parameters
+    ----------
+    horizon : int
+        H >= 1 periods to forecast.
+    quantiles : sequence of float
+        Levels in (0, 1); 0.5 is always added (the point forecast).
+    context : int, optional
+        L, history steps per window; default ``max(3 m, 2 H)`` capped at 120 (m the season).
+    hidden, embedding_dim : int
+        K and D.
+    epochs : int
+        Most epochs; an epoch is ``steps_per_epoch`` batches.
+    batch_size, steps_per_epoch : int
+    lr : float
+        Adam's learning rate.
+    patience : int
+        Epochs without a lower validation loss before stopping.
+    refit : bool
+        Train again on all periods for the best epoch count (see the module docstring).
+    seed : int
+    verbose : bool
+        Progress lines on stderr.
+    """
+
+    def __init__(
+        self,
+        horizon: int,
+        quantiles=(0.1, 0.5, 0.9),
+        context: int | None = None,
+        hidden: int = 32,
+        embedding_dim: int = 8,
+        epochs: int = 40,
+        batch_size: int = 128,
+        steps_per_epoch: int = 50,
+        lr: float = 3e-3,
+        patience: int = 5,
+        refit: bool = True,
+        seed: int = 0,
+        verbose: bool = False,
+    ):
+        if int(horizon) != horizon or horizon < 1:
+            raise ValueError(f"horizon must be a positive integer, got {horizon}")
+        for name, value in (("hidden", hidden), ("embedding_dim", embedding_dim),
+                            ("epochs", epochs), ("batch_size", batch_size),
+                            ("steps_per_epoch", steps_per_epoch), ("patience", patience)):  # fmt: skip
+            if int(value) != value or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value}")
+        if context is not None and (int(context) != context or context < 1):
+            raise ValueError(f"context must be a positive integer, got {context}")
+        self.horizon = int(horizon)
+        self.quantiles = check_quantiles((*quantiles, 0.5))
+        self.context, self.hidden, self.embedding_dim = context, hidden, embedding_dim
+        self.epochs, self.batch_size, self.steps_per_epoch = epochs, batch_size, steps_per_epoch
+        self.lr, self.patience, self.refit = lr, patience, refit
+        self.seed, self.verbose = seed, verbose
+        self.best_epochs: int | None = None
+        self.history: list[float] = []
+
+    # -- training ----------------------------------------------------------------------------
+    def _origins(self, features: Features, end: int) -> tuple[np.ndarray, np.ndarray]:
+        """(series, origin) pairs with a sale in the window's history, origins in [1, end)."""
+        y = features.grid.values[:, :end]
+        sold = np.cumsum(y > 0, axis=1)  # sales up to and including each period
+        big_l = features.context
+        series, origins = [], []
+        for o in range(1, end):
+            first = max(0, o - big_l)
+            before = sold[:, first - 1] if first > 0 else 0
+            active = np.flatnonzero(sold[:, o - 1] - before > 0)
+            series.append(active)
+            origins.append(np.full(active.size, o))
+        return np.concatenate(series), np.concatenate(origins)
+
+    def _loss(self, net: QuantileNet, batch: Batch, levels: np.ndarray) -> corenn.Tensor:
+        pred = net(batch.x, batch.lengths, batch.series, batch.head)
+        target = np.repeat(batch.target[:, :, None], len(levels), axis=2)
+        per = corenn.F.pinball_loss(pred, target, levels, reduction="none")
+        weight = np.repeat(batch.mask[:, :, None], len(levels), axis=2)
+        return (per * weight).sum() / max(float(weight.sum()), 1.0)
+
+    def _train(self, features, end, epochs, validation, rng) -> tuple[QuantileNet, int]:
+        net = QuantileNet(len(features.grid.items), features.n_inputs, features.n_head,
+                          self.horizon, len(self.quantiles), self.hidden, self.embedding_dim,
+                          np.random.default_rng(self.seed))  # fmt: skip
+        opt = corenn.optim.Adam(net.parameters(), lr=self.lr)
+        levels = np.asarray(self.quantiles, dtype=np.float32)
+        series, origins = self._origins(features, end)
+        if series.size == 0:
+            return net, 0
+        best, best_epoch, best_state = np.inf, 0, net.state_dict()
+        for epoch in range(1, epochs + 1):
+            net.train()
+            for _ in range(self.steps_per_epoch):
+                pick = rng.integers(0, series.size, min(self.batch_size, series.size))
+                loss = self._loss(net, features.batch(series[pick], origins[pick], end), levels)
+                opt.zero_grad()
+                loss.backward()
+                corenn.clip_grad_norm(net.parameters(), 1.0)
+                opt.step()
+            if validation is None:
+                continue
+            net.eval()
+            with corenn.no_grad():
+                score = float(self._loss(net, validation, levels).item())
+            self.history.append(score)
+            if score < best - 1e-6:
+                best, best_epoch, best_state = score, epoch, net.state_dict()
+            elif epoch - best_epoch >= self.patience:
+                break
+        if validation is not None:
+            net.load_state_dict(best_state)
+            say(f"forecaster: best validation pinball {best:.4f} at epoch {best_epoch}",
+                self.verbose)  # fmt: skip
+            return net, best_epoch
+        return net, epochs
+
+    def fit(self, grid: Grid) -> Forecaster:
+        """Train on every series of ``grid`` (see the module docstring).
+
+        Raises
+        ------
+        ValueError
+            If the grid has fewer than 2 periods.
+        """
+        n, t = grid.values.shape
+        if t < 2:
+            raise ValueError(
+                f"need at least 2 periods of history to forecast; the grid has {t} ({grid.freq})"
+            )
+        context = self.context or min(max(3 * grid.season, 2 * self.horizon), 120)
+        features = Features(grid, self.horizon, context)
+        started = time.perf_counter()
+        rng = np.random.default_rng(self.seed)
+        cut = t - self.horizon
+        self.history = []
+        if cut >= 2:
+            active = np.flatnonzero(grid.values[:, max(0, cut - context) : cut].sum(axis=1) > 0)
+            validation = features.batch(active, np.full(active.size, cut)) if active.size else None
+            net, self.best_epochs = self._train(features, cut, self.epochs, validation, rng)
+            if self.refit and self.best_epochs > 0:
+                net, _ = self._train(features, t, self.best_epochs, None, rng)
+        else:  # too short to hold out the horizon: a fixed number of epochs on all of it
+            net, self.best_epochs = self._train(features, t, min(self.epochs, 10), None, rng)
+        say(f"forecaster trained on {n} series x {t} periods in "
+            f"{time.perf_counter() - started:.1f} s", self.verbose)  # fmt: skip
+        self.net_, self.features_ = net, features
+        return self
+
+    # -- forecasting -------------------------------------------------------------------------
+    def predict(self) -> Forecast:
+        """Quantile forecasts for the H periods after the training grid."""
+        if not hasattr(self, "net_"):
+            raise RuntimeError("call fit(grid) before predict()")
+        features = self.features_
+        grid = features.grid
+        n, t = grid.values.shape
+        batch = features.batch(np.arange(n), np.full(n, t))
+        self.net_.eval()
+        with corenn.no_grad():
+            raw = self.net_(batch.x, batch.lengths, batch.series, batch.head).data
+        values = np.sort(raw.astype(np.float64), axis=2) * batch.scale[:, None, None]
+        values = np.maximum(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
+        periods = future_periods(grid, self.horizon)
+        return Forecast(grid.items, periods, grid.freq, self.quantiles, values)
