@@ -36,7 +36,7 @@ def calendar(periods: pd.PeriodIndex, season: int) -> np.ndarray:
     days) and within the year (the first day's day of year / 365.25).
     """
     phase = 2 * np.pi * (periods.asi8 % season) / season
-    year = 2 * np.pi * (periods.start_time.dayofyear.to_numpy() - 1) / 365.25
+    year = 2 * np.pi * (periods.start_time.day_of_year.to_numpy() - 1) / 365.25
     return np.stack([np.sin(phase), np.cos(phase), np.sin(year), np.cos(year)], axis=1)
 
 

@@ -6,8 +6,8 @@ B windows, K hidden units, D embedding width.
 Architecture (DeepAR's inputs, MQ-RNN's direct multi-horizon quantile head)::
 
     history window (B, L, F) --LSTM(K)--> h (B, K) --+
-    item id (B,) --Embedding(N, D)--> e (B, D) ------+--> Dense(K, relu) --> Dense(H Q) --> (B, H, Q)
-    future covariates, last season, log scale (B, E) +
+    item id (B,) --Embedding(N, D)--> e (B, D) ------+--> Dense(K, relu) --> Dense(H Q)
+    future covariates, last season, log scale (B, E) +      --> (B, H, Q) scaled quantiles
 
 trained with the pinball loss (:func:`corenn.F.pinball_loss`) on scaled targets, averaged over
 the known targets of each window, the horizon steps and the levels.
@@ -47,7 +47,7 @@ __all__ = ["Forecast", "Forecaster", "QuantileNet", "quantile_key"]
 
 
 def quantile_key(q: float) -> str:
-    """The output name of level ``q``: ``p`` + percent (``0.5`` -> ``p50``, ``0.975`` -> ``p97.5``)."""
+    """The output name of level ``q``: ``p`` + percent (0.5 -> ``p50``, 0.975 -> ``p97.5``)."""
     return "p" + f"{100 * q:.10g}"
 
 
@@ -187,9 +187,10 @@ class Forecaster:
     ):
         if int(horizon) != horizon or horizon < 1:
             raise ValueError(f"horizon must be a positive integer, got {horizon}")
-        for name, value in (("hidden", hidden), ("embedding_dim", embedding_dim),
-                            ("epochs", epochs), ("batch_size", batch_size),
-                            ("steps_per_epoch", steps_per_epoch), ("patience", patience)):  # fmt: skip
+        sizes = {"hidden": hidden, "embedding_dim": embedding_dim, "epochs": epochs,
+                 "batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
+                 "patience": patience}  # fmt: skip
+        for name, value in sizes.items():
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
         if context is not None and (int(context) != context or context < 1):
