@@ -1,0 +1,93 @@
+"""``bundlerec batch``: top items or bundles for many shoppers, as partitioned Parquet.
+
+Shoppers come from a CSV/Parquet file with a ``user_id`` column, or ``all`` (every shopper the
+model knows). They are scored in partitions, in this process (``--engine local``) or on Dask
+workers (``--engine dask``: an embedded cluster of ``--workers`` processes, or the cluster of
+``--scheduler ADDRESS``), and written under ``--out`` (see :mod:`bundlerec.batch.jobs`). A
+progress bar goes to stderr; stdout gets one line of totals when the job is done.
+"""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import nullcontext
+from pathlib import Path
+
+__all__ = ["register"]
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from bundlerec.batch.cluster import connect
+    from bundlerec.batch.jobs import cached_model, check_output, run_batch
+
+    check_output(args.out)
+    if args.engine == "local" and args.scheduler is not None:
+        raise ValueError("--scheduler needs --engine dask")
+    if args.users == "all":
+        users = list(cached_model(args.model).users.classes_)
+    else:
+        from bundlerec.data import load_users
+
+        users = load_users(args.users)["user_id"].tolist()
+    engine = connect(args.scheduler, args.workers) if args.engine == "dask" else nullcontext()
+    with engine as client:
+        result = run_batch(
+            args.model,
+            users,
+            args.task,
+            args.out,
+            k=args.k,
+            client=client,
+            partition_size=args.partition_size,
+            verbose=not args.quiet,
+            **({"size": args.size} if args.task == "bundles" else {}),
+        )
+    print(
+        f"{result.n_users} shoppers, {result.n_rows} rows in {result.n_parts} part(s) written "
+        f"to {args.out} in {result.seconds:.1f} s ({result.users_per_second:.0f} shoppers/s)"
+    )
+    return 0
+
+
+def register(subparsers) -> None:
+    """Add the ``batch`` subcommand to ``subparsers``."""
+    from bundlerec.batch.jobs import TASKS
+    from bundlerec.cli import _positive
+
+    parser = subparsers.add_parser(
+        "batch", help="top items or bundles for many shoppers, as partitioned Parquet"
+    )
+    parser.add_argument("--model", required=True, type=Path)
+    parser.add_argument(
+        "--users",
+        required=True,
+        help="CSV/Parquet file with a user_id column, or 'all' (every shopper of the model)",
+    )
+    parser.add_argument("--task", choices=TASKS, required=True)
+    parser.add_argument(
+        "--k", type=_positive(int), default=10, help="items or bundles per shopper"
+    )
+    parser.add_argument(
+        "--size", type=_positive(int), default=3, help="items per bundle (--task bundles)"
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output directory: a new path, an empty directory or an earlier batch output",
+    )
+    parser.add_argument("--engine", choices=("local", "dask"), default="local")
+    parser.add_argument(
+        "--scheduler", help="address of a running Dask scheduler (default: start workers here)"
+    )
+    parser.add_argument(
+        "--workers", type=_positive(int), default=2, help="worker processes started here"
+    )
+    parser.add_argument(
+        "--partition-size",
+        type=_positive(int),
+        default=20000,
+        help="shoppers per partition (one task each)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.set_defaults(func=cmd_batch)
