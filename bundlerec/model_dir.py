@@ -4,7 +4,11 @@ A model directory holds ``meta.json`` (format name and version, configuration, e
 catalogue), ``arrays.npz`` (weights and training history, via :func:`corenn.save`, no pickle)
 and ``network.bif`` (the co-purchase network). The pairwise network's arrays sit under the
 ``pairwise`` prefix of ``arrays.npz``; a directory without them (saved before it existed) loads
-with ``pairwise = None``, and its bundles are scored as then. :func:`save` writes it to a
+with ``pairwise = None``, and its bundles are scored as then. The co-purchase network's family
+counts sit under ``network.counts`` (absent before the feedback loop kept them). ``meta.json``
+records ``privacy.key_check`` (the check of the pseudonym key when the shopper ids are pseudonyms,
+:mod:`bundlerec.privacy`; never the key) and ``store_seq`` (the last event-store sequence number
+folded in, :mod:`bundlerec.store`). :func:`save` writes it to a
 temporary sibling and swaps it in, so a failed save leaves the previous model intact; it never
 replaces a path that is not a bundlerec model directory (a user's folder or file), and
 :func:`check_destination` tells before any work is done whether a path can take a model.
@@ -133,6 +137,8 @@ def _state(model: Recommender) -> tuple[dict[str, Any], dict[str, Any]]:
         "user_features": model.user_features,
         "network": {"items": model.network.items, "prior": model.network.prior},
     }
+    if model.network.counts is not None:
+        arrays["network"]["counts"] = model.network.counts
     if model.pairwise is not None:
         arrays["pairwise"] = model.pairwise.get_state()
     meta = {
@@ -162,6 +168,8 @@ def _state(model: Recommender) -> tuple[dict[str, Any], dict[str, Any]]:
             "config": model.network_config,
         },
         "fusion": {"weights": model.fusion.weights, "bias": model.fusion.bias},
+        "privacy": {"key_check": model.key_check},
+        "store_seq": model.store_seq,
     }
     return arrays, meta
 
@@ -272,6 +280,9 @@ def load(cls: type[Recommender], directory: str | os.PathLike) -> Recommender:
         model.fusion.bias = float(meta["fusion"]["bias"])
         if "pairwise" in arrays:  # absent in models saved before it: bundles fall back
             model.pairwise = PairwiseNetwork.from_state(arrays["pairwise"])
+        # Absent in models saved before the service: raw shopper ids, nothing folded from a store.
+        model.key_check = meta.get("privacy", {}).get("key_check")
+        model.store_seq = int(meta.get("store_seq", 0))
     except (KeyError, TypeError, ValueError) as err:
         raise ModelDirError(f"{directory}: model files are inconsistent: {err}") from err
     return model

@@ -17,6 +17,7 @@ import json
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from bundlerec.data import (
     load_users,
 )
 from bundlerec.explain import explain_bundle
-from bundlerec.lift import BasketCounts
+from bundlerec.lift import BasketCounts, BasketStatistics
 from bundlerec.model_dir import ModelDirError
 from bundlerec.models.baselines import (
     EASE,
@@ -62,6 +63,7 @@ from bundlerec.prep import (
     split_leave_last_out,
     to_interactions,
 )
+from bundlerec.privacy import Pseudonymizer
 from bundlerec.progress import say
 
 __all__ = ["Recommender", "ModelDirError"]
@@ -169,6 +171,12 @@ class Recommender:
         self.on_hand: np.ndarray | None = None
         self.audience_calibration: tuple[float, float] | None = None
         self._audience: audience.AudienceIndex | None = None
+        # Privacy (bundlerec.privacy): the key's check when the shopper ids are pseudonyms, and
+        # the pseudonymizer of a model fitted or loaded with the key (never saved); the last
+        # event-store sequence number folded into the model (bundlerec.store).
+        self.key_check: str | None = None
+        self.pseudonymizer: Pseudonymizer | None = None
+        self.store_seq = 0
 
     # -- fitting ----------------------------------------------------------------------------
     def _encode(self, events: pd.DataFrame) -> Interactions:
@@ -181,17 +189,30 @@ class Recommender:
         users: pd.DataFrame | str | os.PathLike | None = None,
         promotions: pd.DataFrame | str | os.PathLike | None = None,
         stock: pd.DataFrame | str | os.PathLike | None = None,
+        pseudonymizer: Pseudonymizer | None = None,
+        count_baskets: Callable[[Interactions, dict], BasketStatistics] | None = None,
     ) -> Recommender:
         """Train every model on ``events`` (a frame or a CSV/Parquet/ARFF path; docs/data.md).
 
         Without ``items``, item attributes found in the events (``category``, ``brand``) make
         the items table (:func:`bundlerec.data.items_from_events`). ``promotions`` and ``stock``
         (or an ``on_hand`` column of ``items``) are kept for bundles (:meth:`set_campaign`).
+        With a ``pseudonymizer`` (:mod:`bundlerec.privacy`) every shopper id is replaced by its
+        pseudonym first: the model holds no raw id, and every method then takes raw ids.
+        ``count_baskets(train, user_features)`` (e.g. a cluster's
+        :func:`bundlerec.batch.counting.count_interactions`) counts the training baskets for the
+        co-purchase network, which is then fitted from the counts
+        (:meth:`CoPurchaseNetwork.fit_counts`).
         """
         loaded = load_events(events)
+        if pseudonymizer is not None:
+            loaded = pseudonymizer.pseudonymise(loaded)
+            self.key_check, self.pseudonymizer = pseudonymizer.check, pseudonymizer
         items = load_items(items) if items is not None else items_from_events(loaded)
         events = clean(loaded, window=self.window)
         users = None if users is None else load_users(users)
+        if users is not None and pseudonymizer is not None:
+            users = pseudonymizer.pseudonymise(users)
         if events.empty:
             raise DataError("no events to train on")
         self.users = Encoder().fit(events["user_id"])
@@ -208,7 +229,7 @@ class Recommender:
         valid = self._encode(valid_part)
         self.history = self._encode(events)
         self._counts = self._together = None
-        self._fit_models(train, valid)
+        self._fit_models(train, valid, count_baskets)
         self.fitted = True
         return self
 
@@ -217,12 +238,19 @@ class Recommender:
             return next_item_cases(train, valid)
         return basket_completion_cases(valid, train.n_items, np.random.default_rng(self.seed))
 
-    def _fit_models(self, train: Interactions, valid: Interactions) -> None:
+    def _fit_models(
+        self, train: Interactions, valid: Interactions, count_baskets: Callable | None = None
+    ) -> None:
         self.sequence = SequenceModel(
             **{"seed": self.seed, "verbose": self.verbose, **self.sequence_config}
         ).fit(train, self.catalogue.features, self.user_features, valid=valid)
         say("learning the co-purchase network", self.verbose)
-        self.network = CoPurchaseNetwork(**self.network_config).fit(train, self.user_features)
+        network = CoPurchaseNetwork(**self.network_config)
+        if count_baskets is None:
+            self.network = network.fit(train, self.user_features)
+        else:
+            stats = count_baskets(train, self.user_features)
+            self.network = network.fit_counts(stats, self.user_features)
         say("learning the pairwise co-purchase network", self.verbose)
         self.pairwise = PairwiseNetwork(**self.pairwise_config).fit(train)
         valid_cases = self._valid_cases(train, valid)
@@ -306,7 +334,14 @@ class Recommender:
 
     # -- serving ----------------------------------------------------------------------------
     def _user_code(self, user: Any) -> int:
-        return self.users.code(user)
+        return self.users.code(self._shopper_id(user, pseudonymised=False))
+
+    def _shopper_id(self, user: Any, pseudonymised: bool) -> str:
+        """The id the model holds for shopper ``user``: its pseudonym when the model has a
+        pseudonymizer (unless ``user`` is one already), else ``user`` as text."""
+        if self.pseudonymizer is not None and not pseudonymised:
+            return self.pseudonymizer.pseudonym(user)
+        return str(user)
 
     def _item_codes(self, items: Any, what: str) -> list[int]:
         items = (
@@ -844,40 +879,90 @@ class Recommender:
         new_events: pd.DataFrame | str | os.PathLike,
         items: pd.DataFrame | str | os.PathLike | None = None,
         users: pd.DataFrame | str | os.PathLike | None = None,
-        epochs: int = 2,
+        epochs: int = 0,
+        *,
+        pseudonymised: bool = False,
     ) -> Recommender:
-        """Warm-start both models on new events; new shoppers and items join the model.
+        """Fold new events into the model at once; new shoppers and items join it.
 
         New items get codes after the known ones and vectors from their attributes (``items``,
         encoded with the fitted attribute encoders; unknown values and items without a row get
         the reserved "unknown" codes), a zero id embedding and the smoothed prior of an unseen
         item in the network (cold start). New shoppers get codes and their attributes from
-        ``users`` likewise. Then the sequence model trains ``epochs`` more epochs from its current
-        weights on the whole history, the network's CPTs get a Dirichlet count update with the
-        new baskets, and the baselines are refitted. The pairwise network stays as fitted (new
-        items are outside it); the co-occurrence of :meth:`compose` is counted anew from the
-        whole history. An empty frame changes nothing.
+        ``users`` likewise. The events enter the history, so the next answer of their shopper
+        reads them (the LSTM runs forward over them: no gradient step), and the co-purchase
+        network's CPTs get a Dirichlet count update with the changed baskets
+        (:class:`bundlerec.feedback.OnlineFeedback`). With ``epochs > 0`` the sequence model is
+        then fine-tuned that many epochs from its current weights on the last ``max_len`` events
+        of the shoppers with new events. The cost grows with the new events, not with the
+        history: the baselines are refitted when an evaluation next asks for them and the lift
+        counts of bundles are recounted at the next bundle request. The pairwise network stays
+        as fitted (new items are outside it). An empty frame changes nothing.
+
+        Parameters
+        ----------
+        pseudonymised : bool
+            The events' shopper ids are pseudonyms already (e.g. read from the event store);
+            otherwise a model with a pseudonymizer replaces them.
         """
         self._check_fitted()
         if isinstance(new_events, pd.DataFrame) and new_events.empty:
             return self
-        loaded = load_events(new_events)
+        loaded = self._as_model_ids(load_events(new_events), pseudonymised)
         frame = clean(loaded, window=self.window)
         if frame.empty:
             return self
         items = load_items(items) if items is not None else items_from_events(loaded)
-        users = None if users is None else load_users(users)
-        feedback.grow_items(self, frame, items)
-        feedback.grow_users(self, frame, users)
-        new = self._encode(frame)
-        self._counts = self._together = None
-        self.history = feedback.merge_history(
-            self.history, new, len(self.users.classes_), len(self.items.classes_)
-        )
-        self.sequence.fine_tune(self.history, epochs=epochs, user_features=self.user_features)
-        self.network.update(new)
-        self._fit_baselines(self.history)
+        users = None if users is None else self._as_model_ids(load_users(users), pseudonymised)
+        online = feedback.OnlineFeedback(self)
+        online.observe(frame, items, users)
+        if epochs > 0:
+            self.sequence.fine_tune(
+                online.touched(self.sequence.max_len),
+                epochs=epochs,
+                user_features=self.user_features,
+            )
+        online.recount()
+        self._refit_baselines_later()
         return self
+
+    def _as_model_ids(self, frame: pd.DataFrame, pseudonymised: bool) -> pd.DataFrame:
+        """``frame`` with the shopper ids the model holds (see :meth:`_shopper_id`)."""
+        if self.key_check is not None and self.pseudonymizer is None and not pseudonymised:
+            raise ValueError(
+                "this model holds pseudonyms of shopper ids: load it with its key "
+                "(bundlerec.privacy) or pass pseudonymised=True for pseudonymised events"
+            )
+        if self.pseudonymizer is None or pseudonymised:
+            return frame
+        return self.pseudonymizer.pseudonymise(frame)
+
+    def _refit_baselines_later(self) -> None:
+        def refit() -> dict[str, Any]:
+            self._fit_baselines(self.history)
+            return self.baselines
+
+        self.baselines = feedback.LazyBaselines(refit)
+
+    def forget(self, user: Any, *, pseudonymised: bool = False) -> int:
+        """Remove a shopper from the model; return the number of their events removed.
+
+        Their events leave the history, their baskets the co-purchase network's counts, their
+        attribute row the user features and the sequence model, their id the encoder
+        (:func:`bundlerec.feedback.forget`); a model saved afterwards holds no trace of the id.
+        ``user`` is a raw id (hashed by the pseudonymizer of a pseudonymised model) or, with
+        ``pseudonymised=True``, the pseudonym itself.
+
+        Raises
+        ------
+        KeyError
+            If the model does not know the shopper.
+        """
+        self._check_fitted()
+        frame = self._as_model_ids(pd.DataFrame({"user_id": [str(user)]}), pseudonymised)
+        removed = feedback.forget(self, str(frame["user_id"].iloc[0]))
+        self._refit_baselines_later()
+        return removed
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, directory: str | os.PathLike) -> None:
@@ -934,13 +1019,27 @@ class Recommender:
             raise ModelDirError(f"{file} is corrupt: {err}") from err
 
     @classmethod
-    def load(cls, directory: str | os.PathLike) -> Recommender:
+    def load(
+        cls, directory: str | os.PathLike, pseudonymizer: Pseudonymizer | None = None
+    ) -> Recommender:
         """Read a model directory written by :meth:`save` (no code is executed).
 
         Raises :class:`ModelDirError` naming the path when it is missing, of another format or
-        version, or corrupt.
+        version, or corrupt, or when a ``pseudonymizer`` is given for a model of raw ids or of
+        another key. A model of pseudonyms loaded with its key takes raw shopper ids.
         """
         self = model_dir.load(cls, directory)
+        if pseudonymizer is not None:
+            if self.key_check is None:
+                raise ModelDirError(
+                    f"{directory}: the model holds raw shopper ids, not pseudonyms"
+                )
+            if pseudonymizer.check != self.key_check:
+                raise ModelDirError(
+                    f"{directory}: the model's shopper ids are pseudonyms under another key "
+                    f"(key check {self.key_check}, this key's {pseudonymizer.check})"
+                )
+            self.pseudonymizer = pseudonymizer
         self._load_campaign(Path(directory))
         self._fit_baselines(self.history)
         self.fitted = True

@@ -18,6 +18,7 @@ Coherence for bundles is the joint ``log P(X_a = 1, X_b = 1, ... | cart items = 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -93,6 +94,9 @@ class CoPurchaseNetwork:
         self.max_indegree = int(max_indegree)
         self.use_user_attributes = bool(use_user_attributes)
         self.model: pgm.BayesianNetwork | None = None
+        # {node: (r, q) float64} family counts of the counted baskets (CPD layout), from which
+        # count_baskets recomputes the CPTs; None in a network saved before they existed.
+        self.counts: dict[str, np.ndarray] | None = None
         self.n_rows = 0
 
     # -- fitting ----------------------------------------------------------------------------
@@ -142,6 +146,7 @@ class CoPurchaseNetwork:
             equivalent_sample_size=self.equivalent_sample_size,
             state_names=state_names,
         )
+        self.counts = self._family_counts(table)
         self.engine = pgm.VariableElimination(self.model)
         return self
 
@@ -244,6 +249,7 @@ class CoPurchaseNetwork:
         self.model.add_nodes_from(names)
         ess = self.equivalent_sample_size
         cpds = []
+        counts: dict[str, np.ndarray] = {}
         for v, name in enumerate(names):
             rv = slice(starts[v], starts[v] + cards[v])
             u = int(parent[v])
@@ -253,6 +259,7 @@ class CoPurchaseNetwork:
                 table = pairs[rv, starts[u] : starts[u] + cards[u]]
                 evidence = {"evidence": [names[u]], "evidence_card": [cards[u]]}
                 self.model.add_edge(names[u], name)
+            counts[name] = table.astype(np.float64)
             table = table + ess / table.size
             cpds.append(
                 pgm.TabularCPD(
@@ -266,6 +273,7 @@ class CoPurchaseNetwork:
                 )
             )
         self.model.add_cpds(*cpds)
+        self.counts = counts
         self.n_rows = n
         self.engine = pgm.VariableElimination(self.model)
         return self
@@ -290,13 +298,17 @@ class CoPurchaseNetwork:
 
         ``new`` uses the same item and user codes as the training data. Baskets of shoppers with
         an attribute value the network has no state for (code -1) are left out (complete cases:
-        the CPT update has no missing-data step).
+        the CPT update has no missing-data step). With the family counts (:attr:`counts`, every
+        network fitted or saved since they exist) the CPTs become exactly those of the training
+        baskets plus ``new`` (:meth:`count_baskets`); a network loaded without them takes the
+        current CPTs as a Dirichlet prior worth :attr:`n_rows` baskets
+        (:func:`pgm.update_parameters`).
         """
         self._check_fitted()
-        if new.item.size == 0:
+        if self.counts is not None:
+            self.count_baskets(new)
             return
-        table = self._table(new, self.user_features)
-        table = table[(table[[user_node(n) for n in self.attributes]] >= 0).all(axis=1)]
+        table = self._complete_rows(new)
         if table.empty:
             return
         self.model = pgm.update_parameters(
@@ -304,6 +316,80 @@ class CoPurchaseNetwork:
         )
         self.n_rows += len(table)
         self.engine = pgm.VariableElimination(self.model)
+
+    def _complete_rows(self, baskets: Interactions) -> pd.DataFrame:
+        """:meth:`_table` of ``baskets`` (renumbered: one row per basket present) without the
+        rows of an unknown attribute value."""
+        if baskets.item.size == 0:
+            return pd.DataFrame()
+        renumbered = replace(baskets, basket=pd.factorize(baskets.basket)[0].astype(np.int64))
+        table = self._table(renumbered, self.user_features)
+        return table[(table[[user_node(n) for n in self.attributes]] >= 0).all(axis=1)]
+
+    def _family_counts(self, table: pd.DataFrame) -> dict[str, np.ndarray]:
+        """``{node: (r, q) float64}``: how many rows of ``table`` (the 0/1 item columns and
+        attribute codes of :meth:`_table`) hold each (state, parent configuration) of each CPD,
+        in the CPD's layout (last parent fastest)."""
+        out = {}
+        for cpd in self.model.get_cpds():
+            node = cpd.variable
+            cards = [len(self.model.states(v)) for v in [node, *cpd.evidence]]
+            flat = np.zeros(len(table), dtype=np.int64)
+            for var, card in zip([node, *cpd.evidence], cards):
+                lookup = {int(s): k for k, s in enumerate(self.model.states(var))}
+                index = np.array([lookup[c] for c in range(card)], dtype=np.int64)
+                flat = flat * card + index[table[var].to_numpy(dtype=np.int64)]
+            q = int(np.prod(cards[1:]))
+            counts = np.bincount(flat, minlength=cards[0] * q).astype(np.float64)
+            out[node] = counts.reshape(cards[0], q)
+        return out
+
+    def count_baskets(self, baskets: Interactions, sign: int = 1) -> None:
+        """Add (``sign=1``) or remove (``sign=-1``) the family counts of ``baskets`` (one row
+        each, complete cases as in :meth:`update`) and recompute every CPT in place:
+        ``theta = (N + a) / sum(N + a)`` per column with the BDeu pseudo-count
+        ``a = ESS / (q r)``, what :meth:`fit` on all counted baskets gives for the same
+        structure. Cost: one pass over ``baskets`` and one over the CPTs, whatever the history.
+
+        Raises
+        ------
+        ValueError
+            When the network has no family counts (loaded from a directory saved before them),
+            or a removal would make a count negative (baskets that were never counted).
+        """
+        self._check_fitted()
+        if self.counts is None:
+            raise ValueError("this co-purchase network has no family counts (saved before them)")
+        if sign not in (1, -1):
+            raise ValueError(f"sign must be 1 or -1, got {sign}")
+        table = self._complete_rows(baskets)
+        if table.empty:
+            return
+        delta = self._family_counts(table)
+        counts = {node: self.counts[node] + sign * d for node, d in delta.items()}
+        if any((c < -1e-9).any() for c in counts.values()):
+            raise ValueError("removing baskets that were never counted (a count went negative)")
+        ess = self.equivalent_sample_size
+        cpds = []
+        for cpd in self.model.get_cpds():
+            node = cpd.variable
+            table_n = np.maximum(counts[node], 0.0) + ess / counts[node].size
+            cpds.append(
+                pgm.TabularCPD(
+                    node,
+                    table_n.shape[0],
+                    table_n / table_n.sum(axis=0, keepdims=True),
+                    evidence=list(cpd.evidence) or None,
+                    evidence_card=[len(self.model.states(v)) for v in cpd.evidence] or None,
+                    state_names={v: self.model.states(v) for v in [node, *cpd.evidence]},
+                )
+            )
+        model = self.model.copy()
+        model.add_cpds(*cpds)
+        # Readers on other threads keep the old model and engine until both are replaced.
+        self.model, self.engine = model, pgm.VariableElimination(model)
+        self.counts = counts
+        self.n_rows += sign * len(table)
 
     # -- scoring ----------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -443,5 +529,12 @@ class CoPurchaseNetwork:
         missing = [item_node(j) for j in self.items if item_node(j) not in model.nodes()]
         if missing or self.prior.shape != (self.n_items,):
             raise ValueError(f"saved network does not match its items (missing {missing[:3]})")
+        self.counts = None
+        if "counts" in arrays:  # absent in networks saved before them
+            self.counts = {k: np.asarray(v, dtype=np.float64) for k, v in arrays["counts"].items()}
+            for cpd in model.get_cpds():
+                shape = np.shape(cpd.get_values())
+                if self.counts.get(cpd.variable, np.zeros(0)).shape != shape:
+                    raise ValueError(f"saved counts of {cpd.variable!r} do not match its CPT")
         self.engine = pgm.VariableElimination(model)
         return self
