@@ -1,8 +1,10 @@
 """Pick a kernel implementation from the type of the arrays it is called on.
 
-``numpy`` arrays go to :mod:`kernels.cpu` (Numba), ``cupy`` arrays to :mod:`kernels.gpu`
-(imported lazily, so cupy is only needed when a GPU array shows up). When the backend has no
-kernel of that name, the plain-numpy twin in :mod:`kernels.reference` is the fallback on CPU.
+``numpy`` arrays go to :mod:`kernels.cpu` (Numba), ``cupy`` arrays (or ``device="gpu"``) to
+:mod:`kernels.gpu` (imported lazily, so neither cupy nor numba's CUDA target is loaded until a
+GPU array shows up). When the CPU backend has no kernel of that name, the plain-numpy twin in
+:mod:`kernels.reference` is the fallback; the GPU has no fallback (a host twin would copy the
+arrays back and forth silently).
 ``set_backend_override("reference")`` forces the reference twins (used by tests and debugging).
 """
 
@@ -34,15 +36,18 @@ def set_backend_override(name: str | None) -> None:
     _override = name
 
 
-def get(name: str, *arrays: Any) -> Callable[..., Any]:
+def get(name: str, *arrays: Any, device: str | None = None) -> Callable[..., Any]:
     """Return the implementation of kernel ``name`` for the device of ``arrays``.
+
+    ``device="gpu"`` asks for the GPU kernel whatever the arrays (an engine that moves its
+    own tables, such as pgm's batch queries, looks its kernels up before it has any).
 
     Raises
     ------
     KeyError
         If no backend, reference included, defines ``name``.
     """
-    if array_module(*arrays) is not np:
+    if device == "gpu" or array_module(*arrays) is not np:
         mod = importlib.import_module("kernels.gpu")
         fn = getattr(mod, name, None)
         if fn is None:

@@ -1,12 +1,32 @@
-"""CuPy GPU kernels (the seam: kernels are added here by name, built lazily on first use).
+"""GPU kernels: ``numba.cuda`` kernels around the array module's GEMMs, one module per family.
 
-Importing this package imports cupy; :mod:`kernels.dispatch` only does so when it sees a cupy
-array. Until a kernel is defined here, GPU arrays raise ``KeyError`` from ``kernels.get``.
+Names and signatures match :mod:`kernels.reference`; each module lists its kernels in
+``__all__`` and they are re-exported here. :mod:`kernels.dispatch` imports this package only
+when a cupy array (or ``device="gpu"``) shows up, so neither numba's CUDA target nor cupy is
+loaded on the CPU path; cupy itself is imported on first use (:mod:`kernels.gpu._device`).
+
+The kernels take cupy arrays (through the CUDA array interface) and, under Numba's CUDA
+simulator (``NUMBA_ENABLE_CUDASIM=1``), numpy arrays: that is how CI checks their logic
+against the reference twins without a GPU.
 """
 
-import cupy  # fails clearly when the ``gpu`` extra is not installed
+from kernels._collect import collect as _collect
+from kernels.gpu._device import (
+    GPUUnavailableError,
+    available,
+    device_module,
+    synchronize,
+    to_device,
+    to_host,
+)
 
+globals().update(_collect(__name__, __path__))
 
-def to_device(array):
-    """``array`` as a cupy array on the current GPU."""
-    return cupy.asarray(array)
+__all__ = [
+    "GPUUnavailableError",
+    "available",
+    "device_module",
+    "synchronize",
+    "to_device",
+    "to_host",
+]
