@@ -21,6 +21,7 @@ import tempfile
 import time
 import warnings
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,8 @@ def cmd_split(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from bundlerec.batch.cluster import engine_client
+    from bundlerec.batch.counting import count_interactions
     from bundlerec.data import load_events, load_items, load_users
     from bundlerec.recommender import Recommender
 
@@ -228,7 +231,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         sequence={"epochs": args.epochs} if args.epochs else None,
         network={"n_top": args.n_top},
     )
-    model.fit(events, items, users, promotions=args.promotions, stock=args.stock)
+    with engine_client(args) as client:  # --engine dask: the baskets are counted on the cluster
+        count = None if client is None else partial(count_interactions, client=client)
+        model.fit(
+            events, items, users, promotions=args.promotions, stock=args.stock, count_baskets=count
+        )
     model.save(args.out)
     print(f"model saved to {args.out}", file=sys.stderr)
     return 0
@@ -345,6 +352,8 @@ def _data_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bundlerec.batch.cluster import add_engine_options
+
     parser = argparse.ArgumentParser(prog="bundlerec", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -402,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    add_engine_options(train, "count the co-purchase network's baskets (docs/scale.md)")
     _campaign_files(train)
     _data_options(train)
     train.set_defaults(func=cmd_train)

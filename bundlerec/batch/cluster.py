@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["connect"]
+__all__ = ["add_engine_options", "connect", "engine_client"]
 
 
 @contextmanager
@@ -41,4 +41,35 @@ def connect(scheduler: str | None = None, workers: int = 2) -> Iterator[Client]:
         ) as cluster,
         Client(cluster) as client,
     ):
+        yield client
+
+
+def add_engine_options(parser, work: str) -> None:
+    """The ``--engine``, ``--scheduler`` and ``--workers`` options of a command; ``work`` says
+    what the cluster does (for the help text)."""
+    from bundlerec.cli import _positive
+
+    parser.add_argument(
+        "--engine",
+        choices=("local", "dask"),
+        default="local",
+        help=f"local: this process; dask: {work} on a Dask cluster",
+    )
+    parser.add_argument(
+        "--scheduler", help="address of a running Dask scheduler (default: start workers here)"
+    )
+    parser.add_argument(
+        "--workers", type=_positive(int), default=2, help="Dask worker processes started here"
+    )
+
+
+@contextmanager
+def engine_client(args) -> Iterator[Client | None]:
+    """The client that parsed ``--engine/--scheduler/--workers`` ask for (None: local)."""
+    if args.engine == "local":
+        if args.scheduler is not None:
+            raise ValueError("--scheduler needs --engine dask")
+        yield None
+        return
+    with connect(args.scheduler, args.workers) as client:
         yield client

@@ -10,27 +10,23 @@ progress bar goes to stderr; stdout gets one line of totals when the job is done
 from __future__ import annotations
 
 import argparse
-from contextlib import nullcontext
 from pathlib import Path
 
 __all__ = ["register"]
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from bundlerec.batch.cluster import connect
+    from bundlerec.batch.cluster import engine_client
     from bundlerec.batch.jobs import cached_model, check_output, run_batch
 
     check_output(args.out)
-    if args.engine == "local" and args.scheduler is not None:
-        raise ValueError("--scheduler needs --engine dask")
     if args.users == "all":
         users = list(cached_model(args.model).users.classes_)
     else:
         from bundlerec.data import load_users
 
         users = load_users(args.users)["user_id"].tolist()
-    engine = connect(args.scheduler, args.workers) if args.engine == "dask" else nullcontext()
-    with engine as client:
+    with engine_client(args) as client:
         result = run_batch(
             args.model,
             users,
@@ -51,6 +47,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``batch`` subcommand to ``subparsers``."""
+    from bundlerec.batch.cluster import add_engine_options
     from bundlerec.batch.jobs import TASKS
     from bundlerec.cli import _positive
 
@@ -76,13 +73,7 @@ def register(subparsers) -> None:
         type=Path,
         help="output directory: a new path, an empty directory or an earlier batch output",
     )
-    parser.add_argument("--engine", choices=("local", "dask"), default="local")
-    parser.add_argument(
-        "--scheduler", help="address of a running Dask scheduler (default: start workers here)"
-    )
-    parser.add_argument(
-        "--workers", type=_positive(int), default=2, help="worker processes started here"
-    )
+    add_engine_options(parser, "score the partitions")
     parser.add_argument(
         "--partition-size",
         type=_positive(int),
