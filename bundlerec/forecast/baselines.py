@@ -8,15 +8,16 @@ Point forecasts: *naive* repeats the last value; *seasonal naive* repeats the la
 (``f_{T+h} = y_{T+h-m k}``, k the smallest with ``h <= m k``; the naive one when T < m);
 *moving average* repeats the mean of the last m periods (all of them when T < m). Their
 quantiles add, per series and step h, the empirical quantiles of the same method's h-step errors
-over the history (origins with h steps after them, the last 100 at most); with no such origin
-the quantiles collapse on the point forecast.
+over the history (origins after the series' first nonzero value, the last 100 at most); with no
+such origin the quantiles collapse on the point forecast.
 
 *ETS* (:func:`ets`) is the peer a user would pick: statsmodels' state-space exponential
 smoothing with additive errors, chosen per series by AICc among no trend / damped additive
 trend, times no season / additive season (the latter when ``T >= 2 m + 2``), with its Gaussian
-prediction quantiles ``mean + z_q sd``. statsmodels is a benchmark extra, imported only here,
-inside the function; a series it cannot fit (constant, too short, or a failed fit) gets the
-seasonal naive forecast, and the count of such series is returned.
+prediction quantiles ``mean + z_q sd``, fitted on each series from its first nonzero value.
+statsmodels is a benchmark extra, imported only here, inside the function; a series it cannot
+fit (constant, too short, or a failed fit) gets the seasonal naive forecast, and the count of
+such series is returned.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import warnings
 from collections.abc import Callable
 
 import numpy as np
+
+from bundlerec.forecast.metrics import first_sale
 
 __all__ = ["BASELINES", "ets", "moving_average", "naive", "seasonal_naive"]
 
@@ -57,9 +60,11 @@ def _with_quantiles(point_fn, history, horizon, season, quantiles) -> np.ndarray
     first = max(1, t - horizon - _MAX_ORIGINS + 1)
     origins = range(first, t)
     errors = np.full((len(origins), history.shape[0], horizon), np.nan)
+    started = first_sale(history)
     for k, o in enumerate(origins):
         steps = min(horizon, t - o)
         errors[k, :, :steps] = history[:, o : o + steps] - point_fn(history[:, :o], steps, season)
+        errors[k, started >= o] = np.nan
     if len(origins):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # steps without any origin
@@ -87,6 +92,7 @@ def _ets_one(y: np.ndarray, horizon: int, season: int, z: np.ndarray) -> np.ndar
     import pandas as pd
     from statsmodels.tsa.exponential_smoothing.ets import ETSModel
 
+    y = y[first_sale(y[None, :])[0] :]
     t = len(y)
     if t < 4 or np.ptp(y) == 0:
         return None

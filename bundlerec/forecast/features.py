@@ -4,9 +4,11 @@ scale, calendar, price and promotion covariates, and the targets that follow.
 Letters: N series, T periods of history, H horizon, L context (history steps per window),
 B windows in a batch, m season length.
 
-A window at *origin* ``o`` of series ``i`` reads the history ``y[i, o - L : o]`` (fewer steps
-when ``o < L``: the window is right-padded and its length says so) and predicts
-``y[i, o : o + H]``. Each window is scaled by its own history's mean demand ``s`` (per series
+A window at *origin* ``o`` of series ``i`` reads the history ``y[i, max(o - L, a_i) : o]``
+and predicts ``y[i, o : o + H]``, where ``a_i`` is the series' first period with a sale: the
+periods before it are not demand data (the item was not sold yet, or its series starts later
+than the grid), so a window never reads them (windows are right-padded, their lengths say how
+many steps are real). Each window is scaled by its own history's mean demand ``s`` (per series
 and origin, as DeepAR scales): inputs and targets are divided by ``s``, predictions multiplied
 by it. A history without any sale has ``s = 0``: its forecast is 0 and it is not trained on.
 
@@ -108,6 +110,8 @@ class Features:
         self.n_future = self.calendar.shape[1] + extra
         self.n_head = self.horizon * self.n_future + self.season + 1
         self.days = DAYS[grid.freq]
+        sold = grid.values > 0
+        self.first = np.where(sold.any(axis=1), sold.argmax(axis=1), t).astype(np.int64)
 
     def batch(self, series: np.ndarray, origins: np.ndarray, end: int | None = None) -> Batch:
         """The windows of ``series`` at ``origins``; targets after period ``end`` are masked.
@@ -115,16 +119,18 @@ class Features:
         Parameters
         ----------
         series, origins : array_like of int, shape (B,)
-            Origins in [1, T + 1) (the window at ``T`` forecasts beyond the grid).
+            Origins in [1, T + 1) (the window at ``T`` forecasts beyond the grid); a window
+            whose series has no sale before its origin gets one zero step of history.
         end : int, optional
             Periods at and after ``end`` count as unknown (a training cut); default T.
         """
         series = np.asarray(series, dtype=np.int64)
         origins = np.asarray(origins, dtype=np.int64)
         big_l, h, m = self.context, self.horizon, self.season
-        lengths = np.minimum(origins, big_l)
+        begin = np.clip(np.maximum(origins - big_l, self.first[series]), 0, origins - 1)
+        lengths = origins - begin
         steps = np.arange(big_l)
-        hist = (origins - lengths)[:, None] + steps  # (B, L)
+        hist = begin[:, None] + steps  # (B, L)
         valid = steps < lengths[:, None]
         hist = np.where(valid, hist, 0)
         y_hist = np.where(valid, self.y[series[:, None], hist], 0.0)

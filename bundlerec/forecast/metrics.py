@@ -15,14 +15,21 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["coverage", "mase", "mase_scale", "pinball", "smape", "wape"]
+__all__ = ["coverage", "first_sale", "mase", "mase_scale", "pinball", "smape", "wape"]
+
+
+def first_sale(history: np.ndarray) -> np.ndarray:
+    """Per series, the first period with a nonzero value (T when there is none), shape (N,)."""
+    nonzero = np.asarray(history) != 0
+    return np.where(nonzero.any(axis=1), nonzero.argmax(axis=1), nonzero.shape[1])
 
 
 def mase_scale(history: np.ndarray, season: int) -> np.ndarray:
     """Per series: the in-sample mean absolute seasonal difference ``mean |y_t - y_{t-m}|``.
 
-    A series with m or fewer periods uses the lag-1 difference instead; one with a single
-    period, or no nonzero difference, gets NaN.
+    Periods before a series' first nonzero value are skipped (it had not started: see
+    :mod:`~bundlerec.forecast.features`). A series with m or fewer periods left uses the
+    lag-1 difference instead; one with a single period, or no nonzero difference, gets NaN.
 
     Parameters
     ----------
@@ -31,10 +38,19 @@ def mase_scale(history: np.ndarray, season: int) -> np.ndarray:
         m >= 1.
     """
     history = np.asarray(history, dtype=np.float64)
-    lag = season if history.shape[1] > season else 1
-    if history.shape[1] <= lag:
-        return np.full(history.shape[0], np.nan)
-    scale = np.abs(history[:, lag:] - history[:, :-lag]).mean(axis=1)
+    n, t = history.shape
+    first = first_sale(history)
+    lag = np.where(t - first > season, season, 1)
+    scale = np.full(n, np.nan)
+    for step in np.unique(lag):
+        rows = np.flatnonzero(lag == step)
+        if t <= step:
+            continue
+        diff = np.abs(history[rows, step:] - history[rows, :-step])
+        valid = np.arange(t - step)[None, :] >= first[rows, None]
+        count = valid.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale[rows] = np.where(count > 0, (diff * valid).sum(axis=1) / count, np.nan)
     return np.where(scale > 0, scale, np.nan)
 
 

@@ -208,16 +208,12 @@ class Forecaster:
     def _origins(self, features: Features, end: int) -> tuple[np.ndarray, np.ndarray]:
         """(series, origin) pairs with a sale in the window's history, origins in [1, end)."""
         y = features.grid.values[:, :end]
-        sold = np.cumsum(y > 0, axis=1)  # sales up to and including each period
-        big_l = features.context
-        series, origins = [], []
-        for o in range(1, end):
-            first = max(0, o - big_l)
-            before = sold[:, first - 1] if first > 0 else 0
-            active = np.flatnonzero(sold[:, o - 1] - before > 0)
-            series.append(active)
-            origins.append(np.full(active.size, o))
-        return np.concatenate(series), np.concatenate(origins)
+        sold = np.concatenate([np.zeros((len(y), 1)), np.cumsum(y > 0, axis=1)], axis=1)
+        origins = np.arange(1, end)
+        begin = np.maximum(origins - features.context, 0)
+        active = sold[:, origins] - sold[:, begin] > 0  # (N, end - 1)
+        series, k = np.nonzero(active)
+        return series, origins[k]
 
     def _loss(self, net: QuantileNet, batch: Batch, levels: np.ndarray) -> corenn.Tensor:
         pred = net(batch.x, batch.lengths, batch.series, batch.head)
