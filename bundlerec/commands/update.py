@@ -1,0 +1,65 @@
+"""``bundlerec update``: fold the event store's new events into a saved model (docs/service.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+__all__ = ["register"]
+
+_ATTEMPTS = 3
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    from bundlerec.progress import say
+    from bundlerec.recommender import Recommender
+    from bundlerec.store import EventStore
+
+    if not Path(args.store).is_file():
+        raise FileNotFoundError(2, "No such event store", str(args.store))
+    with EventStore(args.store, args.retention_days) as store:
+        for _ in range(_ATTEMPTS):
+            generation = store.generation
+            model = Recommender.load(args.model)
+            events = store.events(after=model.store_seq)
+            if events.empty:
+                print(f"nothing to fold: {args.model} holds every stored event")
+                return 0
+            model.update(
+                events.drop(columns="seq").dropna(axis=1, how="all"),
+                epochs=args.epochs,
+                pseudonymised=True,
+            )
+            model.store_seq = int(events["seq"].iloc[-1])
+            with store.locked():  # a forget holds it while it rewrites the store and the model
+                if store.generation == generation:
+                    model.save(args.model)
+                    print(
+                        f"folded {len(events)} events (store seq {model.store_seq}) into "
+                        f"{args.model}"
+                    )
+                    return 0
+            say("a shopper was forgotten meanwhile: folding again", not args.quiet)
+    raise ValueError(f"shoppers were forgotten during {_ATTEMPTS} folds in a row; run it again")
+
+
+def register(subparsers) -> None:
+    from bundlerec.cli import _positive
+
+    update = subparsers.add_parser(
+        "update", help="fold the events of an event store into a saved model"
+    )
+    update.add_argument("--model", required=True, type=Path, help="model directory (rewritten)")
+    update.add_argument("--store", required=True, type=Path, help="SQLite event store")
+    update.add_argument(
+        "--epochs",
+        type=int,
+        default=0,
+        help="fine-tune the sequence model this many epochs on the shoppers with new events "
+        "(default 0: counts and histories only)",
+    )
+    update.add_argument(
+        "--retention-days", type=_positive(float), help="drop stored events older than this"
+    )
+    update.add_argument("--quiet", action="store_true", help="no progress messages")
+    update.set_defaults(func=cmd_update)
