@@ -12,7 +12,19 @@ from typing import Any
 
 import numpy as np
 
-from kernels import array_module
+from kernels import GPUUnavailableError, array_module, device_of
+
+__all__ = [
+    "DEFAULT_DTYPE",
+    "FLOAT_DTYPES",
+    "GPUUnavailableError",
+    "as_array",
+    "check_device",
+    "check_float_dtype",
+    "device_of",
+    "get_array_module",
+    "to_device",
+]
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -50,10 +62,34 @@ def check_float_dtype(dtype: Any) -> np.dtype:
     return dt
 
 
+def check_device(device: str) -> str:
+    """Return ``device`` if it is ``"cpu"``, or ``"gpu"`` with a GPU present.
+
+    Raises
+    ------
+    ValueError
+        On another name.
+    GPUUnavailableError
+        For ``"gpu"`` when cupy is not installed or CUDA finds no device.
+    """
+    if device == "gpu":
+        importlib.import_module("kernels.gpu").cupy_module()
+    elif device != "cpu":
+        raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'gpu'")
+    return device
+
+
 def to_device(array: Any, device: str) -> Any:
-    """Move an array to ``"cpu"`` (numpy) or ``"gpu"`` (cupy)."""
+    """Move an array to ``"cpu"`` (numpy) or ``"gpu"`` (cupy); an array already there is
+    returned as it is (no copy).
+
+    Raises
+    ------
+    ValueError, GPUUnavailableError
+        As :func:`check_device`.
+    """
     if device == "cpu":
-        return array.get() if hasattr(array, "get") else np.asarray(array)
+        return array.get() if device_of(array) == "gpu" else np.asarray(array)
     if device == "gpu":
         return importlib.import_module("kernels.gpu").to_device(array)
     raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'gpu'")

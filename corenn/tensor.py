@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from corenn import autograd
-from corenn.backend import as_array
+from corenn.backend import as_array, check_device, device_of, to_device
 
 
 class Tensor:
@@ -73,6 +73,11 @@ class Tensor:
         return int(self.data.size)
 
     @property
+    def device(self) -> str:
+        """``"cpu"`` (numpy data) or ``"gpu"`` (cupy data)."""
+        return device_of(self.data)
+
+    @property
     def is_leaf(self) -> bool:
         return self.creator is None
 
@@ -94,6 +99,24 @@ class Tensor:
 
     def zero_grad(self) -> None:
         self.grad = None
+
+    def to(self, device: str) -> Tensor:
+        """This tensor on ``device`` (``"cpu"`` or ``"gpu"``): itself when already there, else a
+        new leaf of the same class holding a copy, with the same ``requires_grad``.
+
+        Gradient history does not cross devices: move leaves (inputs, parameters through
+        :meth:`corenn.Module.to`) before building a graph; later ops run on the data's device.
+
+        Raises
+        ------
+        ValueError
+            On a device name other than ``"cpu"`` and ``"gpu"``.
+        GPUUnavailableError
+            For ``"gpu"`` without cupy or a CUDA device (the message says which).
+        """
+        if device_of(self.data) == check_device(device):
+            return self
+        return type(self)(to_device(self.data, device), requires_grad=self.requires_grad)
 
     def numpy(self) -> np.ndarray:
         """The data as a numpy array (copied from the GPU when needed)."""

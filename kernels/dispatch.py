@@ -20,12 +20,44 @@ import numpy as np
 _override: str | None = None
 
 
+class GPUUnavailableError(RuntimeError):
+    """A GPU was asked for, but cupy or a CUDA device is missing (the message says which)."""
+
+
+def device_of(array: Any) -> str:
+    """``"gpu"`` for a cupy array, else ``"cpu"``."""
+    return "gpu" if type(array).__module__.startswith("cupy") else "cpu"
+
+
 def array_module(*arrays: Any) -> ModuleType:
     """Return ``cupy`` if any argument is a cupy array, else ``numpy``."""
     for a in arrays:
         if type(a).__module__.startswith("cupy"):
             return importlib.import_module("cupy")
     return np
+
+
+def device_module(device: str) -> ModuleType:
+    """The array module of ``device``: numpy for ``"cpu"``; for ``"gpu"`` cupy, or numpy when
+    Numba's CUDA simulator runs the GPU kernels on host arrays (``NUMBA_ENABLE_CUDASIM=1``).
+
+    Raises
+    ------
+    ValueError
+        On a device name other than ``"cpu"`` and ``"gpu"``.
+    GPUUnavailableError
+        For ``"gpu"`` without cupy or a CUDA device (outside the simulator).
+    """
+    if device == "cpu":
+        return np
+    if device != "gpu":
+        raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'gpu'")
+    return importlib.import_module("kernels.gpu").device_module()
+
+
+def to_host(array: Any) -> np.ndarray:
+    """``array`` as a numpy array (copied from the GPU when it is a cupy array)."""
+    return array.get() if device_of(array) == "gpu" else np.asarray(array)
 
 
 def set_backend_override(name: str | None) -> None:

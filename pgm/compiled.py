@@ -42,7 +42,8 @@ class PreparedFactor(NamedTuple):
 
 
 class FactorKernels(NamedTuple):
-    """The factor kernels for numpy tables, looked up once per compiled model."""
+    """The factor kernels of one device, looked up once (per compiled model for numpy tables,
+    per engine for the GPU)."""
 
     sum_product: Any
     max_product: Any
@@ -50,8 +51,8 @@ class FactorKernels(NamedTuple):
     contract: Any
 
     @classmethod
-    def lookup(cls) -> FactorKernels:
-        return cls(*[kernels.get(f"factor_{name}") for name in cls._fields])
+    def lookup(cls, device: str = "cpu") -> FactorKernels:
+        return cls(*[kernels.get(f"factor_{name}", device=device) for name in cls._fields])
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from pgm.compiled import CompiledModel, compiled_model
 from pgm.errors import PGMError, UnknownVariableError, ZeroProbabilityError
-from pgm.execution import run_batches, run_single
+from pgm.execution import Placement, run_batches, run_single
 from pgm.factor import Factor
 from pgm.plans import EVIDENCE, MAP, POSTERIOR, Plan, build_plan
 from pgm.states import state_index, state_indices
@@ -46,11 +46,25 @@ class VariableElimination:
         Checked with ``check_model()``; a change of ``model.version`` re-reads it.
     max_table_size : int
         Refuse (``TableSizeError``) plans that would build a table with more entries than this.
+    device : {"cpu", "gpu"}
+        Where :meth:`batch_query` and :meth:`batch_probability_of_evidence` run their steps
+        (``"gpu"``: the model's tables are copied to the GPU once, the evidence once per chunk
+        of cases; results come back as numpy arrays). Single-case queries always run on the
+        CPU, where their small tables are faster.
+
+    Raises
+    ------
+    ValueError
+        On a device name other than ``"cpu"`` and ``"gpu"``.
+    GPUUnavailableError
+        For ``device="gpu"`` without cupy or a CUDA device (the message says which).
     """
 
-    def __init__(self, model: Any, max_table_size: int = 10_000_000) -> None:
+    def __init__(self, model: Any, max_table_size: int = 10_000_000, device: str = "cpu") -> None:
         self.model = model
         self.max_table_size = int(max_table_size)
+        self.device = device
+        self._placement = None if device == "cpu" else Placement(device)
         self._compiled: CompiledModel | None = None
         self._plans: dict[tuple, Plan] = {}  # by variable ids
         self._named: dict[tuple, Plan] = {}  # by the names as the caller gave them
@@ -300,7 +314,9 @@ class VariableElimination:
         plan = self._plan([], observed, partial, "min_fill", EVIDENCE, single=False)
         parts = [
             result.reshape(-1) * constants
-            for _, result, constants in run_batches(self._model(), plan, columns, n_cases)
+            for _, result, constants in run_batches(
+                self._model(), plan, columns, n_cases, self._placement
+            )
         ]
         return np.concatenate(parts) if parts else np.zeros(0)
 
@@ -367,7 +383,8 @@ class VariableElimination:
                 [variable], observed, partial, elimination_order, POSTERIOR, single=False
             )
             parts = []
-            for start, result, constants in run_batches(model, plan, columns, n_cases):
+            batches = run_batches(model, plan, columns, n_cases, self._placement)
+            for start, result, constants in batches:
                 totals = result.sum(axis=1)
                 try:
                     self._zero_error(totals * (constants > 0), start)

@@ -5,6 +5,9 @@ gathers every factor's evidence slice for all cases at once, from an evidence ma
 ``(n_variables, N)`` of state indices by variable id, into a trailing case axis ``N``, and runs
 the same kind of steps. Sum-product and max-product run the same steps and differ only in the
 kernel of a step (max steps keep an argmax table for the traceback).
+
+A batch may run on the GPU (:class:`Placement`): the model's tables are copied there once, the
+evidence once per chunk of cases, and only each chunk's result comes back.
 """
 
 from __future__ import annotations
@@ -14,24 +17,58 @@ from typing import Any
 
 import numpy as np
 
-from pgm.compiled import CompiledModel, PreparedFactor
+import kernels
+from pgm.compiled import CompiledModel, FactorKernels, PreparedFactor
 from pgm.plans import Plan
 from pgm.steps import MAX, Step
 
 _BATCH_ENTRIES = 1 << 23  # the cases of a batch run in chunks whose tables stay this small
+_COPIES_MAX = 4096  # device copies of host tables kept per placement
+
+
+class Placement:
+    """The device of an engine's batches: its factor kernels and its copies of the tables.
+
+    Parameters
+    ----------
+    device : {"gpu"}
+        The CPU needs no placement (``None`` everywhere below).
+
+    Raises
+    ------
+    ValueError
+        On a device name other than ``"cpu"`` and ``"gpu"``.
+    GPUUnavailableError
+        For ``"gpu"`` without cupy or a CUDA device (under Numba's CUDA simulator the GPU
+        kernels run on host arrays instead).
+    """
+
+    def __init__(self, device: str) -> None:
+        self.xp = kernels.device_module(device)
+        self.kernels = FactorKernels.lookup(device)
+        self._copies: dict[int, tuple[np.ndarray, Any]] = {}
+
+    def put(self, array: np.ndarray) -> Any:
+        """The device copy of a host table, made once per table object (the compiled model
+        keeps its prepared tables, so their identity is stable)."""
+        hit = self._copies.get(id(array))
+        if hit is None or hit[0] is not array:
+            if len(self._copies) >= _COPIES_MAX:
+                self._copies.clear()
+            hit = self._copies[id(array)] = (array, self.xp.asarray(array))
+        return hit[1]
 
 
 def execute_steps(
-    model: CompiledModel, plan: Plan, tables: list[Any]
+    run: FactorKernels, plan: Plan, tables: list[Any]
 ) -> tuple[Any, list[tuple[Step, np.ndarray]]]:
-    """Run the steps of ``plan`` on its input tables ``tables`` (extended in place: step ``k``
-    appends its result; an operand's entry is cleared once used).
+    """Run the steps of ``plan`` with the kernels ``run`` on its input tables ``tables``
+    (extended in place: step ``k`` appends its result; an operand's entry is cleared once used).
 
     Returns the last step's table (``None`` without steps) and, for max steps,
     ``[(step, argmax table)]`` in step order.
     """
     argmaxes = []
-    run = model.kernels
     for step in plan.steps:
         operands = [tables[s] for s in step.operands]
         for s in step.operands:
@@ -72,7 +109,7 @@ def run_single(
         for variable, stride in prepared.pairs:
             index += states[variable] * stride
         constant *= prepared.table.item(index)
-    result, argmaxes = execute_steps(model, plan, tables)
+    result, argmaxes = execute_steps(model.kernels, plan, tables)
     assignment: dict[int, int] = {}
     for step, argmax in reversed(argmaxes):
         where = tuple([assignment[v] for v in step.out_scope])
@@ -81,21 +118,34 @@ def run_single(
 
 
 def run_batch(
-    model: CompiledModel, plan: Plan, evidence: np.ndarray
+    model: CompiledModel, plan: Plan, evidence: np.ndarray, placement: Placement | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Execute a batch ``plan`` on ``evidence``, int64 ``(n_variables, N)`` state indices by
-    variable id (``-1``: unobserved, in the partially observed rows only).
+    variable id (``-1``: unobserved, in the partially observed rows only), on the CPU or on
+    ``placement``'s device.
 
     Returns the unnormalised result ``(N, *query cards)`` without the constant factors, and
-    their product ``(N,)``.
+    their product ``(N,)`` (numpy arrays).
     """
     n_cases = evidence.shape[1]
-    gather = model.kernels.gather
-    tables = [
-        gather(p.table, p.strides @ evidence[p.evidence_pos]) if p.pairs else p.table
-        for p in plan.inputs
-    ]
-    result, _ = execute_steps(model, plan, tables)
+    if placement is None:
+        run = model.kernels
+        tables = [
+            run.gather(p.table, p.strides @ evidence[p.evidence_pos]) if p.pairs else p.table
+            for p in plan.inputs
+        ]
+    else:
+        run, put = placement.kernels, placement.put
+        cases = placement.xp.asarray(evidence)
+        tables = [
+            run.gather(put(p.table), put(p.strides) @ cases[put(p.evidence_pos)])
+            if p.pairs
+            else put(p.table)
+            for p in plan.inputs
+        ]
+    result, _ = execute_steps(run, plan, tables)
+    if placement is not None and result is not None:
+        result = kernels.to_host(result)
     if result is None:
         result = np.ones([model.cards[v] for v in plan.query_ids])
     if plan.steps and plan.steps[-1].has_case:
@@ -125,15 +175,20 @@ def constant_product(constants: Sequence[PreparedFactor], evidence: np.ndarray) 
 
 
 def run_batches(
-    model: CompiledModel, plan: Plan, columns: dict[Any, np.ndarray], n_cases: int
+    model: CompiledModel,
+    plan: Plan,
+    columns: dict[Any, np.ndarray],
+    n_cases: int,
+    placement: Placement | None = None,
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield ``(start, result, constants)`` of :func:`run_batch` over chunks of the cases
     whose tables stay under ``_BATCH_ENTRIES`` entries; ``columns``: the state indices of each
-    evidence variable of the plan by name, ``(N,)`` each."""
+    evidence variable of the plan by name, ``(N,)`` each; ``placement``: the device (None: the
+    CPU)."""
     evidence = np.zeros((len(model.names), n_cases), np.int64)
     for v, name in zip(plan.evidence_ids, plan.evidence, strict=True):
         evidence[v] = columns[name]
     chunk = max(1, _BATCH_ENTRIES // max(plan.max_table_size, 1))
     for start in range(0, n_cases, chunk):
-        result, constants = run_batch(model, plan, evidence[:, start : start + chunk])
+        result, constants = run_batch(model, plan, evidence[:, start : start + chunk], placement)
         yield start, result, constants

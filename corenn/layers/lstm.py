@@ -35,7 +35,7 @@ import numpy as np
 import kernels
 from corenn import init
 from corenn.autograd import Function, is_grad_enabled
-from corenn.backend import DEFAULT_DTYPE, check_float_dtype
+from corenn.backend import DEFAULT_DTYPE, check_float_dtype, get_array_module
 from corenn.layers.module import Module
 from corenn.ops.dropout import dropout
 from corenn.ops.shape import stack
@@ -119,18 +119,20 @@ class LSTMLayerFunction(Function):
         keep = is_grad_enabled() and any(self.needs_input_grad)
         kept = steps if keep else 1  # without backward, one reusable slot per buffer
         dtype = x.dtype
-        buffer = _scratch if not keep else lambda _, shape, dtype: np.empty(shape, dtype=dtype)
+        xp = get_array_module(x)  # numpy, or cupy on a GPU (no reused or aligned buffers there)
+        buffer = _scratch if not keep and xp is np else lambda _, shape, dt: xp.empty(shape, dt)
         acts = buffer("acts", (kept, n, 4 * hidden), dtype)
         tanh_c = buffer("tanh_c", (kept, n, hidden), dtype)
         hs = buffer("hs", (kept + 1, n, hidden), dtype)
         cs = buffer("cs", (kept + 1, n, hidden), dtype)
         hs[0], cs[0] = h0, c0
         xh = buffer("xh", (kept, n, inputs + hidden), dtype)  # [x_t, h_{t-1}]
-        y = _line_aligned((n, steps, hidden), dtype)  # the kernel may stream it
+        shape = (n, steps, hidden)  # y: on the CPU line-aligned, as the kernel may stream it
+        y = _line_aligned(shape, dtype) if xp is np else xp.empty(shape, dtype)
         # Contiguous W^T: OpenBLAS runs (B, K) @ (K, 4H) faster than with a strided W^T.
-        w_t = np.ascontiguousarray(np.concatenate([w_ih, w_hh], axis=1).T)
+        w_t = xp.ascontiguousarray(xp.concatenate([w_ih, w_hh], axis=1).T)
         kernels.get("lstm_seq_fwd", x)(
-            np.ascontiguousarray(x), w_t, b_ih + b_hh, lengths, _fused(inputs, hidden),
+            xp.ascontiguousarray(x), w_t, b_ih + b_hh, lengths, _fused(inputs, hidden),
             _chunk_steps(n, hidden, dtype, steps), hs, cs, acts, tanh_c, xh, y,
         )  # fmt: skip
         last = steps if keep else steps % 2
@@ -145,20 +147,21 @@ class LSTMLayerFunction(Function):
         inputs = xh.shape[2] - hidden
         dtype = acts.dtype
         need = self.needs_input_grad
-        dc = np.array(gc_n, dtype=dtype, copy=True)
-        dh = np.zeros_like(dc)
-        dx = np.empty((n, steps, inputs), dtype=dtype) if need[0] else None
+        xp = get_array_module(acts)
+        dc = xp.array(gc_n, dtype=dtype, copy=True)
+        dh = xp.zeros_like(dc)
+        dx = xp.empty((n, steps, inputs), dtype=dtype) if need[0] else None
         need_w = any(need[3:])
-        dw = np.zeros((four_h, inputs + hidden), dtype=dtype) if need_w else None
-        db = np.zeros(four_h, dtype=dtype) if need_w else None
+        dw = xp.zeros((four_h, inputs + hidden), dtype=dtype) if need_w else None
+        db = xp.zeros(four_h, dtype=dtype) if need_w else None
         kernels.get("lstm_seq_bwd", acts)(
-            w_t, acts, tanh_c, cs, xh, lengths, np.ascontiguousarray(gy, dtype=dtype),
-            np.ascontiguousarray(gh_n, dtype=dtype), dc, dh,
+            w_t, acts, tanh_c, cs, xh, lengths, xp.ascontiguousarray(gy, dtype=dtype),
+            xp.ascontiguousarray(gh_n, dtype=dtype), dc, dh,
             dx is not None and _fused(inputs, hidden), _chunk_steps(n, hidden, dtype, steps),
             dx, dw, db,
         )  # fmt: skip
-        dw_ih = np.ascontiguousarray(dw[:, :inputs]) if need[3] else None
-        dw_hh = np.ascontiguousarray(dw[:, inputs:]) if need[4] else None
+        dw_ih = xp.ascontiguousarray(dw[:, :inputs]) if need[3] else None
+        dw_hh = xp.ascontiguousarray(dw[:, inputs:]) if need[4] else None
         return dx, dh, dc, dw_ih, dw_hh, db if need[5] else None, db if need[6] else None
 
 
@@ -297,7 +300,7 @@ class LSTM(Module):
         self._check_dtype("input", x)
         n, steps, _ = x.shape
         lens = self._lengths(lengths, mask, n, steps)
-        h0, c0 = self._initial_state(state, n)
+        h0, c0 = self._initial_state(state, n, get_array_module(x))
         ys, hs, cs = x, [], []
         for k in range(self.num_layers):
             if k > 0:
@@ -347,10 +350,10 @@ class LSTM(Module):
             )
         return lens
 
-    def _initial_state(self, state: Any, n: int) -> tuple[Any, Any]:
+    def _initial_state(self, state: Any, n: int, xp: Any = np) -> tuple[Any, Any]:
         shape = (self.num_layers, n, self.hidden_size)
         if state is None:
-            zeros = np.zeros(shape, dtype=self.dtype)
+            zeros = xp.zeros(shape, dtype=self.dtype)
             return zeros, zeros
         if not isinstance(state, (tuple, list)) or len(state) != 2:
             raise ValueError("LSTM state must be a pair (h0, c0)")

@@ -8,6 +8,8 @@ from typing import Any
 
 import numpy as np
 
+from corenn.backend import check_device, device_of, get_array_module, to_device
+from corenn.sparse import RowSparse
 from corenn.tensor import Parameter, Tensor
 
 
@@ -98,6 +100,36 @@ class Module:
         for p in self.parameters():
             p.grad = None
 
+    # -- device -----------------------------------------------------------------------------
+    def to(self, device: str) -> Module:
+        """Move every parameter, its gradient and every buffer to ``device``, in place.
+
+        The Parameter objects stay the same, so an optimizer built on them keeps working: its
+        state follows each parameter at the next step. Returns ``self``.
+
+        Raises
+        ------
+        ValueError
+            On a device name other than ``"cpu"`` and ``"gpu"`` (nothing is moved).
+        GPUUnavailableError
+            For ``"gpu"`` without cupy or a CUDA device (nothing is moved).
+        """
+        check_device(device)
+        for p in self.parameters():
+            p.data = to_device(p.data, device)
+            grad = p.grad
+            if isinstance(grad, RowSparse):
+                p.grad = RowSparse(
+                    to_device(grad.indices, device), to_device(grad.values, device), grad.shape
+                )
+            elif grad is not None:
+                p.grad = to_device(getattr(grad, "data", grad), device)
+        for m in self.modules():
+            for name, b in m._buffers.items():
+                m._buffers[name] = to_device(b, device)
+                object.__setattr__(m, name, m._buffers[name])
+        return self
+
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> OrderedDict[str, np.ndarray]:
         """Copies of every parameter and buffer, keyed by dotted name."""
@@ -137,13 +169,15 @@ class Module:
                         f"state dict key {key!r}: shape {tuple(np.shape(new))} does not match "
                         f"the module's {tuple(data.shape)}"
                     )
-                if not np.all(np.isfinite(np.asarray(new))) and data.dtype.kind == "f":
+                xp = get_array_module(new)
+                if data.dtype.kind == "f" and not bool(xp.isfinite(xp.asarray(new)).all()):
                     raise StateDictError(f"state dict key {key!r} holds NaN or inf")
         for key, value in targets.items():
             if key not in state:
                 continue
             data = value.data if isinstance(value, Tensor) else value
-            data[...] = np.asarray(getattr(state[key], "data", state[key])).astype(data.dtype)
+            new = to_device(getattr(state[key], "data", state[key]), device_of(data))
+            data[...] = new.astype(data.dtype, copy=False)
 
     def __repr__(self) -> str:
         lines = [f"{type(self).__name__}({self.extra_repr()}"]

@@ -12,7 +12,7 @@ import numbers
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from corenn.backend import get_array_module
+from corenn.backend import device_of, get_array_module, to_device
 from corenn.sparse import RowSparse
 from corenn.tensor import Tensor
 
@@ -102,11 +102,18 @@ class Optimizer:
             p.grad = None
 
     def step(self) -> None:
-        """Update every parameter whose ``.grad`` is not None (the others are skipped)."""
+        """Update every parameter whose ``.grad`` is not None (the others are skipped).
+
+        A parameter's state arrays move to its device first if it has moved since the last
+        step (:meth:`corenn.Module.to`).
+        """
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
-                    self._update(p, _checked_grad(p), self.state.setdefault(p, {}), group)
+                    state = self.state.setdefault(p, {})
+                    if state:
+                        _follow(state, p)
+                    self._update(p, _checked_grad(p), state, group)
 
     def _update(
         self, p: Tensor, grad: Any, state: dict[str, Any], group: dict[str, Any]
@@ -206,7 +213,7 @@ class Optimizer:
                 f"expected {sorted(expected)}"
             )
         out: dict[str, Any] = {}
-        xp = get_array_module(p.data)
+        device = device_of(p.data)
         for name, value in entry.items():
             if name == "step":
                 if int(value) != value or value < 1:
@@ -218,8 +225,16 @@ class Optimizer:
                     f"{tuple(getattr(value, 'shape', ()))}, the parameter has {p.shape}"
                 )
             else:
-                out[name] = xp.array(value, dtype=p.dtype)
+                out[name] = to_device(value, device).astype(p.dtype)  # a copy
         return out
+
+
+def _follow(state: dict[str, Any], p: Tensor) -> None:
+    """Move the arrays of ``state`` to ``p``'s device where they are not on it."""
+    device = device_of(p.data)
+    for name, value in state.items():
+        if hasattr(value, "shape") and device_of(value) != device:
+            state[name] = to_device(value, device)
 
 
 def _like(current: Any, value: Any) -> Any:

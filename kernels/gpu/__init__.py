@@ -14,6 +14,7 @@ from kernels._collect import collect as _collect
 from kernels.gpu._device import (
     GPUUnavailableError,
     available,
+    cupy_module,
     device_module,
     synchronize,
     to_device,
@@ -25,6 +26,7 @@ globals().update(_collect(__name__, __path__))
 __all__ = [
     "GPUUnavailableError",
     "available",
+    "cupy_module",
     "device_module",
     "synchronize",
     "to_device",

@@ -18,10 +18,20 @@ from typing import Any
 
 import numpy as np
 
+from kernels.dispatch import GPUUnavailableError, device_of, to_host
 
-class GPUUnavailableError(RuntimeError):
-    """A GPU was asked for, but CuPy or a CUDA device is missing (the message says which)."""
-
+__all__ = [
+    "GPUUnavailableError",
+    "array_module",
+    "available",
+    "cupy_module",
+    "device_module",
+    "is_device_array",
+    "simulated",
+    "synchronize",
+    "to_device",
+    "to_host",
+]
 
 _cupy: ModuleType | None = None
 
@@ -83,7 +93,7 @@ def device_module() -> ModuleType:
 
 def is_device_array(array: Any) -> bool:
     """Whether ``array`` is a cupy array."""
-    return type(array).__module__.startswith("cupy")
+    return device_of(array) == "gpu"
 
 
 def array_module(*arrays: Any) -> ModuleType:
@@ -100,11 +110,6 @@ def to_device(array: Any) -> Any:
         Without a GPU (the simulator does not count: host arrays would stay on the CPU path).
     """
     return cupy_module().asarray(array)
-
-
-def to_host(array: Any) -> np.ndarray:
-    """``array`` as a numpy array (copied from the GPU when it is a cupy array)."""
-    return array.get() if is_device_array(array) else np.asarray(array)
 
 
 def synchronize() -> None:
