@@ -7,9 +7,10 @@ history (N, T) to quantile forecasts (N, H, Q), float64, non-decreasing along Q 
 Point forecasts: *naive* repeats the last value; *seasonal naive* repeats the last season
 (``f_{T+h} = y_{T+h-m k}``, k the smallest with ``h <= m k``; the naive one when T < m);
 *moving average* repeats the mean of the last m periods (all of them when T < m). Their
-quantiles add, per series and step h, the empirical quantiles of the same method's h-step errors
-over the history (origins after the series' first nonzero value, the last 100 at most); with no
-such origin the quantiles collapse on the point forecast.
+quantiles add, per series and step h, the empirical quantiles of the same method's h-step
+errors over the history (origins after the series' first nonzero value, the last 100 at most)
+less their median, so that the P50 stays the method's own forecast; with no such origin the
+quantiles collapse on the point forecast.
 
 *ETS* (:func:`ets`) is the peer a user would pick: statsmodels' state-space exponential
 smoothing with additive errors, chosen per series by AICc among no trend / damped additive
@@ -69,6 +70,7 @@ def _with_quantiles(point_fn, history, horizon, season, quantiles) -> np.ndarray
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # steps without any origin
             spread = np.nanquantile(errors, levels, axis=0)  # (Q, N, H)
+            spread -= np.nanmedian(errors, axis=0)
         out += np.nan_to_num(np.moveaxis(spread, 0, 2))
     return np.maximum(np.sort(out, axis=2), 0.0)
 
