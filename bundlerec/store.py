@@ -36,7 +36,7 @@ import pandas as pd
 
 from bundlerec.data import EVENT_TYPES
 
-__all__ = ["COLUMNS", "EventStore"]
+__all__ = ["COLUMNS", "EventStore", "as_events"]
 
 COLUMNS = ("user_id", "item_id", "event", "timestamp", "basket_id", "price", "quantity")
 """The stored fields of an event (``basket_id``, ``price``, ``quantity`` may be missing)."""
@@ -58,6 +58,17 @@ CREATE INDEX IF NOT EXISTS events_time ON events (timestamp);
 CREATE TABLE IF NOT EXISTS info (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO info VALUES ('generation', 0);
 """
+
+
+def as_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """Stored events (or posted ones) as input for :func:`bundlerec.data.load_events`: without
+    ``seq``, a missing ``quantity`` is 1, and optional columns missing in every row are left
+    out."""
+    frame = frame.drop(columns=[c for c in ("seq",) if c in frame.columns])
+    if "quantity" in frame.columns:
+        frame = frame.assign(quantity=frame["quantity"].astype("float64").fillna(1.0))
+    optional = [c for c in ("basket_id", "price", "quantity") if c in frame.columns]
+    return frame.drop(columns=[c for c in optional if frame[c].isna().all()])
 
 
 class EventStore:

@@ -214,3 +214,20 @@ def test_a_new_model_is_swapped_in_without_failing_a_request(served, tmp_path):
     assert len(service.model.history) == len(Recommender.load(service.model_dir).history)
     # nothing folded twice: one event more than the saved model before the fold
     assert np.sum(service.model.history.timestamp == t0) == 1
+
+
+def test_mixed_events_are_taken_and_refused_ones_are_not_stored(served):
+    client, service, shoppers, _ = served
+    item = str(service.model.items.classes_[2])
+    t0 = int(service.model.history.timestamp.max()) + 10_000
+    mixed = [
+        {"user_id": shoppers[0], "item_id": item, "timestamp": t0, "quantity": 2, "price": 3.0},
+        {"user_id": "someone-new", "item_id": "an-item-never-seen", "timestamp": t0 + 1},
+        {"user_id": shoppers[0], "item_id": item, "timestamp": "2030-01-01T10:00:00Z"},
+    ]
+    assert client.post("/v1/events", json=mixed).json() == {"accepted": 3}
+    assert client.get("/v1/items", params={"user": "someone-new"}).status_code == 200
+    fractional = [{"user_id": "u", "item_id": item, "timestamp": t0, "quantity": 0.5}]
+    got = client.post("/v1/events", json=fractional)
+    assert got.status_code == 400 and "quantit" in got.json()["detail"]
+    assert service.store.count() == 3

@@ -13,7 +13,7 @@ _ATTEMPTS = 3
 def cmd_update(args: argparse.Namespace) -> int:
     from bundlerec.progress import say
     from bundlerec.recommender import Recommender
-    from bundlerec.store import EventStore
+    from bundlerec.store import EventStore, as_events
 
     if not Path(args.store).is_file():
         raise FileNotFoundError(2, "No such event store", str(args.store))
@@ -26,7 +26,7 @@ def cmd_update(args: argparse.Namespace) -> int:
                 print(f"nothing to fold: {args.model} holds every stored event")
                 return 0
             model.update(
-                events.drop(columns="seq").dropna(axis=1, how="all"),
+                as_events(events),
                 epochs=args.epochs,
                 pseudonymised=True,
             )

@@ -31,7 +31,7 @@ from bundlerec.prep import clean
 from bundlerec.privacy import Pseudonymizer
 from bundlerec.progress import logger
 from bundlerec.recommender import Recommender
-from bundlerec.store import EventStore
+from bundlerec.store import EventStore, as_events
 
 __all__ = ["ReadWriteLock", "Service"]
 
@@ -148,8 +148,7 @@ class Service:
         self.loaded_mtime = mtime
 
     def _observe(self, online: OnlineFeedback, frame: pd.DataFrame) -> None:
-        frame = clean(load_events(frame.dropna(axis=1, how="all")), window=online.model.window)
-        online.observe(frame)
+        online.observe(clean(load_events(as_events(frame)), window=online.model.window))
 
     def reload_if_changed(self) -> bool:
         """Load the model directory again if ``meta.json`` changed; return whether it did."""
@@ -190,12 +189,14 @@ class Service:
         if self.store is None:
             raise ValueError("this service has no event store (start it with --store FILE)")
         rows = [{**e, "user_id": self.shopper(str(e["user_id"]))} for e in events]
+        if not rows:
+            return 0
+        frame = load_events(as_events(pd.DataFrame(rows)))  # refused here is never stored
         with self.lock.writing():
             first, last = self.store.append(rows)
-            if last >= first:
-                frame = pd.DataFrame(rows)
-                self._observe(self.online, frame)
-                self.applied_seq = last
+            online = self.online
+            online.observe(clean(frame, window=online.model.window))
+            self.applied_seq = last
         return len(rows)
 
     def forget(self, user: str) -> dict[str, Any]:
