@@ -71,7 +71,7 @@ def test_a_wrong_key_shows_the_error(server):
 
 
 def test_screenshot_shows_the_bundle_boxes(server, tmp_path):
-    from PIL import Image
+    Image = pytest.importorskip("PIL.Image", reason="reading the screenshot needs Pillow")
 
     running, shoppers, _ = server
     base = f"{running.url}/?user={shoppers[5]}&anchor=i0003&k=3&key={API_KEY}"
