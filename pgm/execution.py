@@ -137,8 +137,8 @@ def run_batch(
     else:
         run, put = placement.kernels, placement.put
         cases = placement.xp.asarray(evidence)
-        tables = [
-            run.gather(put(p.table), put(p.strides) @ cases[put(p.evidence_pos)])
+        tables = [  # the flat evidence rows by an element-wise sum (no integer GEMM on a GPU)
+            run.gather(put(p.table), (cases[put(p.evidence_pos)] * put(p.strides)[:, None]).sum(0))
             if p.pairs
             else put(p.table)
             for p in plan.inputs

@@ -230,11 +230,12 @@ class Optimizer:
 
 
 def _follow(state: dict[str, Any], p: Tensor) -> None:
-    """Move the arrays of ``state`` to ``p``'s device where they are not on it."""
-    device = device_of(p.data)
+    """Move the arrays of ``state`` to ``p``'s device where they are not on it (an array of
+    another type than ``p.data``: numpy and cupy; one type check per entry on the CPU path)."""
+    kind = type(p.data)
     for name, value in state.items():
-        if hasattr(value, "shape") and device_of(value) != device:
-            state[name] = to_device(value, device)
+        if type(value) is not kind and hasattr(value, "shape"):
+            state[name] = to_device(value, device_of(p.data))
 
 
 def _like(current: Any, value: Any) -> Any:
