@@ -277,8 +277,9 @@ def _fresh(
 
     The rows come back aligned with the fresh ids (all-missing where ``table`` has none).
     """
-    labels = pd.Index(frame[column].astype(str).unique())
-    fresh = sorted(labels.difference(pd.Index(known.classes_)))
+    labels = frame[column].astype(str).unique()
+    # One dict lookup per distinct label (no index of every known id built per call).
+    fresh = sorted(label for label in labels if known.code(label) < 0)
     if not fresh:
         return fresh, pd.DataFrame()
     table = table if table is not None else pd.DataFrame({column: fresh})

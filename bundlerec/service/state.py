@@ -3,7 +3,9 @@
 :class:`Service` is the web framework's only link to the library. Readers (recommendations)
 share the model; writers (events, forget, a reloaded model) take it alone for the few
 milliseconds their change takes, through a writer-preferring :class:`ReadWriteLock`, so a
-request never sees a half-grown model. Two background threads keep the model current:
+request never sees a half-grown model. Writers are ordered among themselves by a second lock,
+held also while they wait for the disk (the store's commit, a model being saved), so reads go on
+meanwhile. Two background threads keep the model current:
 
 - every ``recount_every`` seconds the co-purchase counts of the baskets that changed are
   updated (:meth:`bundlerec.feedback.OnlineFeedback.recount`); the events themselves count at
@@ -115,6 +117,7 @@ class Service:
         self.recount_every = float(recount_every)
         self.reload_every = float(reload_every)
         self.lock = ReadWriteLock()
+        self.writer = threading.RLock()  # orders the writers; readers never take it
         self.started = time.time()
         self.reloads = 0
         self._stop = threading.Event()
@@ -155,7 +158,7 @@ class Service:
         if _mtime(self.model_dir) == self.loaded_mtime:
             return False
         loaded = self._load()
-        with self.lock.writing():
+        with self.writer, self.lock.writing():
             self._install(*loaded)
         self.reloads += 1
         logger.info("service: reloaded the model from %s", self.model_dir)
@@ -192,11 +195,12 @@ class Service:
         if not rows:
             return 0
         frame = load_events(as_events(pd.DataFrame(rows)))  # refused here is never stored
-        with self.lock.writing():
-            first, last = self.store.append(rows)
-            online = self.online
-            online.observe(clean(frame, window=online.model.window))
-            self.applied_seq = last
+        with self.writer:
+            first, last = self.store.append(rows)  # on disk when this returns
+            with self.lock.writing():
+                online = self.online
+                online.observe(clean(frame, window=online.model.window))
+                self.applied_seq = last
         return len(rows)
 
     def forget(self, user: str) -> dict[str, Any]:
@@ -210,19 +214,20 @@ class Service:
         if self.store is None:
             raise ValueError("this service has no event store (start it with --store FILE)")
         held = self.shopper(user)
-        with self.store.locked(), self.lock.writing():
+        with self.store.locked(), self.writer:
             from_store = self.store.forget(held)
-            self.online.recount()
             model = self.model
             from_model = 0
             if model.users.code(held) >= 0:
-                from_model = model.forget(held, pseudonymised=True)
+                with self.lock.writing():
+                    self.online.recount()
+                    from_model = model.forget(held, pseudonymised=True)
+                    self.online = OnlineFeedback(model)
                 # The saved directory held the id too: write the running model (with every
-                # event applied so far) in its place.
+                # event applied so far) in its place; readers go on meanwhile.
                 model.store_seq = self.applied_seq
                 model.save(self.model_dir)
                 self.loaded_mtime = _mtime(self.model_dir)
-                self.online = OnlineFeedback(model)
         if not from_store and not from_model:
             raise KeyError(f"unknown shopper {user!r}")
         return {"user": user, "events_removed": {"store": from_store, "model": from_model}}
@@ -259,7 +264,7 @@ class Service:
 
     def _recount(self) -> None:
         if self.online.pending:
-            with self.lock.writing():
+            with self.writer, self.lock.writing():
                 self.online.recount()
 
     def start(self) -> None:
