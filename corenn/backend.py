@@ -31,8 +31,14 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def get_array_module(*args: Any) -> ModuleType:
-    """Return numpy or cupy from the arrays (or Tensors) among ``args``."""
-    return array_module(*(getattr(a, "data", a) for a in args))
+    """Return numpy or cupy from the arrays (or Tensors) among ``args``.
+
+    A Tensor (anything with ``requires_grad``) stands for its ``.data``; arrays stand for
+    themselves (a numpy or cupy array's own ``.data`` is its buffer, not an array).
+    """
+    return array_module(
+        *(a.data if type(a) is not np.ndarray and hasattr(a, "requires_grad") else a for a in args)
+    )
 
 
 def as_array(data: Any, dtype: Any = None) -> Any:

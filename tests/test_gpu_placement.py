@@ -1,10 +1,11 @@
 """Device placement in corenn: Tensor.to, Module.to, optimizer state that follows its parameters,
 save/load through host arrays, and the error when a GPU is asked for and none is present.
 
-Each behaviour is one body run per device (``"cpu"`` and ``"gpu"``); the ``"gpu"`` variants skip
-with the reason when cupy or a CUDA device is missing. corenn runs on cupy arrays only (under
-Numba's CUDA simulator host arrays would stay on the CPU path), so the simulator does not stand in
-for a GPU here: the kernels these bodies reach are checked under it in tests/test_gpu_kernels.py.
+Each behaviour is one body run per device: ``"cpu"``; ``"gpu"`` (skipped with the reason when
+cupy or a CUDA device is missing); and ``"simulator"`` (only in the CUDA simulator's process that
+tests/test_gpu_simulator.py starts), where tests/_fake_cupy.py plays cupy: host arrays that pass
+for device arrays and refuse to meet numpy arrays, so the whole GPU path (dispatch, layers,
+optimizers, the ``numba.cuda`` kernels on the simulator) runs and a host array left in it fails.
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ import corenn
 from corenn import F, Tensor
 from kernels.gpu import _device
 
+DEVICES = ["cpu", "gpu", "simulator"] if _device.simulated() else ["cpu", "gpu"]
 
-@pytest.fixture(params=["cpu", "gpu"])
-def device(request):
+
+@pytest.fixture(params=DEVICES)
+def device(request, monkeypatch):
     if request.param == "gpu" and (not _device.available() or _device.simulated()):
         pytest.skip("no GPU: cupy is not installed or CUDA reports no device")
+    if request.param == "simulator":
+        import _fake_cupy
+
+        _fake_cupy.install(monkeypatch)
+        return "gpu"
     return request.param
 
 
@@ -110,7 +118,9 @@ def test_an_unknown_device_is_refused_and_nothing_moves(rng):
     assert all(p.device == "cpu" for p in model.parameters())
 
 
-@pytest.mark.skipif(_device.available(), reason="a GPU is present")
+@pytest.mark.skipif(
+    _device.available() or _device.simulated(), reason="a GPU (or the CUDA simulator) is present"
+)
 def test_asking_for_a_missing_gpu_names_the_problem(rng):
     with pytest.raises(corenn.backend.GPUUnavailableError, match="a GPU was asked for, but"):
         Tensor([1.0]).to("gpu")

@@ -2,7 +2,8 @@
 
 ``NUMBA_ENABLE_CUDASIM`` must be set before numba is first imported, which this process has
 already done; a child ``pytest`` started with it runs the ``"simulator"`` variants of
-tests/test_gpu_kernels.py and tests/test_gpu_pgm.py (the ``numba.cuda`` kernels on host arrays)
+tests/test_gpu_kernels.py, tests/test_gpu_pgm.py and tests/test_gpu_placement.py (the
+``numba.cuda`` kernels on host arrays; corenn's GPU path with tests/_fake_cupy.py playing cupy)
 and must pass them all.
 """
 
@@ -19,7 +20,7 @@ import pytest
 from kernels.gpu import _device
 
 ROOT = Path(__file__).resolve().parents[1]
-MODULES = ["tests/test_gpu_kernels.py", "tests/test_gpu_pgm.py"]
+MODULES = ["tests/test_gpu_kernels.py", "tests/test_gpu_pgm.py", "tests/test_gpu_placement.py"]
 
 
 @pytest.mark.skipif(_device.simulated(), reason="already inside the simulator")
