@@ -90,7 +90,9 @@ def _transfer(name: str):
     numpy_fn = getattr(np, name)
 
     def transfer(obj, *args, **kwargs):
-        return _device(np.array(numpy_fn(_host(obj), *args, **kwargs)))
+        if isinstance(obj, ndarray):  # on the device already: no copy unless numpy makes one
+            return _device(numpy_fn(obj.view(np.ndarray), *args, **kwargs))
+        return _device(np.array(numpy_fn(obj, *args, **kwargs)))  # a host -> device copy
 
     return transfer
 
@@ -100,6 +102,8 @@ def _function(name: str):
 
     def run(*args, **kwargs):
         _refuse_host(_leaves((args, kwargs)), name)
+        if name == "argsort":  # cupy sorts stably, and takes no ``kind`` in some versions
+            kwargs["kind"] = "stable"
         return _device(numpy_fn(*_unwrap(args), **_unwrap(kwargs)))
 
     return run

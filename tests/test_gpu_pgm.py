@@ -2,7 +2,8 @@
 
 The device variants run where the GPU kernels can: ``"simulator"`` (Numba's CUDA simulator, in
 the child process of tests/test_gpu_simulator.py: the whole GPU path, kernels included, on host
-arrays) and ``"gpu"`` (skipped with the reason when there is no device). The error tests run in
+arrays, with tests/_fake_cupy.py playing cupy) and ``"gpu"`` (skipped with the reason when there
+is no device). The error tests run in
 every process.
 """
 
@@ -21,9 +22,13 @@ DEVICES = ["simulator", "gpu"] if _device.simulated() else ["gpu"]
 
 
 @pytest.fixture(params=DEVICES)
-def device(request):
+def device(request, monkeypatch):
     if request.param == "gpu" and (not _device.available() or _device.simulated()):
         pytest.skip("no GPU: cupy is not installed or CUDA reports no device")
+    if request.param == "simulator":  # device arrays that refuse numpy operands, as cupy's
+        import _fake_cupy
+
+        _fake_cupy.install(monkeypatch)
     return request.param
 
 

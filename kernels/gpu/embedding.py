@@ -62,9 +62,10 @@ def scatter_rows_sum(indices, values):
     indices = xp.asarray(indices, dtype=np.int64).reshape(-1)
     unique, inverse = xp.unique(indices, return_inverse=True)
     inverse = inverse.reshape(-1)
-    order = xp.argsort(inverse, kind="stable")
+    # cupy's argsort is always stable (and some versions take no ``kind``); numpy's must be told
+    order = xp.argsort(inverse, kind="stable") if xp is np else xp.argsort(inverse)
     starts = xp.zeros(unique.shape[0] + 1, dtype=np.int64)
-    xp.cumsum(xp.bincount(inverse, minlength=unique.shape[0]), out=starts[1:])
+    starts[1:] = xp.cumsum(xp.bincount(inverse, minlength=unique.shape[0]))
     flat = xp.ascontiguousarray(values).reshape(indices.shape[0], -1)
     sums = xp.empty((unique.shape[0], flat.shape[1]), dtype=values.dtype)
     if sums.size:

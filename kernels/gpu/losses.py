@@ -168,7 +168,7 @@ def _ce(backward, x, t, weight, ignore_index, label_smoothing, g=None, q=None):
     kind = table.dtype.type
     t = xp.asarray(t, dtype=np.int64)
     w = table[0] if weight is None else xp.asarray(weight, dtype=table.dtype)
-    w_sum = kind(width) if weight is None else kind(w.sum())
+    w_sum = kind(width) if weight is None else kind(float(w.sum()))  # float(): a cupy 0-d
     unused = xp.zeros((1, 1), dtype=table.dtype)  # the other direction's arrays (no aliases)
     q_out = table if backward else xp.empty_like(table)
     loss = unused[0] if backward else xp.empty(n_rows, table.dtype)
