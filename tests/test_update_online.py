@@ -57,17 +57,29 @@ def _weights(model):
 def test_an_event_changes_the_shoppers_next_answer_without_a_gradient_step(fitted):
     model = Recommender.load(fitted)
     user = model.users.classes_[7]
+    code = model.users.code(user)
     t0 = int(model.history.timestamp.max()) + 10_000
     weights = _weights(model)
+    net_items = [int(j) for j in model.network.items[:2]]
+    case = model._serving_cases(np.array([code]), [], [])
+    scores = {n: s.score(case)[0] for n, s in (("seq", model.sequence), ("net", model.network))}
     before = [r["item_id"] for r in model.recommend_items(user, k=10)]
-    # Items of one chain's last category: the sequence model predicts what follows them.
-    model.update(_events(model, user, [40, 41, 42], t0))
-    after = [r["item_id"] for r in model.recommend_items(user, k=10)]
-    assert before != after
+    model.update(_events(model, user, net_items, t0))
+    case = model._serving_cases(np.array([code]), [], [])
+    assert case.context[0, case.lengths[0] - 2 : case.lengths[0]].tolist() == net_items
+    # Both models answer from the new context: the LSTM ran forward over the new steps (every
+    # item's score moves), the network sees the new items as basket context (the items of their
+    # Markov blankets move); no weight changed.
+    others = np.setdiff1d(np.arange(model.history.n_items), net_items)
+    moved = np.abs(model.sequence.score(case)[0] - scores["seq"])[others]
+    assert (moved > 1e-6).all(), moved
+    moved = np.abs(model.network.score(case)[0] - scores["net"])[others]
+    assert moved.max() > 1e-3, moved
     for name, value in _weights(model).items():
         np.testing.assert_array_equal(value, weights[name], err_msg=name)
-    # The new events are in the shopper's history, so they are excluded from the answer.
-    assert not {model.items.classes_[j] for j in (40, 41, 42)} & set(after)
+    after = [r["item_id"] for r in model.recommend_items(user, k=10)]
+    assert after != before
+    assert not {model.items.classes_[j] for j in net_items} & set(after)
 
 
 def test_count_update_equals_counting_the_baskets_from_scratch(fitted):
