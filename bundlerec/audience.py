@@ -21,6 +21,15 @@ An audience of several items combines the ``p_uj`` per shopper: ``"all"`` (a bun
 item are left out), ``"any"`` (a category, a brand) takes ``P(the next purchase is one of them) =
 min(1, sum_j p_uj)`` (the events "next purchase is j" exclude each other).
 
+Over a horizon of ``H`` days (a campaign's window) a shopper makes ``m_u`` purchases, each one
+``j`` with probability ``p_uj``, so ``P(buys j within H days) = 1 - exp(-m_u p_uj)`` (Poisson
+purchases), and for "any" ``1 - exp(-m_u sum_j p_uj)``. ``m_u`` is the empirical-Bayes
+(Gamma-Poisson) estimate from the shopper's purchases ``c_u`` in the last ``H`` days of the
+history (:func:`expected_purchases`): with the mean ``mu`` and variance ``s2`` of the ``c_u``
+over all shoppers, ``m_u = (c_u + a) / (1 + b)``, ``b = mu / (s2 - mu)``, ``a = mu b`` (every
+``m_u = mu`` when the counts are not over-dispersed): recent buyers are likely buyers, and
+shoppers who stopped buying are not.
+
 Scoring is one ``(U, D + 1) @ (D + 1, S)`` product, a block of shoppers at a time, with no loop
 over shoppers in Python; the top ``N`` is exact: a partition of the ``U`` probabilities, then a
 sort of the ``N`` found (ties to the lower shopper code).
@@ -36,7 +45,14 @@ from scipy.special import expit, logsumexp
 
 from bundlerec.models.fusion import logistic
 
-__all__ = ["AudienceIndex", "MODES", "build_index", "calibrate", "top_shoppers"]
+__all__ = [
+    "AudienceIndex",
+    "MODES",
+    "build_index",
+    "calibrate",
+    "expected_purchases",
+    "top_shoppers",
+]
 
 MODES = ("all", "any")
 _BLOCK = 8192  # shoppers per block of the product: (block, S) float32 temporaries
@@ -80,9 +96,16 @@ class AudienceIndex:
             return np.exp(np.minimum(share, 0.0))
         return expit(self.bias + self.slope * share)
 
-    def scores(self, item_vectors: np.ndarray, items: np.ndarray, mode: str) -> np.ndarray:
+    def scores(
+        self,
+        item_vectors: np.ndarray,
+        items: np.ndarray,
+        mode: str,
+        purchases: np.ndarray | None = None,
+    ) -> np.ndarray:
         """(U,) float64 probability of every shopper for the item set (see module docstring);
-        ``-inf`` for shoppers left out (``"all"``: they already bought every item)."""
+        ``-inf`` for shoppers left out (``"all"``: they already bought every item). With
+        ``purchases`` (U,) (``m_u`` of a horizon), the probability of buying within it."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         n = self.vectors.shape[0]
@@ -90,7 +113,14 @@ class AudienceIndex:
         for start in range(0, n, _BLOCK):
             block = slice(start, min(start + _BLOCK, n))
             p = self.probabilities(item_vectors, block)
-            out[block] = p.prod(axis=1) if mode == "all" else np.minimum(p.sum(axis=1), 1.0)
+            if purchases is None:
+                out[block] = p.prod(axis=1) if mode == "all" else np.minimum(p.sum(axis=1), 1.0)
+                continue
+            m = purchases[block, None]
+            if mode == "all":
+                out[block] = (-np.expm1(-m * p)).prod(axis=1)
+            else:
+                out[block] = -np.expm1(-m[:, 0] * p.sum(axis=1))
         if mode == "all":
             bought = np.asarray(self.owners[:, items].sum(axis=1)).ravel()
             out[bought >= len(items)] = -np.inf
@@ -160,6 +190,32 @@ def calibrate(
     w /= w.mean()
     a, c = logistic(x[:, None], y, w, np.array([0.0, 1.0]))
     return float(a), float(c)
+
+
+def expected_purchases(
+    user: np.ndarray, timestamp: np.ndarray, n_users: int, horizon_days: float
+) -> np.ndarray:
+    """(U,) float64 ``m_u``: expected purchases in the next ``horizon_days`` (module docstring).
+
+    Parameters
+    ----------
+    user, timestamp : ndarray (N,) int64
+        The shoppers and times of the history's purchases.
+    n_users : int
+    horizon_days : float
+        ``H > 0``; the counts ``c_u`` are taken over the last ``H`` days before the latest
+        purchase.
+    """
+    if not horizon_days > 0:
+        raise ValueError(f"horizon_days must be positive, got {horizon_days}")
+    end = int(timestamp.max(initial=0))
+    recent = timestamp > end - horizon_days * 86_400
+    counts = np.bincount(user[recent], minlength=n_users)[:n_users].astype(np.float64)
+    mu, s2 = counts.mean(), counts.var()
+    if not s2 > mu:
+        return np.full(n_users, mu)
+    b = mu / (s2 - mu)
+    return (counts + mu * b) / (1.0 + b)
 
 
 def top_shoppers(

@@ -27,6 +27,20 @@ charger``, ...). The generative story, per user:
 Items: ``n_items`` spread evenly over the categories, a brand among three of the department, a
 log-normal price ``median * exp(0.35 * N(0, 1))`` around the category median (:data:`CHAINS`).
 Food purchases have quantity ``1 + Poisson(0.3)``, all others 1.
+
+Options for campaigns and new arrivals (all off by default: the default shop is unchanged, draw
+for draw; their own draws come from a second generator seeded by ``(seed, 1)``):
+
+- ``titles=True``: each item gets a style (:data:`STYLES`) and a ``title`` and ``description``
+  written from its brand, category and two words of its style's vocabulary (plus a model code,
+  noise), e.g. ``"Verde organic pasta N-41"`` / ``"natural pasta, farm fresh"``.
+- ``style_taste=s > 0``: each shopper has style preferences ``pi_u ~ Dirichlet(0.5)``, and
+  within a category an item is drawn with weight ``popularity * pi_u[style] ** s``, so the
+  style words of the text say what a shopper picks within a category.
+- ``new_share=q > 0``: a share ``q`` of each category's items (never its first) arrives on a
+  day drawn uniformly in the second half of the period and cannot be bought before; the items
+  table then has an ``arrival`` column (epoch seconds of that day, 0 for items there from the
+  start).
 """
 
 from __future__ import annotations
@@ -47,6 +61,7 @@ __all__ = [
     "P_FOLLOW",
     "REGIONS",
     "REGION_TASTE",
+    "STYLES",
     "synthetic_shop",
 ]
 
@@ -104,6 +119,16 @@ REGION_TASTE: dict[str, dict[str, float]] = {
 }
 """Region -> department weight factors."""
 
+STYLES: dict[str, tuple[str, ...]] = {
+    "organic": ("organic", "natural", "farm", "fresh", "green"),
+    "premium": ("premium", "deluxe", "luxury", "signature", "finest"),
+    "budget": ("value", "basic", "saver", "everyday", "essential"),
+    "sporty": ("active", "pro", "performance", "power", "extreme"),
+    "classic": ("classic", "traditional", "heritage", "original", "vintage"),
+}
+"""Item styles and the words their titles and descriptions are written with."""
+_BRAND_NAMES = ("Verde", "Nordik", "Solano", "Brightway", "Kessler", "Aurum", "Mavi", "Tallis")
+
 P_FOLLOW = 0.5
 """Probability that a trip starts with a complement of the previous trip's last category."""
 P_COMPLEMENT = 0.7
@@ -145,8 +170,23 @@ class _Shop:
         chain = chains[rng.integers(len(chains))]
         return chain[rng.choice(3, p=_CHAIN_POSITION)]
 
-    def item_of(self, category: int, rng: np.random.Generator) -> int:
-        return int(rng.choice(self.members[category], p=self.popularity[category]))
+    def item_of(
+        self,
+        category: int,
+        rng: np.random.Generator,
+        day: int = 0,
+        taste: np.ndarray | None = None,
+    ) -> int:
+        """An item of ``category`` by popularity, among those arrived by ``day``, weighed by the
+        shopper's style ``taste`` (with ``style_taste``); one draw of ``rng`` either way."""
+        p = self.popularity[category]
+        arrived = self.arrival_day[self.members[category]] <= day
+        if taste is not None or not arrived.all():
+            p = p * arrived
+            if taste is not None:
+                p = p * taste[self.style[self.members[category]]]
+            p = p / p.sum()
+        return int(rng.choice(self.members[category], p=p))
 
 
 def _taste(age: str, region: str, rng: np.random.Generator) -> np.ndarray:
@@ -157,8 +197,39 @@ def _taste(age: str, region: str, rng: np.random.Generator) -> np.ndarray:
     return weights / weights.sum()
 
 
+def _extras(shop: _Shop, n_days: int, new_share: float, rng: np.random.Generator) -> None:
+    """Draw the styles, titles and arrival days of ``shop``'s items with ``rng``."""
+    n = shop.category.size
+    names = list(STYLES)
+    shop.style = rng.integers(0, len(names), n)
+    shop.arrival_day = np.zeros(n, dtype=np.int64)
+    for members in shop.members:
+        late = members[1:][rng.random(members.size - 1) < new_share]
+        shop.arrival_day[late] = rng.integers(n_days // 2, max(n_days, n_days // 2 + 1), late.size)
+    brand_name = {
+        b: _BRAND_NAMES[k % len(_BRAND_NAMES)] for k, b in enumerate(sorted(set(shop.brand)))
+    }
+    titles, descriptions = [], []
+    for i in range(n):
+        words = STYLES[names[shop.style[i]]]
+        a, b = rng.choice(len(words), 2, replace=False)
+        category = CATEGORIES[shop.category[i]]
+        titles.append(
+            f"{brand_name[shop.brand[i]]} {words[a]} {category} N-{rng.integers(10, 100)}"
+        )
+        descriptions.append(f"{words[b]} {category}, {DEPARTMENT_OF[category]}")
+    shop.title, shop.description = titles, descriptions
+
+
 def synthetic_shop(
-    n_users: int = 2000, n_items: int = 300, n_days: int = 90, seed: int = 0
+    n_users: int = 2000,
+    n_items: int = 300,
+    n_days: int = 90,
+    seed: int = 0,
+    *,
+    titles: bool = False,
+    style_taste: float = 0.0,
+    new_share: float = 0.0,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Simulate a shop (see the module docstring for the generative story).
 
@@ -171,15 +242,23 @@ def synthetic_shop(
     n_days : int
         Length of the period in days (>= 1).
     seed : int
-        Seed of the one ``numpy.random.Generator`` used; equal seeds give equal frames.
+        Seed of the ``numpy.random.Generator`` used; equal seeds give equal frames.
+    titles : bool
+        Give the items a ``title`` and a ``description`` (see the module docstring).
+    style_taste : float
+        ``s >= 0``: how much shoppers pick items of the styles they prefer (0: not at all).
+    new_share : float
+        Share in ``[0, 1)`` of each category's items that arrive during the second half of
+        the period (0: all there from the start).
 
     Returns
     -------
     events : pandas.DataFrame
         Canonical events (``bundlerec.data`` schema) with ``basket_id``, ``quantity`` and
         ``price``, sorted by timestamp; about 22 events per user.
-    items : pandas.DataFrame, shape (n_items, 4)
-        ``item_id`` (``"i0000"`` ...), ``category``, ``brand``, ``price``.
+    items : pandas.DataFrame, shape (n_items, 4 to 7)
+        ``item_id`` (``"i0000"`` ...), ``category``, ``brand``, ``price``; ``title`` and
+        ``description`` with ``titles``; ``arrival`` with ``new_share``.
     users : pandas.DataFrame, shape (n_users, 3)
         ``user_id`` (``"u00000"`` ...), ``age_band``, ``region``.
     """
@@ -188,8 +267,15 @@ def synthetic_shop(
             f"need n_users >= 1, n_days >= 1, n_items >= {len(CATEGORIES)}; "
             f"got {n_users}, {n_days}, {n_items}"
         )
+    if style_taste < 0 or not 0 <= new_share < 1:
+        raise ValueError(
+            f"need style_taste >= 0 and 0 <= new_share < 1; got {style_taste}, {new_share}"
+        )
     rng = np.random.default_rng(seed)
     shop = _Shop(n_items, rng)
+    extra = np.random.default_rng([seed, 1])
+    _extras(shop, n_days, new_share, extra)
+    prefs = extra.dirichlet(np.full(len(STYLES), 0.5), size=n_users) ** style_taste
     ages = rng.choice(len(AGE_BANDS), size=n_users, p=[0.25, 0.3, 0.3, 0.15])
     regions = rng.integers(0, len(REGIONS), n_users)
     food = {k for k, c in enumerate(CATEGORIES) if DEPARTMENT_OF[c] == "food"}
@@ -197,6 +283,7 @@ def synthetic_shop(
     trip = 0
     for user in range(n_users):
         weights = _taste(AGE_BANDS[ages[user]], REGIONS[regions[user]], rng)
+        taste = prefs[user] if style_taste > 0 else None
         n_trips = min(1 + rng.poisson(3.0), n_days)
         days = np.sort(rng.choice(n_days, size=n_trips, replace=False))
         last = -1
@@ -207,7 +294,8 @@ def synthetic_shop(
             else:
                 category = shop.fresh_category(weights, rng)
             if rng.random() < 0.5:
-                rows.append((user, shop.item_of(category, rng), clock - 600, 0, trip, 1))
+                seen = shop.item_of(category, rng, day, taste)
+                rows.append((user, seen, clock - 600, 0, trip, 1))
             basket: list[int] = []
             for _ in range(1 + rng.binomial(4, 0.35)):
                 if basket:
@@ -216,7 +304,7 @@ def synthetic_shop(
                         category = following[0]
                     else:
                         category = shop.fresh_category(weights, rng)
-                item = shop.item_of(category, rng)
+                item = shop.item_of(category, rng, day, taste)
                 if item in basket:
                     continue
                 basket.append(item)
@@ -252,6 +340,12 @@ def synthetic_shop(
             "price": shop.price,
         }
     )
+    if titles:
+        items["title"] = pd.Series(shop.title, dtype=str)
+        items["description"] = pd.Series(shop.description, dtype=str)
+    if new_share > 0:
+        arrival = np.where(shop.arrival_day > 0, _START + shop.arrival_day * 86_400, 0)
+        items["arrival"] = arrival.astype(np.int64)
     users = pd.DataFrame(
         {
             "user_id": pd.Series(user_ids, dtype=str),

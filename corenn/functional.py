@@ -10,6 +10,7 @@ Note that ``sum`` and ``max`` shadow Python's built-ins when imported with ``*``
 """
 
 from corenn.ops.activations import log_softmax, relu, sigmoid, softmax, tanh
+from corenn.ops.bag import embedding_bag
 from corenn.ops.basic import exp, gather, log, matmul, max, mean, reshape, sum, transpose
 from corenn.ops.dropout import dropout
 from corenn.ops.embedding import embedding, take_rows
@@ -42,6 +43,7 @@ __all__ = [
     "dropout",
     "embedding",
     "take_rows",
+    "embedding_bag",
     "binary_cross_entropy_with_logits",
     "cross_entropy",
     "mse_loss",

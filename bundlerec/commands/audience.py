@@ -40,6 +40,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
         min_probability=args.min_probability,
         category=args.category,
         brand=args.brand,
+        horizon_days=args.horizon_days,
     )
     if args.format == "json" and args.out is None:
         print(json.dumps(result))
@@ -72,6 +73,11 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--min-probability", type=_probability, help="leave out shoppers below this probability"
+    )
+    parser.add_argument(
+        "--horizon-days",
+        type=_positive(float),
+        help="probability of buying within this many days (default: the next purchase)",
     )
     parser.add_argument("--format", choices=("json", "csv"), default="json")
     parser.add_argument("--out", type=Path, help="write the CSV here instead of stdout")

@@ -68,6 +68,7 @@ from bundlerec.models.sequence_data import (
     window_batch,
     windows,
 )
+from bundlerec.models.text import TextBags, text_bags
 from bundlerec.models.towers import ItemTower, UserTower, make_head
 from bundlerec.parallel import map_blocks
 from corenn import F
@@ -197,6 +198,9 @@ class SequenceModel:
     dtype : {"float32", "float64"}
     sampler : {"uniform", "popularity"}
         Distribution of negatives.
+    text_buckets : int
+        Rows of the hashed n-gram table of item texts (:mod:`bundlerec.models.text`); used
+        when :meth:`fit` gets ``item_text`` with some text; 0 turns text off.
 
     Attributes
     ----------
@@ -223,6 +227,7 @@ class SequenceModel:
         verbose: bool = False,
         dtype: str = "float32",
         sampler: str = "popularity",
+        text_buckets: int = 1 << 14,
     ) -> None:
         self.dim = _positive_int("dim", dim)
         self.hidden = _positive_int("hidden", hidden)
@@ -240,6 +245,7 @@ class SequenceModel:
         self.verbose = bool(verbose)
         self.dtype = _choice("dtype", str(np.dtype(dtype)), ("float32", "float64"))
         self.sampler = _choice("sampler", sampler, ("uniform", "popularity"))
+        self.text_buckets = _positive_int("text_buckets", text_buckets, low=0)
         self._net: _Net | None = None
         # (V, D) item vectors, (V,) biases and [v, b]^T of the current weights, computed on
         # first use; every change of the weights (_build, training, grow_items, from_state)
@@ -255,7 +261,7 @@ class SequenceModel:
     def get_params(self) -> dict[str, Any]:
         """The constructor arguments (JSON-able)."""
         names = ("dim", "hidden", "max_len", "loss", "n_negatives", "epochs", "batch_size", "lr")
-        more = ("patience", "head", "seed", "verbose", "dtype", "sampler")
+        more = ("patience", "head", "seed", "verbose", "dtype", "sampler", "text_buckets")
         return {name: getattr(self, name) for name in names + more}
 
     # -- fitting ----------------------------------------------------------------------------------
@@ -265,6 +271,7 @@ class SequenceModel:
         item_features: dict[str, np.ndarray] | None = None,
         user_features: dict[str, np.ndarray] | None = None,
         valid: Interactions | None = None,
+        item_text: list[str] | np.ndarray | None = None,
     ) -> SequenceModel:
         """Train from scratch on ``train``'s event sequences.
 
@@ -279,6 +286,9 @@ class SequenceModel:
         valid : Interactions, optional
             Later events of (some of) the users for early stopping (same vocabularies); default:
             each user's last training step.
+        item_text : sequence of str (n_items,), optional
+            Title and description of each item: the item tower's text term when any is
+            non-empty and ``text_buckets > 0``.
 
         Returns
         -------
@@ -298,7 +308,11 @@ class SequenceModel:
         if steps.item.size == 0:
             raise ValueError("train holds no events")
         init, run = (np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(2))
-        self._build(_table(items, n_items), _table(users, n_users), init)
+        self._build(
+            (*_table(items, n_items), *self._text(item_text, n_items)),
+            _table(users, n_users),
+            init,
+        )
         # Start from the popularity ranking: bias = log step count relative to the mean.
         counts = np.bincount(steps.item, minlength=n_items) + 1.0
         self._net.items.bias.weight.data[1:, 0] = np.log(counts / counts.mean())
@@ -354,19 +368,71 @@ class SequenceModel:
         self._run(steps, valid, epochs, lr, rng)
         return self
 
+    def _text(self, item_text, n_items: int) -> tuple[TextBags | None, int]:
+        """(bags of the n_items + 1 item rows, row 0 empty; table rows), or (None, 0) without
+        text."""
+        if item_text is None or self.text_buckets == 0:
+            return None, 0
+        texts = [str(t) for t in item_text]
+        if len(texts) != n_items:
+            raise ValueError(f"item_text has {len(texts)} texts, expected {n_items}: one per item")
+        if not any(t.strip() for t in texts):
+            return None, 0
+        return text_bags(["", *texts], self.text_buckets), self.text_buckets
+
+    @property
+    def has_text(self) -> bool:
+        """Whether the item tower has a text term."""
+        return bool(self._fitted().items.n_buckets)
+
+    def set_item_text(self, codes: np.ndarray, texts: list[str]) -> SequenceModel:
+        """Give items ``codes`` the texts ``texts`` (e.g. new items); no-op without text."""
+        net = self._fitted()
+        if net.items.n_buckets:
+            bags = text_bags([str(t) for t in texts], net.items.n_buckets)
+            net.items.set_bags(net.items.bags.replace(np.asarray(codes) + 1, bags))
+            self._item_cache = None
+        return self
+
+    def borrow(
+        self, codes: np.ndarray, donors: np.ndarray, weights: np.ndarray, ids: bool = True
+    ) -> SequenceModel:
+        """Start items ``codes`` (C,) from their donors (C, K): each one's bias, and with
+        ``ids`` its id embedding, become the ``weights`` (C, K) mean of its donors'."""
+        net = self._fitted()
+        rows, given = np.asarray(codes) + 1, np.asarray(donors) + 1
+        w = np.asarray(weights, dtype=net.items.bias.weight.dtype)[..., None]
+        tables = [net.items.bias, *([net.items.ids] if ids else [])]
+        for table in tables:
+            table.weight.data[rows] = (table.weight.data[given] * w).sum(axis=1)
+        self._item_cache = None
+        return self
+
+    def content_vectors(self, codes: np.ndarray) -> np.ndarray:
+        """(n, D) float32 item vectors without the id embedding (attributes and text: what a new
+        item has) of item ``codes``."""
+        net = self._fitted()
+        with corenn.no_grad():
+            return net.items.content(np.asarray(codes) + 1).numpy().astype(np.float32)
+
     def grow_items(
-        self, n_new: int, item_features_new: dict[str, np.ndarray] | None = None
+        self,
+        n_new: int,
+        item_features_new: dict[str, np.ndarray] | None = None,
+        item_text_new: list[str] | None = None,
     ) -> SequenceModel:
         """Append ``n_new`` items (codes ``n_items_ ..``) that no event has shown yet.
 
-        Their vectors come from their attributes alone (zero id embedding) and their bias is the
-        mean bias of the known items; new attribute codes get zero embeddings.
+        Their vectors come from their attributes and text alone (zero id embedding) and their
+        bias is the mean bias of the known items; new attribute codes get zero embeddings.
 
         Parameters
         ----------
         n_new : int
         item_features_new : dict of str to ndarray (n_new,) int64
             Codes of exactly the fitted item attributes.
+        item_text_new : list of str (n_new,), optional
+            Their titles and descriptions (none by default; see :meth:`set_item_text`).
         """
         net = self._fitted()
         n_new = _positive_int("n_new", n_new)
@@ -378,7 +444,12 @@ class SequenceModel:
             )
         rows, sizes = _table(new, n_new)
         sizes = [max(a, b) for a, b in zip(sizes, net.items.sizes, strict=True)]
-        net.items = net.items.grown(rows[1:], sizes, np.random.default_rng(self.seed))
+        text = None
+        if item_text_new is not None and net.items.n_buckets:
+            if len(item_text_new) != n_new:
+                raise ValueError(f"item_text_new has {len(item_text_new)} texts, expected {n_new}")
+            text = text_bags([str(t) for t in item_text_new], net.items.n_buckets)
+        net.items = net.items.grown(rows[1:], sizes, np.random.default_rng(self.seed), text)
         self.n_items_ += n_new
         self._item_cache = None
         return self
@@ -409,6 +480,9 @@ class SequenceModel:
             "item_features": dict(zip(self._item_names, net.items.sizes, strict=True)),
             "user_features": dict(zip(self._user_names, net.users.sizes, strict=True)),
             "fine_tunes": self._tunes,
+            "text": {"n_buckets": net.items.n_buckets, "n_ids": int(net.items.bags.ids.size)}
+            if net.items.n_buckets
+            else None,
         }
         return dict(net.state_dict()), config
 
@@ -428,8 +502,14 @@ class SequenceModel:
         model = cls(**config["params"])
         items, users = config["item_features"], config["user_features"]
         n_items, n_users = int(config["n_items"]), int(config["n_users"])
+        text = config.get("text")  # absent in models saved before the text term
+        bags = (
+            (TextBags(np.zeros(text["n_ids"]), np.zeros(n_items + 2)), text["n_buckets"])
+            if text
+            else (None, 0)
+        )
         model._build(
-            (np.zeros((n_items + 1, len(items)), np.int64), list(items.values())),
+            (np.zeros((n_items + 1, len(items)), np.int64), list(items.values()), *bags),
             (np.zeros((n_users + 1, len(users)), np.int64), list(users.values())),
             np.random.default_rng(model.seed),
         )
@@ -442,9 +522,12 @@ class SequenceModel:
 
     # -- internals --------------------------------------------------------------------------------
     def _build(self, items: tuple, users: tuple, rng: np.random.Generator) -> None:
+        """``items``: (attribute rows, table sizes[, text bags, text buckets]); ``users``:
+        (attribute rows, table sizes)."""
         d, h, dt = self.dim, self.hidden, self.dtype
+        codes, sizes, *text = items
         self._net = _Net(
-            ItemTower(*items, d, dt, rng),
+            ItemTower(codes, sizes, d, dt, rng, *text),
             UserTower(*users, d, h, dt, rng),
             make_head(self.head, d, h, dt, rng),
         )

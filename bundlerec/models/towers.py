@@ -10,8 +10,14 @@ nothing; the event table has one row per event type, "unknown" and "start" inclu
 
 Item tower (one vector and one bias per item)::
 
-    v_i = E_id[i] + sum_f E_f[c_f(i)]              (D,)
+    v_i = E_id[i] + sum_f E_f[c_f(i)] + t_i         (D,)
+    t_i = mean_{g in ngrams(i)} E_text[g]           (D,)   zero without text
     b_i = E_bias[i]                                 ()
+
+``t_i`` is the text term (:mod:`bundlerec.models.text`): the mean of the hashed word and bigram
+rows of the item's title and description, trained with the rest (:func:`corenn.F.embedding_bag`).
+An item without events (cold start) has a zero ``E_id`` row: its vector is its attributes and
+its text (:meth:`ItemTower.content`).
 
 User tower (an LSTM over the steps of a sequence, then one Dense layer per position)::
 
@@ -38,6 +44,7 @@ import math
 import numpy as np
 
 import corenn
+from bundlerec.models.text import TextBags
 from corenn import F, Module, Tensor
 
 __all__ = ["EVENT_UNKNOWN", "EVENT_START", "N_EVENT_ROWS", "ItemTower", "UserTower", "make_head"]
@@ -91,17 +98,62 @@ class ItemTower(Module):
     dtype : {"float32", "float64"}
     rng : numpy.random.Generator
         Initial weights.
+    text : TextBags, optional
+        Hashed n-gram bags of every item row (V bags, row 0 empty); with ``n_buckets``.
+    n_buckets : int
+        Rows of the text table (0: no text term).
     """
 
-    def __init__(self, codes: np.ndarray, sizes: list[int], dim: int, dtype, rng) -> None:
+    def __init__(
+        self,
+        codes: np.ndarray,
+        sizes: list[int],
+        dim: int,
+        dtype,
+        rng,
+        text: TextBags | None = None,
+        n_buckets: int = 0,
+    ) -> None:
         super().__init__()
         self.register_buffer("codes", np.asarray(codes, dtype=np.int64))
-        scale = _unit_scale(dim, 1 + len(sizes))
+        self.n_buckets = int(n_buckets)
+        scale = _unit_scale(dim, 1 + len(sizes) + (self.n_buckets > 0))
         self.ids = _table(codes.shape[0], dim, scale, dtype, rng)
         self.bias = _table(codes.shape[0], 1, 0.0, dtype, rng)
         for j, size in enumerate(sizes):
             setattr(self, f"attr{j}", _table(size, dim, scale, dtype, rng))
         self.sizes = [int(s) for s in sizes]
+        if self.n_buckets:
+            if text is None or len(text) != codes.shape[0]:
+                raise ValueError(f"text needs one bag per item row ({codes.shape[0]})")
+            self.text = _table(self.n_buckets, dim, scale, dtype, rng, padding_idx=None)
+            self.set_bags(text)
+
+    def set_bags(self, bags: TextBags) -> None:
+        """Use ``bags`` (one per item row) as the items' n-grams."""
+        self.register_buffer("text_ids", bags.ids)
+        self.register_buffer("text_offsets", bags.offsets)
+
+    @property
+    def bags(self) -> TextBags | None:
+        """The n-gram bags of every item row (None without a text term)."""
+        return TextBags(self.text_ids, self.text_offsets) if self.n_buckets else None
+
+    def content(self, rows: np.ndarray) -> Tensor:
+        """Vectors of item ``rows`` (N,) without the id embedding: attributes and text, what a
+        new item has (N, D)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        codes = [self.codes[rows, j] for j in range(len(self.sizes))]
+        parts = [t(c) for t, c in zip(_attributes(self), codes, strict=True)]
+        if self.n_buckets:
+            bags = self.bags.rows(rows)
+            parts.append(F.embedding_bag(bags.ids, bags.offsets, self.text.weight))
+        if not parts:
+            return Tensor(np.zeros((rows.size, self.ids.weight.shape[1]), self.ids.weight.dtype))
+        total = parts[0]
+        for part in parts[1:]:
+            total = total + part
+        return total
 
     def forward(self, rows: np.ndarray) -> Tensor:
         """Vectors of item ``rows``.
@@ -118,6 +170,9 @@ class ItemTower(Module):
         flat = rows.reshape(-1)
         codes = [self.codes[flat, j] for j in range(len(self.sizes))]
         vec = _lookup_sum([self.ids, *_attributes(self)], [flat, *codes])
+        if self.n_buckets:
+            bags = self.bags.rows(flat)
+            vec = vec + F.embedding_bag(bags.ids, bags.offsets, self.text.weight)
         return vec.reshape(*rows.shape, vec.shape[-1])
 
     def lookup(self, *rows: np.ndarray) -> list[tuple[Tensor, Tensor]]:
@@ -153,12 +208,14 @@ class ItemTower(Module):
         """Biases of item ``rows`` (any shape S), a Tensor of shape S."""
         return self.bias(rows.reshape(-1)).reshape(rows.shape)
 
-    def grown(self, new_codes: np.ndarray, sizes: list[int], rng) -> ItemTower:
+    def grown(
+        self, new_codes: np.ndarray, sizes: list[int], rng, new_text: TextBags | None = None
+    ) -> ItemTower:
         """A copy with extra items appended (cold start).
 
-        New items get a zero id row, so their vectors come from their attributes alone, and the
-        mean bias of the old items; attribute tables grow to ``sizes`` with zero rows for new
-        attribute codes.
+        New items get a zero id row, so their vectors come from their attributes and text
+        alone, and the mean bias of the old items; attribute tables grow to ``sizes`` with zero
+        rows for new attribute codes; the text table is kept.
 
         Parameters
         ----------
@@ -168,11 +225,21 @@ class ItemTower(Module):
             New table sizes (each at least the old one).
         rng : numpy.random.Generator
             Only used to build the new tables before their rows are copied or zeroed.
+        new_text : TextBags, optional
+            n-gram bags of the new items (default: none, empty bags).
         """
         old_rows = self.codes.shape[0]
         dim = self.ids.weight.shape[1]
         dtype = self.ids.weight.dtype
-        grown = ItemTower(np.concatenate([self.codes, new_codes]), sizes, dim, dtype, rng)
+        text = None
+        if self.n_buckets:
+            n_new = new_codes.shape[0]
+            new_text = new_text or TextBags(np.zeros(0), np.zeros(n_new + 1))
+            text = self.bags.concat(new_text)
+        codes = np.concatenate([self.codes, new_codes])
+        grown = ItemTower(codes, sizes, dim, dtype, rng, text, self.n_buckets)
+        if self.n_buckets:
+            grown.text.weight.data[...] = self.text.weight.data
         for old, new in zip(
             [self.ids, *_attributes(self)], [grown.ids, *_attributes(grown)], strict=True
         ):

@@ -1,0 +1,76 @@
+"""Audience quality on a time split against two baselines (issue 13), on the synthetic shop
+and MovieLens (when its ratings file is given). Not a test and not a timing benchmark.
+
+The events are split at one moment (the 80 % quantile of the timestamps, as
+``bundlerec split --protocol time``); the Recommender is fitted on the earlier events and each
+item's audience is scored against the shoppers who bought it later
+(:func:`bundlerec.audience_eval.evaluate_audiences`): precision@N, recall@N and AUC of
+bundlerec's audience, "most active shoppers" and item-kNN reversed, in the same run.
+
+Usage::
+
+    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/audience_quality.py \\
+        [--ml-ratings ratings.csv --ml-items items.csv] [--n 50]
+
+Nothing is tuned here: the calibration is fitted inside ``fit`` on its own validation cases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bundlerec import data, prep
+from bundlerec.audience_eval import evaluate_audiences
+from bundlerec.datasets import synthetic_shop
+from bundlerec.recommender import Recommender
+
+TEST_SHARE = 0.2
+MIN_BUYERS = (5, 2)  # evaluated items: at least this many new buyers in the test period
+
+
+def report(name: str, events, items, users, n: int, seed: int = 0) -> str:
+    """Fit on the first 80 % of the time, evaluate the audiences on the rest; a text table."""
+    train, test = prep.split_global_time(events, test_share=TEST_SHARE)
+    start = time.perf_counter()
+    model = Recommender(seed=seed).fit(train, items, users)
+    fitted = time.perf_counter() - start
+    span = (test["timestamp"].max() - test["timestamp"].min()) / 86_400
+    lines = []
+    for min_buyers in MIN_BUYERS:
+        result = evaluate_audiences(
+            model, test, n=n, min_buyers=min_buyers, seed=seed, horizon_days=span
+        )
+        lines += [
+            f"{name}: {result['n_items']} items with >= {min_buyers} new buyers, "
+            f"{result['n_shoppers']} shoppers, N = {n}, horizon {span:.0f} days "
+            f"(fit {fitted:.0f} s)",
+            f"{'method':<20}{'precision@N':>12}{'recall@N':>12}{'AUC':>8}",
+        ]
+        for method, m in result["results"].items():
+            lines.append(
+                f"{method:<20}{m['precision']:>12.4f}{m['recall']:>12.4f}{m['auc']:>8.4f}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ml-ratings", help="MovieLens ratings.csv")
+    parser.add_argument("--ml-items", help="items CSV (item_id, category) for MovieLens")
+    parser.add_argument("--n", type=int, default=50, help="audience size N")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    events, items, users = synthetic_shop(seed=args.seed)
+    print(report("synthetic shop", events, items, users, args.n, args.seed), flush=True)
+    if args.ml_ratings:
+        ratings = data.load_movielens(args.ml_ratings)
+        items = data.load_items(args.ml_items) if args.ml_items else None
+        print()
+        print(report("MovieLens", ratings, items, None, args.n, args.seed))
+    else:
+        print("\nMovieLens: skipped (no --ml-ratings given)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""New arrivals on the synthetic shop: NDCG@10 of items first seen after the split, with and
+without their text, against category popularity (issue 13). Not a test, not a timing benchmark.
+
+The shop is generated with titles whose words carry signal (``titles=True, style_taste=1.0``:
+shoppers prefer some styles, and the style words are in the titles) and with 20 % of each
+category's items arriving during the second half of the 90 days (``new_share=0.2``). The events
+are split at the 70 % quantile of the timestamps; the model is fitted on the earlier events and
+the items the later events show for the first time are added from the items table (attributes,
+price and, "with text", title and description) before scoring
+(:func:`bundlerec.cold_start_eval.evaluate_new_arrivals`).
+
+``--inner`` never reads the test part: it splits the training events once more (the same 70 %
+quantile) and compares how new items start in the sequence model (nothing borrowed: the mean
+bias and a zero id row; the donors' mean bias; the donors' mean bias and id embedding); the
+choice (``bundlerec.recommender.BORROW_IDS``) was made there.
+
+Usage::
+
+    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/cold_start.py [--seed 0] [--inner]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+from unittest import mock
+
+from bundlerec import prep, recommender
+from bundlerec.cold_start_eval import evaluate_new_arrivals
+from bundlerec.datasets import synthetic_shop
+from bundlerec.models.sequence import SequenceModel
+from bundlerec.recommender import Recommender
+
+TEST_SHARE = 0.3
+
+
+def _variant(model, test, table, name):
+    """evaluate_new_arrivals of a copy of ``model`` with new items started as ``name`` says."""
+    model = copy.deepcopy(model)
+    if name == "nothing borrowed":
+        with mock.patch.object(SequenceModel, "borrow", lambda self, *a, **k: self):
+            return evaluate_new_arrivals(model, test, table)
+    with mock.patch.object(recommender, "BORROW_IDS", name == "bias and id borrowed"):
+        return evaluate_new_arrivals(model, test, table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inner", action="store_true", help="inner split of the training part")
+    args = parser.parse_args()
+    events, items, users = synthetic_shop(
+        seed=args.seed, titles=True, style_taste=1.0, new_share=0.2
+    )
+    items = items.drop(columns="arrival")  # the generator's truth, not an item attribute
+    train, test = prep.split_global_time(events, test_share=TEST_SHARE)
+    if args.inner:
+        train, test = prep.split_global_time(train, test_share=TEST_SHARE)
+    rows = {}
+    for name, table in (
+        ("with text", items),
+        ("without text", items.drop(columns=["title", "description"])),
+    ):
+        start = time.perf_counter()
+        model = Recommender(seed=args.seed).fit(train, table, users)
+        print(f"{name}: fit {time.perf_counter() - start:.0f} s", flush=True)
+        variants = (
+            ("nothing borrowed", "bias borrowed", "bias and id borrowed")
+            if args.inner
+            else ("as shipped",)
+        )
+        for variant in variants:
+            rows[f"{name}, {variant}"] = (
+                _variant(model, test, table, variant)
+                if args.inner
+                else evaluate_new_arrivals(model, test, table)
+            )
+    first = next(iter(rows.values()))
+    print(
+        f"\nsynthetic shop (seed {args.seed}{', inner split' if args.inner else ''}): "
+        f"{first['n_new_items']} new items, {first['n_cases']} shoppers who bought one, "
+        f"NDCG@{first['k']}"
+    )
+    baseline = first["results"]["category_popularity"]
+    for name, result in rows.items():
+        value = result["results"]["bundlerec"]
+        print(f"  bundlerec ({name}){'':<4}{value:.4f}  ({value / baseline:.2f}x)")
+    for method in ("category_popularity", "shopper_category"):
+        value = first["results"][method]
+        print(f"  {method:<40}{value:.4f}  ({value / baseline:.2f}x)")
+
+
+if __name__ == "__main__":
+    main()
