@@ -108,7 +108,8 @@ class OnlineFeedback:
         items: pd.DataFrame | None = None,
         users: pd.DataFrame | None = None,
     ) -> Interactions:
-        """Insert cleaned canonical events (:func:`bundlerec.prep.clean`) into the history.
+        """Insert canonical events (:func:`bundlerec.data.load_events`, repeats dropped) into
+        the history.
 
         Returns the encoded new rows (their final basket codes). The co-purchase counts follow at
         the next :meth:`recount`.

@@ -29,7 +29,7 @@ import pandas as pd
 
 from bundlerec.data import load_events
 from bundlerec.feedback import OnlineFeedback
-from bundlerec.prep import clean
+from bundlerec.prep import deduplicate
 from bundlerec.privacy import Pseudonymizer
 from bundlerec.progress import logger
 from bundlerec.recommender import Recommender
@@ -151,7 +151,7 @@ class Service:
         self.loaded_mtime = mtime
 
     def _observe(self, online: OnlineFeedback, frame: pd.DataFrame) -> None:
-        online.observe(clean(load_events(as_events(frame)), window=online.model.window))
+        online.observe(deduplicate(load_events(as_events(frame))))
 
     def reload_if_changed(self) -> bool:
         """Load the model directory again if ``meta.json`` changed; return whether it did."""
@@ -198,8 +198,9 @@ class Service:
         with self.writer:
             first, last = self.store.append(rows)  # on disk when this returns
             with self.lock.writing():
-                online = self.online
-                online.observe(clean(frame, window=online.model.window))
+                # Events as loaded, repeats dropped: the history insertion sorts them and cuts
+                # their baskets (prep.clean's count filter has nothing to do on new events).
+                self.online.observe(deduplicate(frame))
                 self.applied_seq = last
         return len(rows)
 
