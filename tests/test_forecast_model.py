@@ -31,12 +31,16 @@ def test_windows_skip_the_periods_before_the_first_sale():
     f = Features(grid_of(y), horizon=2, context=4)
     b = f.batch([0, 1], [6, 6])
     assert b.lengths.tolist() == [3, 4], "series 0 starts at its first sale (period 3)"
-    assert np.allclose(b.scale, [4.0, 1.0])
-    assert np.allclose(b.x[0, :3, 0], [0.5, 1.0, 1.5]) and not b.x[0, 3].any()
-    assert np.allclose(b.target[0], [0.0, 2.0]) and b.mask.tolist() == [[1, 1], [1, 1]]
+    # diff scaling: center = mean of the history, scale = mean |change| (the mean if constant)
+    assert np.allclose(b.center, [4.0, 1.0]) and np.allclose(b.scale, [2.0, 1.0])
+    assert np.allclose(b.x[0, :3, 0], [-1.0, 0.0, 1.0]) and not b.x[0, 3].any()
+    assert np.allclose(b.target[0], [-2.0, 2.0]) and b.mask.tolist() == [[1, 1], [1, 1]]
+    mean = Features(grid_of(y), horizon=2, context=4, scaling="mean").batch([0], [6])
+    assert mean.center[0] == 0 and mean.scale[0] == 4.0
+    assert np.allclose(mean.x[0, :3, 0], [0.5, 1.0, 1.5]) and np.allclose(mean.target, [[0, 2]])
     masked = f.batch([0], [6], end=7)
     assert masked.mask.tolist() == [[1, 0]], "targets at or after the cut are unknown"
-    assert f.n_head == 2 * f.n_future + 7 + 1 and b.head.shape == (2, f.n_head)
+    assert f.n_head == 2 * f.n_future + 7 + 2 and b.head.shape == (2, f.n_head)
 
 
 def test_windows_carry_relative_price_and_promotion():

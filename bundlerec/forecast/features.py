@@ -8,15 +8,19 @@ A window at *origin* ``o`` of series ``i`` reads the history ``y[i, max(o - L, a
 and predicts ``y[i, o : o + H]``, where ``a_i`` is the series' first period with a sale: the
 periods before it are not demand data (the item was not sold yet, or its series starts later
 than the grid), so a window never reads them (windows are right-padded, their lengths say how
-many steps are real). Each window is scaled by its own history's mean demand ``s`` (per series
-and origin, as DeepAR scales): inputs and targets are divided by ``s``, predictions multiplied
-by it. A history without any sale has ``s = 0``: its forecast is 0 and it is not trained on.
+many steps are real). Each window is standardised by its own history (per series and origin):
+demand ``y`` enters as ``(y - c) / s`` and predictions come back as ``c + s z``. With
+``scaling="diff"`` (the default) ``c`` is the history's mean and ``s`` its mean absolute
+period-to-period change (the mean when the history is constant), so that the network works in
+units of the series' noise; with ``scaling="mean"`` (DeepAR's) ``c = 0`` and ``s`` is the mean.
+A history without any sale has ``s = 0``: its forecast is 0 and it is not trained on.
 
 Per history step the recurrent input has ``F`` features: the scaled demand, the calendar
 (sine and cosine of the position in the season and in the year), and, when the grid has them,
 the log price relative to the window's mean price and the promotion share. The head input per
 window adds, for each of the H future steps, the known future covariates (calendar, relative
-price, promotion), the scaled demand of the last season (m values) and ``log1p(s)``.
+price, promotion), the scaled demand of the last season (m values; ``c`` before the series'
+first sale) and ``log1p(c)``, ``log1p(s)``.
 """
 
 from __future__ import annotations
@@ -56,8 +60,8 @@ class Batch:
         Head inputs (future covariates, last season, log scale).
     series : shape (B,), int64
         Series (item) index of each window.
-    scale : shape (B,), float64
-        ``s``: the window's mean demand (0 for a history without sales).
+    center, scale : shape (B,), float64
+        ``c`` and ``s`` (both 0 for a history without sales).
     target : shape (B, H)
         Scaled future demand (0 where unknown).
     mask : shape (B, H)
@@ -68,6 +72,7 @@ class Batch:
     lengths: np.ndarray
     head: np.ndarray
     series: np.ndarray
+    center: np.ndarray
     scale: np.ndarray
     target: np.ndarray
     mask: np.ndarray
@@ -83,6 +88,8 @@ class Features:
         H >= 1.
     context : int
         L >= 1, the most history steps a window reads.
+    scaling : {"diff", "mean"}
+        How windows are standardised (module docstring).
 
     Notes
     -----
@@ -90,8 +97,11 @@ class Features:
     forecast assumes the current price and no promotion.
     """
 
-    def __init__(self, grid: Grid, horizon: int, context: int):
+    def __init__(self, grid: Grid, horizon: int, context: int, scaling: str = "diff"):
+        if scaling not in ("diff", "mean"):
+            raise ValueError(f"scaling must be 'diff' or 'mean', got {scaling!r}")
         self.grid, self.horizon, self.context = grid, int(horizon), int(context)
+        self.scaling = scaling
         self.season = grid.season
         n, t = grid.values.shape
         periods = grid.periods.append(future_periods(grid, self.horizon))
@@ -108,7 +118,8 @@ class Features:
         extra = (self.price is not None) + (self.promo is not None)
         self.n_inputs = 1 + self.calendar.shape[1] + extra
         self.n_future = self.calendar.shape[1] + extra
-        self.n_head = self.horizon * self.n_future + self.season + 1
+        self.n_head = self.horizon * self.n_future + self.season + 2
+        self.season_at = self.horizon * self.n_future  # where the last season sits in the head
         self.days = DAYS[grid.freq]
         sold = grid.values > 0
         self.first = np.where(sold.any(axis=1), sold.argmax(axis=1), t).astype(np.int64)
@@ -134,9 +145,15 @@ class Features:
         valid = steps < lengths[:, None]
         hist = np.where(valid, hist, 0)
         y_hist = np.where(valid, self.y[series[:, None], hist], 0.0)
-        scale = y_hist.sum(axis=1) / lengths
+        mean = y_hist.sum(axis=1) / lengths
+        if self.scaling == "mean":
+            center, scale = np.zeros_like(mean), mean
+        else:
+            step = np.abs(np.diff(y_hist, axis=1)) * (valid[:, 1:] & valid[:, :-1])
+            change = step.sum(axis=1) / np.maximum(lengths - 1, 1)
+            center, scale = mean, np.where(change > 0, change, mean)
         s_in = np.where(scale > 0, scale, 1.0)
-        cols = [y_hist / s_in[:, None], self.calendar[hist]]
+        cols = [(y_hist - center[:, None]) / s_in[:, None], self.calendar[hist]]
         fut = origins[:, None] + np.arange(h)  # (B, H)
         fut_cols = [self.calendar[fut]]
         if self.price is not None:
@@ -149,12 +166,14 @@ class Features:
             fut_cols.append(self.promo[series[:, None], fut][..., None])
         x = np.concatenate([c if c.ndim == 3 else c[..., None] for c in cols], axis=2)
         x = np.where(valid[..., None], x, 0.0)
-        last = origins[:, None] - m + np.arange(m)  # the last season, 0 before the start
-        last_y = np.where(last >= 0, self.y[series[:, None], np.maximum(last, 0)], 0.0)
+        last = origins[:, None] - m + np.arange(m)  # the last season, c before the start
+        started = last >= self.first[series][:, None]
+        last_y = np.where(started, self.y[series[:, None], np.maximum(last, 0)], center[:, None])
         head = np.concatenate(
             [
                 np.concatenate(fut_cols, axis=2).reshape(len(series), -1),
-                last_y / s_in[:, None],
+                (last_y - center[:, None]) / s_in[:, None],
+                np.log1p(center)[:, None],
                 np.log1p(scale)[:, None],
             ],
             axis=1,
@@ -167,7 +186,8 @@ class Features:
             lengths=lengths,
             head=head.astype(np.float32),
             series=series,
+            center=center,
             scale=scale,
-            target=(target / s_in[:, None]).astype(np.float32),
+            target=((target - center[:, None]) / s_in[:, None]).astype(np.float32),
             mask=mask.astype(np.float32),
         )
