@@ -219,6 +219,14 @@ def test_losses_match_the_reference(device, weighted, rng):
     close(k.mse_fwd(on[0], on[1]), ref.mse_fwd(x, t), what="mse")
     for got, want in zip(k.mse_bwd(on[4], on[0], on[1]), ref.mse_bwd(g, x, t), strict=True):
         close(got, want, what="mse gradient")
+    q = rng.uniform(size=5)  # one quantile level per column, broadcast over the rows
+    t_kink = np.where(rng.uniform(size=x.shape) < 0.3, x, t)  # some targets at the kink
+    on_q, on_t = put(device, q), put(device, t_kink)
+    close(k.pinball_fwd(on[0], on_t, on_q), ref.pinball_fwd(x, t_kink, q), what="pinball")
+    for got, want in zip(
+        k.pinball_bwd(on[4], on[0], on_t, on_q), ref.pinball_bwd(g, x, t_kink, q), strict=True
+    ):
+        close(got, want, what="pinball gradient")
     classes = np.array([2, -100, 0, 4], np.int64)  # one ignored row
     cw = rng.uniform(size=5) if weighted else None
     for smoothing in (0.0, 0.2):
@@ -263,3 +271,27 @@ def test_factor_max_product_and_gather_match_the_reference(device, rng):
     rows = np.array([5, 0, -1, 2], np.int64)
     got = device[1].factor_gather(put(device, table), put(device, rows))
     close(got, ref.factor_gather(table, rows), what="gather")
+
+
+def test_every_array_kernel_has_a_gpu_twin():
+    """A cupy array reaching any kernel but the planning ones (which take host integer
+    problems, never device arrays) finds a GPU implementation."""
+    import kernels.gpu
+    from kernels.reference import planning, steps
+
+    host_only = set(planning.__all__) | set(steps.__all__)
+    names = {n for n in dir(ref) if n.endswith(("_fwd", "_bwd")) or n in _public(ref)}
+    missing = sorted(n for n in names - host_only if not hasattr(kernels.gpu, n))
+    assert not missing, f"no GPU kernel for {missing}"
+
+
+def _public(module) -> set[str]:
+    import importlib
+    import pkgutil
+
+    found = set()
+    for info in pkgutil.iter_modules(module.__path__):
+        found |= set(
+            getattr(importlib.import_module(f"{module.__name__}.{info.name}"), "__all__", ())
+        )
+    return found

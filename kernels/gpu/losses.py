@@ -1,5 +1,5 @@
-"""GPU loss kernels, unreduced: element-wise (BCE with logits, squared error) and per row
-(softmax cross-entropy), the loss a parameter of one kernel per shape of work.
+"""GPU loss kernels, unreduced: element-wise (BCE with logits, squared error, pinball) and per
+row (softmax cross-entropy), the loss a parameter of one kernel per shape of work.
 
 Same names, signatures and results as :mod:`kernels.reference.losses` (letters and equations
 there); logs and exponentials stay finite for logits of any finite size. ``weight`` and
@@ -22,9 +22,11 @@ __all__ = [
     "cross_entropy_bwd",
     "mse_fwd",
     "mse_bwd",
+    "pinball_fwd",
+    "pinball_bwd",
 ]
 
-BCE_FWD, BCE_BWD, MSE_FWD, MSE_BWD = range(4)
+BCE_FWD, BCE_BWD, MSE_FWD, MSE_BWD, PINBALL_FWD, PINBALL_BWD = range(6)
 
 
 @cuda.jit
@@ -39,6 +41,15 @@ def _pointwise(op, x, t, w, pw, g, has_w, has_pw, out, out2, zero, one, two):
         return
     if op == MSE_BWD:
         dx = two * g[k] * (xk - tk)
+        out[k] = dx
+        out2[k] = -dx
+        return
+    if op == PINBALL_FWD:  # w holds the quantile levels q
+        d = tk - xk
+        out[k] = max(w[k] * d, (w[k] - one) * d)
+        return
+    if op == PINBALL_BWD:  # the kink x == t takes the branch t >= x
+        dx = g[k] * ((one if xk > tk else zero) - w[k])
         out[k] = dx
         out2[k] = -dx
         return
@@ -100,6 +111,16 @@ def _ce_rows(
             d -= coef
         d += smooth * (w_sum * p - (w[c] if has_w else one))
         dx[r, c] = d * scale
+
+
+def pinball_fwd(x, t, q):
+    """Pinball (quantile) loss ``max(q (t - x), (q - 1) (t - x))``; ``q`` broadcasts."""
+    return _elementwise(PINBALL_FWD, x, t, q)[0]
+
+
+def pinball_bwd(g, x, t, q):
+    """``dx = g (1[x > t] - q)`` and ``dt = -dx``."""
+    return _elementwise(PINBALL_BWD, x, t, q, g=g)
 
 
 def _flat(xp, a, dtype, shape):
