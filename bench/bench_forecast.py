@@ -1,11 +1,13 @@
 """Training throughput of the forecaster's network: corenn against the same architecture in
 PyTorch (CPU), same threads, same batches, same run.
 
-One training step: Embedding + LSTM + Dense(relu) + Dense forward on a batch of windows cut
+One training step: Embedding + LSTM + Dense(relu) + Dense + the linear skip from the last season,
+forward on a batch of windows cut
 from the synthetic shop's daily sales (:class:`bundlerec.forecast.features.Features`), the
 masked pinball loss over H steps and Q levels, backward, gradient clipping at norm 1 and an
 Adam step. Batch building is left out of both timings (the same precomputed batches feed both).
-Reported: windows per second for each and the ratio corenn / PyTorch (issue 14's target: >= 1).
+Reported: windows per second for each and the ratio corenn / PyTorch (issue 14's target: >= 1),
+against PyTorch with packed sequences and with a padded batch read at each last step.
 
 Run: ``OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python bench/bench_forecast.py [--threads 1]
 [--batch 128] [--steps 200] [--repeats 3]``. PyTorch is a benchmark extra; without it only
@@ -65,7 +67,10 @@ def time_corenn(features, data, hidden, embedding_dim, horizon, steps) -> float:
     return time.perf_counter() - started
 
 
-def time_torch(features, data, hidden, embedding_dim, horizon, steps) -> float:
+def time_torch(features, data, hidden, embedding_dim, horizon, steps, packed) -> float:
+    """``packed``: variable lengths by ``pack_padded_sequence``; otherwise the LSTM runs over
+    the right-padded batch and the state is read at each window's last real step (the same
+    numbers: padding comes after it)."""
     import torch
 
     class Net(torch.nn.Module):
@@ -79,11 +84,16 @@ def time_torch(features, data, hidden, embedding_dim, horizon, steps) -> float:
             self.at = slice(features.season_at, features.season_at + features.season)
 
         def forward(self, x, lengths, series, head):
-            packed = torch.nn.utils.rnn.pack_padded_sequence(
-                x, lengths, batch_first=True, enforce_sorted=False
-            )
-            _, (h_n, _) = self.lstm(packed)
-            z = torch.cat([h_n[-1], self.embedding(series), head], dim=1)
+            if packed:
+                seq = torch.nn.utils.rnn.pack_padded_sequence(
+                    x, lengths, batch_first=True, enforce_sorted=False
+                )
+                _, (h_n, _) = self.lstm(seq)
+                last = h_n[-1]
+            else:
+                out, _ = self.lstm(x)
+                last = out[torch.arange(len(series)), lengths - 1]
+            z = torch.cat([last, self.embedding(series), head], dim=1)
             y = self.out(torch.relu(self.hidden(z))) + self.skip(head[:, self.at])
             return y.view(len(series), horizon, len(LEVELS))
 
@@ -138,19 +148,21 @@ def main(argv=None) -> int:
     print(f"forecaster training step, (B, L, F, K, H) = {shape}, Q = {len(LEVELS)}, "
           f"{args.threads} thread(s), {args.steps} steps, best of {args.repeats}")  # fmt: skip
     sizes = (args.hidden, args.embedding_dim, args.horizon, args.steps)
-    ours, peer = [], []
+    ours, packed, padded = [], [], []
     for _ in range(args.repeats):  # interleaved, so that load on the machine hits both alike
         ours.append(time_corenn(features, data, *sizes))
         if torch is not None:
-            peer.append(time_torch(features, data, *sizes))
+            packed.append(time_torch(features, data, *sizes, packed=True))
+            padded.append(time_torch(features, data, *sizes, packed=False))
     rate = args.steps * args.batch / min(ours)
-    print(f"corenn   {rate:10.0f} windows/s")
+    print(f"corenn                     {rate:10.0f} windows/s")
     if torch is None:
         print("PyTorch not installed: no ratio", file=sys.stderr)
         return 0
-    torch_rate = args.steps * args.batch / min(peer)
-    print(f"PyTorch  {torch_rate:10.0f} windows/s  (torch {torch.__version__})")
-    print(f"ratio corenn / PyTorch: {rate / torch_rate:.2f}")
+    for name, times in (("packed sequences", packed), ("padded + gather", padded)):
+        peer = args.steps * args.batch / min(times)
+        print(f"PyTorch {name:<19}{peer:10.0f} windows/s  ratio corenn / PyTorch "
+              f"{rate / peer:.2f}  (torch {torch.__version__})")  # fmt: skip
     return 0
 
 

@@ -185,9 +185,19 @@ class Forecaster:
         Train again on all periods for the best epoch count (see the module docstring).
     scaling : {"diff", "mean"}
         Window standardisation (:mod:`~bundlerec.forecast.features`).
+    n_models : int
+        Members of an ensemble trained alike from seeds ``seed, seed + 1, ...``; the forecast
+        averages their quantiles (scaled outputs, before sorting).
     seed : int
     verbose : bool
         Progress lines on stderr.
+
+    Attributes
+    ----------
+    best_epochs : list of int
+        Per ensemble member, the epoch count early stopping chose (after ``fit``).
+    history : list of list of float
+        Per member, the validation loss after each epoch.
     """
 
     def __init__(
@@ -204,6 +214,7 @@ class Forecaster:
         patience: int = 5,
         refit: bool = True,
         scaling: str = "diff",
+        n_models: int = 1,
         seed: int = 0,
         verbose: bool = False,
     ):
@@ -211,7 +222,7 @@ class Forecaster:
             raise ValueError(f"horizon must be a positive integer, got {horizon}")
         sizes = {"hidden": hidden, "embedding_dim": embedding_dim, "epochs": epochs,
                  "batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
-                 "patience": patience}  # fmt: skip
+                 "patience": patience, "n_models": n_models}  # fmt: skip
         for name, value in sizes.items():
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
@@ -224,10 +235,10 @@ class Forecaster:
         self.lr, self.patience, self.refit = lr, patience, refit
         if scaling not in ("diff", "mean"):
             raise ValueError(f"scaling must be 'diff' or 'mean', got {scaling!r}")
-        self.scaling = scaling
+        self.scaling, self.n_models = scaling, int(n_models)
         self.seed, self.verbose = seed, verbose
-        self.best_epochs: int | None = None
-        self.history: list[float] = []
+        self.best_epochs: list[int] = []
+        self.history: list[list[float]] = []
 
     # -- training ----------------------------------------------------------------------------
     def _origins(self, features: Features, end: int) -> tuple[np.ndarray, np.ndarray]:
@@ -247,11 +258,11 @@ class Forecaster:
         weight = np.repeat(batch.mask[:, :, None], len(levels), axis=2)
         return (per * weight).sum() / max(float(weight.sum()), 1.0)
 
-    def _train(self, features, end, epochs, validation, rng) -> tuple[QuantileNet, int]:
+    def _train(self, features, end, epochs, validation, rng, seed) -> tuple[QuantileNet, int]:
         net = QuantileNet(len(features.grid.items), features.n_inputs, features.n_head,
                           self.horizon, len(self.quantiles), self.hidden, self.embedding_dim,
                           features.season, features.season_at,
-                          np.random.default_rng(self.seed))  # fmt: skip
+                          np.random.default_rng(seed))  # fmt: skip
         opt = corenn.optim.Adam(net.parameters(), lr=self.lr)
         levels = np.asarray(self.quantiles, dtype=np.float32)
         series, origins = self._origins(features, end)
@@ -272,7 +283,7 @@ class Forecaster:
             net.eval()
             with corenn.no_grad():
                 score = float(self._loss(net, validation, levels).item())
-            self.history.append(score)
+            self.history[-1].append(score)
             if score < best - 1e-6:
                 best, best_epoch, best_state = score, epoch, net.state_dict()
             elif epoch - best_epoch >= self.patience:
@@ -300,34 +311,44 @@ class Forecaster:
         context = self.context or min(max(3 * grid.season, 2 * self.horizon), 120)
         features = Features(grid, self.horizon, context, self.scaling)
         started = time.perf_counter()
-        rng = np.random.default_rng(self.seed)
         cut = t - self.horizon
-        self.history = []
+        self.history, self.best_epochs, self.nets_ = [], [], []
+        validation = None
         if cut >= 2:
             active = np.flatnonzero(grid.values[:, max(0, cut - context) : cut].sum(axis=1) > 0)
             validation = features.batch(active, np.full(active.size, cut)) if active.size else None
-            net, self.best_epochs = self._train(features, cut, self.epochs, validation, rng)
-            if self.refit and self.best_epochs > 0:
-                net, _ = self._train(features, t, self.best_epochs, None, rng)
-        else:  # too short to hold out the horizon: a fixed number of epochs on all of it
-            net, self.best_epochs = self._train(features, t, min(self.epochs, 10), None, rng)
-        say(f"forecaster trained on {n} series x {t} periods in "
+        for member in range(self.n_models):
+            seed = self.seed + member
+            rng = np.random.default_rng(seed)
+            self.history.append([])
+            if cut >= 2:
+                net, best = self._train(features, cut, self.epochs, validation, rng, seed)
+                if self.refit and best > 0:
+                    net, _ = self._train(features, t, best, None, rng, seed)
+            else:  # too short to hold out the horizon: a fixed number of epochs on all of it
+                net, best = self._train(features, t, min(self.epochs, 10), None, rng, seed)
+            self.nets_.append(net)
+            self.best_epochs.append(best)
+        say(f"forecaster: {self.n_models} model(s) trained on {n} series x {t} periods in "
             f"{time.perf_counter() - started:.1f} s", self.verbose)  # fmt: skip
-        self.net_, self.features_ = net, features
+        self.features_ = features
         return self
 
     # -- forecasting -------------------------------------------------------------------------
     def predict(self) -> Forecast:
         """Quantile forecasts for the H periods after the training grid."""
-        if not hasattr(self, "net_"):
+        if not hasattr(self, "nets_"):
             raise RuntimeError("call fit(grid) before predict()")
         features = self.features_
         grid = features.grid
         n, t = grid.values.shape
         batch = features.batch(np.arange(n), np.full(n, t))
-        self.net_.eval()
+        raw = 0.0
         with corenn.no_grad():
-            raw = self.net_(batch.x, batch.lengths, batch.series, batch.head).data
+            for net in self.nets_:
+                net.eval()
+                raw = raw + net(batch.x, batch.lengths, batch.series, batch.head).data
+        raw = raw / len(self.nets_)
         scaled = np.sort(raw.astype(np.float64), axis=2) * batch.scale[:, None, None]
         values = np.where(batch.scale[:, None, None] > 0, batch.center[:, None, None] + scaled, 0)
         values = np.maximum(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
