@@ -81,7 +81,7 @@ def test_items_on_the_cluster_equal_the_single_process_path(model_dir, client, t
     top = Recommender.load(model_dir).recommend_items_batch(users, 7)
     expected = [(u, r + 1, i) for u, row in zip(users, top) for r, i in enumerate(row) if i]
     assert list(local.itertuples(index=False, name=None)) == expected
-    assert there.n_rows == len(expected) and there.n_users == len(users)
+    assert there.n_rows == len(expected) and there.n_inputs == len(users)
 
 
 def test_bundles_on_the_cluster_equal_the_single_process_path(model_dir, client, tmp_path):
@@ -96,6 +96,33 @@ def test_bundles_on_the_cluster_equal_the_single_process_path(model_dir, client,
     rows = local[local["user_id"] == users[0]]
     assert [list(x) for x in rows["items"]] == [[i["item_id"] for i in b["items"]] for b in first]
     assert np.allclose(rows["probability"], [b["probability"] for b in first])
+
+
+def test_audiences_on_the_cluster_equal_the_single_process_path(model_dir, shop, client, tmp_path):
+    items = shop[1]
+    campaigns = [
+        {"campaign_id": "duo", "items": f"{items.item_id[0]},{items.item_id[1]}", "n": 15},
+        {"campaign_id": "one", "items": items.item_id[2], "min_probability": 0.0},
+        {"campaign_id": "cat", "category": items.category[0], "brand": float("nan")},
+    ]
+    jobs.run_batch(model_dir, campaigns, "audience", tmp_path / "here", k=10)
+    result = jobs.run_batch(
+        model_dir, campaigns, "audience", tmp_path / "there", k=10, client=client
+    )
+    local, cluster = pd.read_parquet(tmp_path / "here"), pd.read_parquet(tmp_path / "there")
+    pd.testing.assert_frame_equal(local, cluster)
+    assert result.n_parts == 3 and local["campaign_id"].unique().tolist() == ["duo", "one", "cat"]
+    model = Recommender.load(model_dir)
+    direct = model.audience([items.item_id[0], items.item_id[1]], n=15)["users"]
+    duo = local[local["campaign_id"] == "duo"]
+    assert duo["user_id"].tolist() == [u["user_id"] for u in direct]
+    assert duo["probability"].tolist() == [u["probability"] for u in direct]
+    assert duo["rank"].tolist() == list(range(1, len(direct) + 1))
+    assert local.groupby("campaign_id").size().to_dict() == {"duo": 15, "one": 10, "cat": 10}
+    with pytest.raises(ValueError, match="exactly one of items, category, brand"):
+        jobs.run_batch(model_dir, [{"campaign_id": "x"}], "audience", tmp_path / "x")
+    with pytest.raises(ValueError, match="distinct"):
+        jobs.run_batch(model_dir, campaigns[:1] * 2, "audience", tmp_path / "x")
 
 
 def test_the_model_is_loaded_once_per_worker(model_dir, client, tmp_path):
@@ -278,3 +305,13 @@ def test_batch_command(model_dir, tmp_path, capsys):
     assert len(list(out.glob("part-*.parquet"))) == 3
     assert main([*args, "--users", "all", "--out", str(tmp_path / "who.csv")]) == 2
     assert "is a file" in capsys.readouterr().err
+    pd.DataFrame({"campaign_id": ["c1", "c2"], "items": ["i0001", "i0002,i0003"]}).to_csv(
+        tmp_path / "campaigns.csv", index=False
+    )
+    audience = ["batch", "--model", str(model_dir), "--task", "audience", "--quiet"]
+    campaigns = ["--campaigns", str(tmp_path / "campaigns.csv")]
+    assert main([*audience, *campaigns, "--users", "all", "--out", str(tmp_path / "a")]) == 0
+    assert "2 campaigns, " in capsys.readouterr().out
+    assert pd.read_parquet(tmp_path / "a")["campaign_id"].unique().tolist() == ["c1", "c2"]
+    assert main([*audience, *campaigns, "--users", "who.csv", "--out", str(tmp_path / "b")]) == 2
+    assert "--users all" in capsys.readouterr().err

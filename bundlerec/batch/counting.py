@@ -6,11 +6,12 @@ whose off-diagonal entries are the pair co-occurrence counts, and which holds ev
 co-purchase network's Chow-Liu tree and CPTs need (attribute columns included,
 :meth:`~bundlerec.models.copurchase.CoPurchaseNetwork.fit_counts`). Statistics of disjoint
 sets of whole baskets add up, so each partition is counted where it lies and the partial
-counts are summed pairwise in a tree on the workers.
+counts are summed pairwise on the workers, each block of rows of the counts by its own
+tasks.
 
-A partition's memory is that of its own events and its own pair counts (at most the sum of
-its baskets' squared sizes), never the whole log's; the reduced counts hold one entry per
-distinct pair of the log (docs/scale.md gives the numbers).
+A worker holds one partition's events and pair counts (at most the sum of its baskets' squared
+sizes) or one block of the reduced counts, never the whole log's; only this process receives
+the whole reduced matrix, one entry per distinct pair of the log (docs/scale.md).
 
 Two entries:
 
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from bundlerec.lift import BasketStatistics
 from bundlerec.prep import Encoder, Interactions
@@ -65,6 +67,26 @@ def shopper_partitions(train: Interactions, partitions: int) -> list[Interaction
 _COLUMNS = ("user", "item", "basket", "timestamp", "event")
 
 
+def _count_blocks(
+    part: Any, count: Callable[..., BasketStatistics], shared: dict, blocks: int
+) -> tuple[tuple, list[sp.csr_matrix]]:
+    """One partition's counts: ``((n_baskets, n_items, attributes), gram row blocks)``."""
+    stats = count(part, **shared)
+    edges = np.linspace(0, stats.gram.shape[0], blocks + 1).astype(np.int64)
+    rows = [stats.gram[a:b] for a, b in zip(edges[:-1], edges[1:])]
+    return (stats.n_baskets, stats.n_items, stats.attributes), rows
+
+
+def _tree_sum(client: Client, futures: list, retries: int):
+    """The sum of ``futures`` as pairwise additions on the workers (depth log2(n))."""
+    while len(futures) > 1:
+        pairs = zip(futures[0::2], futures[1::2])
+        futures = [
+            client.submit(operator.add, a, b, retries=retries, priority=1) for a, b in pairs
+        ] + ([futures[-1]] if len(futures) % 2 else [])
+    return futures[0]
+
+
 def _reduce(
     client: Client | None,
     count: Callable[..., BasketStatistics],
@@ -75,8 +97,14 @@ def _reduce(
     verbose: bool,
     retries: int = 2,
 ) -> BasketStatistics:
-    """``sum(count(part, **shared) for part in parts)``: here, or as Dask tasks whose results
-    are added pairwise on the workers (a tree of depth log2(parts))."""
+    """``sum(count(part, **shared) for part in parts)``, here or on the workers.
+
+    On a cluster each partition's Gram matrix is cut into ``len(parts)`` blocks of rows, and
+    block ``r`` of every partition is summed pairwise by its own tasks: no worker ever holds more
+    than one partition's counts or one block of the reduced counts (about ``1 / len(parts)`` of
+    the pairs), and a partition's counts are dropped once their blocks are taken. The blocks
+    meet only in this process, which returns the whole matrix.
+    """
     progress = bar(desc=desc, enabled=verbose, total=len(parts), unit="partitions")
     with progress:
         if client is None:
@@ -92,21 +120,41 @@ def _reduce(
             name: client.scatter(value, broadcast=True, hash=False)
             for name, value in shared.items()
         }
-        leaves = client.map(count, parts, **shared, retries=retries, pure=False)
-        level = leaves
-        while len(level) > 1:
-            pairs = zip(level[0::2], level[1::2])
-            level = [client.submit(operator.add, a, b, retries=retries) for a, b in pairs] + (
-                [level[-1]] if len(level) % 2 else []
-            )
+        blocks = len(parts)
+        leaves = client.map(
+            _count_blocks,
+            parts,
+            count=count,
+            shared=shared,
+            blocks=blocks,
+            retries=retries,
+            pure=False,
+        )
+        # The reduction (priority 1) runs before further partitions are counted (priority 0).
+        heads = [client.submit(operator.itemgetter(0), leaf, priority=1) for leaf in leaves]
+        sums = []
+        for r in range(blocks):
+            pieces = [client.submit(_block, leaf, r, priority=1) for leaf in leaves]
+            sums.append(_tree_sum(client, pieces, retries))
+        done = as_completed(leaves)
+        del leaves, pieces  # let the workers drop what the reduction no longer needs
         try:
-            for future in as_completed(leaves):
+            for future in done:
                 future.result()
                 progress.update(1)
-            return level[0].result()
+            heads = client.gather(heads)
+            gram = sp.vstack(client.gather(sums), format="csr")
         except BaseException:
-            client.cancel(leaves + level[int(len(leaves) == 1) :])
+            client.cancel(sums + heads)
             raise
+    n_items, attributes = heads[0][1:]
+    if any(h[1:] != (n_items, attributes) for h in heads):
+        raise ValueError("partitions were counted with different items or attributes")
+    return BasketStatistics(sum(h[0] for h in heads), gram, n_items, attributes)
+
+
+def _block(counted: tuple, r: int) -> sp.csr_matrix:
+    return counted[1][r]
 
 
 def count_interactions(

@@ -1,10 +1,11 @@
-"""Scoring many shoppers in partitions: top items or bundles, written as partitioned Parquet.
+"""Batch scoring in partitions: top items, bundles, campaign audiences, as partitioned Parquet.
 
-A job splits the shoppers into partitions of ``partition_size`` and scores each partition with
-:func:`score_partition`, in this process (``client=None``) or as one task per partition on a
-Dask cluster. A task ships only the model's path and the partition's shopper ids: each process
-loads the model once (:func:`cached_model`) and keeps it for every later task, so a worker pays
-the load once per job, not once per partition.
+A job splits its inputs (shoppers for ``items`` and ``bundles``, campaigns for ``audience``)
+into partitions of ``partition_size`` and scores each partition with :func:`score_partition`, in
+this process (``client=None``) or as one task per partition on a Dask cluster. A task ships only
+the model's path and the partition's inputs: each process loads the model once
+(:func:`cached_model`) and keeps it for every later task, so a worker pays the load once per
+job, not once per partition (and, for audiences, builds the model's audience index once).
 
 Output: a directory of ``part-NNNNN.parquet`` files (one per partition, in shopper order) and
 ``_batch.json`` (the job's task, model, counts and part names). Parts are written into a
@@ -20,7 +21,12 @@ Tables (one row per shopper and rank):
   (:meth:`~bundlerec.recommender.Recommender.recommend_items_batch`);
 - ``bundles``: ``user_id``, ``rank``, ``items`` (list of ids, anchors first), ``total_price``,
   ``probability``, ``lift``, ``baskets_together``, ``p_any_companion``, ``expected_revenue``
-  (:meth:`~bundlerec.recommender.Recommender.recommend_bundles`).
+  (:meth:`~bundlerec.recommender.Recommender.recommend_bundles`);
+- ``audience``: ``campaign_id``, ``rank``, ``user_id``, ``probability``: each campaign's exact
+  top shoppers among every shopper of the model (:meth:`Recommender.audience`). A campaign is a
+  record with ``campaign_id`` and one of ``items`` (ids, comma-separated: shoppers likely to
+  buy all of them), ``category`` or ``brand``, and optionally ``n`` (default ``k``) and
+  ``min_probability``.
 """
 
 from __future__ import annotations
@@ -132,30 +138,49 @@ _BUNDLE_COLUMNS = [
 ]
 
 
-_SCORERS = {"items": _items, "bundles": _bundles}
+def _audience(model: Recommender, campaigns: list[dict], k: int, **_: Any) -> pd.DataFrame:
+    frames = []
+    for campaign in campaigns:
+        items = campaign.get("items")
+        result = model.audience(
+            None if items is None else [i.strip() for i in str(items).split(",") if i.strip()],
+            n=int(campaign.get("n") or k),
+            min_probability=campaign.get("min_probability"),
+            category=campaign.get("category"),
+            brand=campaign.get("brand"),
+        )
+        chosen = pd.DataFrame(result["users"], columns=["user_id", "probability"])
+        chosen.insert(0, "rank", np.arange(1, len(chosen) + 1, dtype=np.int32))
+        chosen.insert(0, "campaign_id", str(campaign["campaign_id"]))
+        frames.append(chosen)
+    return pd.concat(frames, ignore_index=True).astype({"probability": np.float64})
+
+
+_SCORERS = {"items": _items, "bundles": _bundles, "audience": _audience}
 TASKS = tuple(_SCORERS)
 
 
 def score_partition(
-    model_path: str, users: Sequence[str], task: str, k: int, target: str, options: dict
+    model_path: str, inputs: Sequence[Any], task: str, k: int, target: str, options: dict
 ) -> int:
-    """Score one partition of shoppers and write its Parquet part; return its row count.
+    """Score one partition and write its Parquet part; return its row count.
 
     Parameters
     ----------
     model_path : str
         A model directory (loaded once per process, :func:`cached_model`).
-    users : sequence of str
-        The partition's shopper ids (unknown shoppers get the model's answer for a newcomer).
-    task : {"items", "bundles"}
+    inputs : sequence
+        The partition's shopper ids (unknown shoppers get the model's answer for a newcomer),
+        or its campaigns (``audience``, module docstring).
+    task : {"items", "bundles", "audience"}
     k : int
-        Items or bundles per shopper.
+        Items or bundles per shopper, or shoppers per campaign.
     target : str
         The part's path; written through a temporary name in the same directory.
     options : dict
         Task options: ``size`` (items per bundle).
     """
-    frame = _SCORERS[task](cached_model(model_path), list(users), k, **options)
+    frame = _SCORERS[task](cached_model(model_path), list(inputs), k, **options)
     tmp = f"{target}.{uuid.uuid4().hex}.tmp"
     try:
         frame.to_parquet(tmp, index=False)
@@ -189,18 +214,19 @@ def check_output(out: str | os.PathLike) -> Path:
 
 @dataclass(frozen=True)
 class BatchResult:
-    """What a job wrote: the directory, shoppers scored, rows, parts and wall seconds."""
+    """What a job wrote: the directory, inputs scored (shoppers or campaigns), rows, parts and
+    wall seconds."""
 
     out: Path
-    n_users: int
+    n_inputs: int
     n_rows: int
     n_parts: int
     seconds: float
 
     @property
-    def users_per_second(self) -> float:
-        """Shoppers scored per second of wall time (model loads and writes included)."""
-        return self.n_users / self.seconds if self.seconds > 0 else float("inf")
+    def per_second(self) -> float:
+        """Inputs scored per second of wall time (model loads and writes included)."""
+        return self.n_inputs / self.seconds if self.seconds > 0 else float("inf")
 
 
 def _publish(tmp: Path, path: Path) -> None:
@@ -218,40 +244,40 @@ def _publish(tmp: Path, path: Path) -> None:
 
 def run_batch(
     model: str | os.PathLike,
-    users: Sequence[Any],
+    inputs: Sequence[Any],
     task: str,
     out: str | os.PathLike,
     *,
     k: int = 10,
     client: Client | None = None,
-    partition_size: int = 20000,
+    partition_size: int | None = None,
     retries: int = 2,
     verbose: bool = False,
     **options: Any,
 ) -> BatchResult:
-    """Score ``users`` with the model directory ``model`` and write the parts under ``out``.
+    """Score ``inputs`` with the model directory ``model`` and write the parts under ``out``.
 
     Parameters
     ----------
     model : path
         A saved model directory (:meth:`Recommender.save`).
-    users : sequence
-        Shopper ids, in the order of the output parts.
-    task : {"items", "bundles"}
+    inputs : sequence
+        Shopper ids (``items``, ``bundles``) or campaign records (``audience``), in the order of
+        the output parts.
+    task : {"items", "bundles", "audience"}
         See the module docstring.
     out : path
         Output directory (:func:`check_output`).
     k : int
-        Items or bundles per shopper.
+        Items or bundles per shopper, or shoppers per campaign without its own ``n``.
     client : distributed.Client, optional
         Run one task per partition on this cluster; None runs them here, one after another.
-    partition_size : int
-        Shoppers per partition (a worker holds about ``partition_size * I`` scores at once for
-        ``items``; see docs/scale.md).
+    partition_size : int, optional
+        Inputs per partition: default 20000 shoppers, or 1 campaign (see docs/scale.md).
     retries : int
         Times Dask reruns a partition whose worker died or that raised.
     verbose : bool
-        A progress bar (shoppers scored) on stderr.
+        A progress bar (inputs scored) on stderr.
     **options
         ``size`` (items per bundle, default 3) for ``bundles``.
 
@@ -261,14 +287,21 @@ def run_batch(
     """
     if task not in TASKS:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if partition_size is None:
+        partition_size = 1 if task == "audience" else 20000
     if k < 1 or partition_size < 1:
         raise ValueError(f"k and partition_size must be >= 1, got {k} and {partition_size}")
     path = check_output(out)
     model_path = str(Path(model).expanduser().resolve())
     if not (Path(model_path) / "meta.json").is_file():
         raise ValueError(f"{model}: not a model directory (no meta.json)")
-    users = [str(u) for u in users]
-    starts = range(0, len(users), partition_size)
+    if task == "audience":
+        inputs = [_campaign(c) for c in inputs]
+        if len({c["campaign_id"] for c in inputs}) < len(inputs):
+            raise ValueError("campaign_id values must be distinct")
+    else:
+        inputs = [str(u) for u in inputs]
+    starts = range(0, len(inputs), partition_size)
     parts = [f"part-{n:05d}.parquet" for n in range(len(starts))]
     start_time = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -276,10 +309,11 @@ def run_batch(
     tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary directory
     try:
         jobs = [
-            (model_path, users[s : s + partition_size], task, k, str(tmp / name), options)
+            (model_path, inputs[s : s + partition_size], task, k, str(tmp / name), options)
             for s, name in zip(starts, parts)
         ]
-        progress = bar(desc=f"batch {task}", enabled=verbose, total=len(users), unit="shoppers")
+        unit = "campaigns" if task == "audience" else "shoppers"
+        progress = bar(desc=f"batch {task}", enabled=verbose, total=len(inputs), unit=unit)
         with progress:
             if client is None:
                 rows = []
@@ -293,7 +327,7 @@ def run_batch(
             "model": model_path,
             "k": k,
             "options": options,
-            "n_users": len(users),
+            "n_inputs": len(inputs),
             "n_rows": int(sum(rows)),
             "parts": parts,
         }
@@ -303,8 +337,21 @@ def run_batch(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return BatchResult(
-        path, len(users), int(sum(rows)), len(parts), time.perf_counter() - start_time
+        path, len(inputs), int(sum(rows)), len(parts), time.perf_counter() - start_time
     )
+
+
+def _campaign(record: dict) -> dict:
+    """A campaign record with its missing fields dropped (NaN from a table), checked."""
+    kept = {k: v for k, v in dict(record).items() if not (v is None or v != v)}
+    if "campaign_id" not in kept:
+        raise ValueError(f"a campaign needs a campaign_id: {record!r}")
+    given = [f for f in ("items", "category", "brand") if f in kept]
+    if len(given) != 1:
+        raise ValueError(
+            f"campaign {kept['campaign_id']!r} must give exactly one of items, category, brand"
+        )
+    return kept
 
 
 def _run_on(client: Client, jobs: list[tuple], retries: int, progress) -> list[int]:

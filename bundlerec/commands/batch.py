@@ -1,10 +1,13 @@
-"""``bundlerec batch``: top items or bundles for many shoppers, as partitioned Parquet.
+"""``bundlerec batch``: top items, bundles or campaign audiences, as partitioned Parquet.
 
 Shoppers come from a CSV/Parquet file with a ``user_id`` column, or ``all`` (every shopper the
-model knows). They are scored in partitions, in this process (``--engine local``) or on Dask
-workers (``--engine dask``: an embedded cluster of ``--workers`` processes, or the cluster of
-``--scheduler ADDRESS``), and written under ``--out`` (see :mod:`bundlerec.batch.jobs`). A
-progress bar goes to stderr; stdout gets one line of totals when the job is done.
+model knows); campaigns (``--task audience``, over every shopper: ``--users all``) from a
+CSV/Parquet file with ``campaign_id`` and one of ``items`` (comma-separated ids), ``category``,
+``brand``, and optional ``n`` and ``min_probability`` columns. They are scored in partitions, in
+this process (``--engine local``) or on Dask workers (``--engine dask``: an embedded cluster of
+``--workers`` processes, or the cluster of ``--scheduler ADDRESS``), and written under ``--out``
+(see :mod:`bundlerec.batch.jobs`). A progress bar goes to stderr; stdout gets one line of totals
+when the job is done.
 """
 
 from __future__ import annotations
@@ -20,16 +23,25 @@ def cmd_batch(args: argparse.Namespace) -> int:
     from bundlerec.batch.jobs import cached_model, check_output, run_batch
 
     check_output(args.out)
-    if args.users == "all":
-        users = list(cached_model(args.model).users.classes_)
+    if args.task == "audience":
+        from bundlerec.data import read_table
+
+        if args.campaigns is None or args.users != "all":
+            raise ValueError("--task audience needs --campaigns FILE and --users all")
+        table = read_table(args.campaigns, text_columns=("campaign_id", "items", "brand"))
+        inputs = table.to_dict("records")
+    elif args.campaigns is not None:
+        raise ValueError("--campaigns goes with --task audience")
+    elif args.users == "all":
+        inputs = list(cached_model(args.model).users.classes_)
     else:
         from bundlerec.data import load_users
 
-        users = load_users(args.users)["user_id"].tolist()
+        inputs = load_users(args.users)["user_id"].tolist()
     with engine_client(args) as client:
         result = run_batch(
             args.model,
-            users,
+            inputs,
             args.task,
             args.out,
             k=args.k,
@@ -38,9 +50,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
             verbose=not args.quiet,
             **({"size": args.size} if args.task == "bundles" else {}),
         )
+    what = "campaigns" if args.task == "audience" else "shoppers"
     print(
-        f"{result.n_users} shoppers, {result.n_rows} rows in {result.n_parts} part(s) written "
-        f"to {args.out} in {result.seconds:.1f} s ({result.users_per_second:.0f} shoppers/s)"
+        f"{result.n_inputs} {what}, {result.n_rows} rows in {result.n_parts} part(s) written "
+        f"to {args.out} in {result.seconds:.1f} s ({result.per_second:.0f} {what}/s)"
     )
     return 0
 
@@ -52,7 +65,7 @@ def register(subparsers) -> None:
     from bundlerec.cli import _positive
 
     parser = subparsers.add_parser(
-        "batch", help="top items or bundles for many shoppers, as partitioned Parquet"
+        "batch", help="top items, bundles or campaign audiences, as partitioned Parquet"
     )
     parser.add_argument("--model", required=True, type=Path)
     parser.add_argument(
@@ -62,7 +75,14 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--task", choices=TASKS, required=True)
     parser.add_argument(
-        "--k", type=_positive(int), default=10, help="items or bundles per shopper"
+        "--campaigns",
+        help="--task audience: CSV/Parquet of campaign_id and items, category or brand",
+    )
+    parser.add_argument(
+        "--k",
+        type=_positive(int),
+        default=10,
+        help="items or bundles per shopper, shoppers per campaign (without its own n)",
     )
     parser.add_argument(
         "--size", type=_positive(int), default=3, help="items per bundle (--task bundles)"
@@ -77,8 +97,7 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--partition-size",
         type=_positive(int),
-        default=20000,
-        help="shoppers per partition (one task each)",
+        help="shoppers (default 20000) or campaigns (default 1) per partition, one task each",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=cmd_batch)
