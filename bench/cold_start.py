@@ -49,6 +49,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--inner", action="store_true", help="inner split of the training part")
+    parser.add_argument(
+        "--id-dropout", type=float, help="the sequence model's id_dropout (default: the library's)"
+    )
     args = parser.parse_args()
     events, items, users = synthetic_shop(
         seed=args.seed, titles=True, style_taste=1.0, new_share=0.2
@@ -63,7 +66,8 @@ def main() -> None:
         ("without text", items.drop(columns=["title", "description"])),
     ):
         start = time.perf_counter()
-        model = Recommender(seed=args.seed).fit(train, table, users)
+        sequence = None if args.id_dropout is None else {"id_dropout": args.id_dropout}
+        model = Recommender(seed=args.seed, sequence=sequence).fit(train, table, users)
         print(f"{name}: fit {time.perf_counter() - start:.0f} s", flush=True)
         variants = (
             ("nothing borrowed", "bias borrowed", "bias and id borrowed")

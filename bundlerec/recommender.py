@@ -468,7 +468,8 @@ class Recommender:
         Each new item gets a code after the known ones, its attributes (encoded with the fitted
         encoders; unknown values get the reserved "unknown" codes), price, cost and text
         (``title``, ``description``): the sequence model scores it from its attributes and
-        text, the co-purchase network from its most similar known items
+        text, starting from the mean bias of its most similar known items (and their id
+        embeddings with :data:`BORROW_IDS`), the co-purchase network from their scores
         (:mod:`bundlerec.new_arrivals`). An ``on_hand`` column updates the stock. Known items
         are left as they are. See :meth:`recommend_new_arrivals` and :meth:`audience`.
         """

@@ -193,3 +193,41 @@ def test_promoted_share_is_respected_in_random_requests(
         assert sum(c in promoted for c in companions) >= share * free - 1e-9
         if budget is not None:
             assert bundle["total_price"] <= budget + 1e-9
+
+
+def test_cli_recommend_with_campaign_files(model, tmp_path, capsys):
+    import json
+
+    from bundlerec import cli
+
+    model.save(tmp_path / "m")
+    ids = [str(i) for i in model.items.classes_]
+    pd.DataFrame({"item_id": ids, "on_hand": [0] * 30 + [9] * 30}).to_csv(
+        tmp_path / "stock.csv", index=False
+    )
+    pd.DataFrame(
+        {"item_id": ids[30:45], "promo_price": 1.0, "start": 0, "end": 2_000_000_000}
+    ).to_csv(tmp_path / "promos.csv", index=False)
+    args = ["recommend", "--model", str(tmp_path / "m"), "--user", str(model.users.classes_[0])]
+    campaign = [
+        "--stock",
+        str(tmp_path / "stock.csv"),
+        "--promotions",
+        str(tmp_path / "promos.csv"),
+    ]
+    code = cli.main(
+        [*args, *campaign, "--promote-share", "0.5", "--format", "json", "--now", "1700000000"]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bundles"]
+    for bundle in result["bundles"]:
+        shown = [i["item_id"] for i in bundle["items"]]
+        assert set(shown) <= set(ids[30:]) and len(set(shown) & set(ids[30:45])) >= 2
+    assert cli.main([*args, "--objective", "margin", "--favour-overstock", "30"]) == 0
+    with pytest.raises(SystemExit):  # a usage error: argparse exits with 2
+        cli.main([*args, "--promote-share", "2"])
+    capsys.readouterr()
+    (tmp_path / "bad.csv").write_text("item_id,discount,start,end\na,1.5,0,10\n")
+    assert cli.main([*args, "--promotions", str(tmp_path / "bad.csv")]) == 2
+    assert "discount" in capsys.readouterr().err

@@ -11,6 +11,7 @@ from hypothesis.extra import numpy as hnp
 
 import corenn
 from bundlerec.datasets import synthetic_shop
+from bundlerec.models.sequence import SequenceModel
 from bundlerec.models.text import TextBags, ngrams, text_bags
 from bundlerec.models.towers import ItemTower
 from bundlerec.recommender import Recommender
@@ -113,6 +114,10 @@ def test_item_tower_adds_the_text_mean(rng):
     np.testing.assert_allclose(got, want, atol=1e-12)
     content = tower.content(rows).numpy()
     np.testing.assert_allclose(content, want - tower.ids.weight.data[rows], atol=1e-12)
+    keep = np.array([True, False, True, False])
+    dropped = tower(rows, keep).numpy()
+    np.testing.assert_allclose(dropped[~keep], content[~keep], atol=1e-12)
+    np.testing.assert_allclose(dropped[keep], got[keep], atol=1e-12)
     grown = tower.grown(np.array([[2]]), [3], rng, text_bags(["red boot"], 64))
     np.testing.assert_allclose(grown(rows).numpy(), got, atol=1e-12)
     assert np.any(grown.content(np.array([4])).numpy() != 0)
@@ -139,3 +144,18 @@ def test_text_trains_and_survives_save_and_load(tmp_path):
     assert "title" not in without.item_state["attributes"]
     assert "title" not in model.item_state["attributes"], "text is never a categorical code"
     assert isinstance(model.sequence._net.items.bags, TextBags)
+
+
+def test_id_dropout_is_checked_and_trains():
+    with pytest.raises(ValueError, match="id_dropout"):
+        SequenceModel(id_dropout=1.0)
+    events, items, users = synthetic_shop(n_users=80, n_items=40, n_days=15, seed=6, titles=True)
+    seq = {"dim": 8, "hidden": 8, "epochs": 1, "batch_size": 64, "patience": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = Recommender(sequence=seq, network={"n_top": 10}).fit(events, items, users)
+        dropped = Recommender(sequence={**seq, "id_dropout": 0.5}, network={"n_top": 10}).fit(
+            events, items, users
+        )
+    assert dropped.sequence.get_params()["id_dropout"] == 0.5
+    assert not np.array_equal(plain.sequence.item_vectors(), dropped.sequence.item_vectors())

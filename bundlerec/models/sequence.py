@@ -201,6 +201,9 @@ class SequenceModel:
     text_buckets : int
         Rows of the hashed n-gram table of item texts (:mod:`bundlerec.models.text`); used
         when :meth:`fit` gets ``item_text`` with some text; 0 turns text off.
+    id_dropout : float
+        Share of the items of each training batch whose id embedding is left out, so that
+        their attributes and text learn to score them (a new item has no id embedding).
 
     Attributes
     ----------
@@ -228,6 +231,7 @@ class SequenceModel:
         dtype: str = "float32",
         sampler: str = "popularity",
         text_buckets: int = 1 << 14,
+        id_dropout: float = 0.0,
     ) -> None:
         self.dim = _positive_int("dim", dim)
         self.hidden = _positive_int("hidden", hidden)
@@ -246,6 +250,9 @@ class SequenceModel:
         self.dtype = _choice("dtype", str(np.dtype(dtype)), ("float32", "float64"))
         self.sampler = _choice("sampler", sampler, ("uniform", "popularity"))
         self.text_buckets = _positive_int("text_buckets", text_buckets, low=0)
+        if not (isinstance(id_dropout, (int, float)) and 0.0 <= id_dropout < 1.0):
+            raise ValueError(f"id_dropout must be in [0, 1), got {id_dropout!r}")
+        self.id_dropout = float(id_dropout)
         self._net: _Net | None = None
         # (V, D) item vectors, (V,) biases and [v, b]^T of the current weights, computed on
         # first use; every change of the weights (_build, training, grow_items, from_state)
@@ -262,6 +269,7 @@ class SequenceModel:
         """The constructor arguments (JSON-able)."""
         names = ("dim", "hidden", "max_len", "loss", "n_negatives", "epochs", "batch_size", "lr")
         more = ("patience", "head", "seed", "verbose", "dtype", "sampler", "text_buckets")
+        more += ("id_dropout",)
         return {name: getattr(self, name) for name in names + more}
 
     # -- fitting ----------------------------------------------------------------------------------
@@ -739,7 +747,9 @@ class SequenceModel:
             neg = sampler.draw(rng, (batch, self.n_negatives))
         else:
             neg = sampler.draw(rng, (_SOFTMAX_POOL * self.n_negatives,))
-        (steps, _), (v, b), (v_neg, b_neg) = net.items.lookup(inputs.items, rows, neg)
+        (steps, _), (v, b), (v_neg, b_neg) = net.items.lookup(
+            inputs.items, rows, neg, id_dropout=self.id_dropout, rng=rng
+        )
         u = net.users(steps, inputs.events, inputs.lengths, inputs.users, every=True)
         dim = u.shape[2]
         own = net.head.pair(u, v) + b

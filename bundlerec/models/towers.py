@@ -155,13 +155,16 @@ class ItemTower(Module):
             total = total + part
         return total
 
-    def forward(self, rows: np.ndarray) -> Tensor:
+    def forward(self, rows: np.ndarray, keep_ids: np.ndarray | None = None) -> Tensor:
         """Vectors of item ``rows``.
 
         Parameters
         ----------
         rows : ndarray, any shape S, int64
             Item rows in ``[0, V)``.
+        keep_ids : ndarray, shape S, bool, optional
+            False where the id embedding is left out (id dropout in training: the vector is
+            then the item's content alone, as a new item's is).
 
         Returns
         -------
@@ -169,13 +172,20 @@ class ItemTower(Module):
         """
         flat = rows.reshape(-1)
         codes = [self.codes[flat, j] for j in range(len(self.sizes))]
-        vec = _lookup_sum([self.ids, *_attributes(self)], [flat, *codes])
+        ids = self.ids(flat)
+        if keep_ids is not None:
+            ids = ids * keep_ids.reshape(-1, 1).astype(self.ids.weight.dtype)
+        vec = ids
+        for table, c in zip(_attributes(self), codes, strict=True):
+            vec = vec + table(c)
         if self.n_buckets:
             bags = self.bags.rows(flat)
             vec = vec + F.embedding_bag(bags.ids, bags.offsets, self.text.weight)
         return vec.reshape(*rows.shape, vec.shape[-1])
 
-    def lookup(self, *rows: np.ndarray) -> list[tuple[Tensor, Tensor]]:
+    def lookup(
+        self, *rows: np.ndarray, id_dropout: float = 0.0, rng=None
+    ) -> list[tuple[Tensor, Tensor]]:
         """Vectors and biases of several arrays of item rows, from one pass over the tables.
 
         Equal to ``[(self(r), self.biases(r)) for r in rows]``, but every table is read once, at
@@ -186,6 +196,12 @@ class ItemTower(Module):
         ----------
         *rows : ndarray, any shapes S_k, int64
             Item rows in ``[0, V)``.
+        id_dropout : float
+            Share of the distinct items whose id embedding is left out (drawn with ``rng``),
+            so that their content (attributes and text) learns to score them as new items are
+            scored.
+        rng : numpy.random.Generator, optional
+            Needed when ``id_dropout > 0``.
 
         Returns
         -------
@@ -194,7 +210,8 @@ class ItemTower(Module):
         """
         flat = [r.reshape(-1) for r in rows]
         distinct, index = np.unique(np.concatenate(flat), return_inverse=True)
-        vectors, biases = self(distinct), self.bias(distinct)
+        keep = rng.random(distinct.size) >= id_dropout if id_dropout > 0 else None
+        vectors, biases = self(distinct, keep), self.bias(distinct)
         parts = np.split(index.reshape(-1), np.cumsum([f.size for f in flat])[:-1])
         return [
             (
