@@ -43,6 +43,16 @@ def cmd_update(args: argparse.Namespace) -> int:
     raise ValueError(f"shoppers were forgotten during {_ATTEMPTS} folds in a row; run it again")
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def register(subparsers) -> None:
     from bundlerec.cli import _positive
 
@@ -53,7 +63,7 @@ def register(subparsers) -> None:
     update.add_argument("--store", required=True, type=Path, help="SQLite event store")
     update.add_argument(
         "--epochs",
-        type=int,
+        type=_count,
         default=0,
         help="fine-tune the sequence model this many epochs on the shoppers with new events "
         "(default 0: counts and histories only)",

@@ -269,10 +269,12 @@ class Service:
                 self.online.recount()
 
     def start(self) -> None:
-        """Start the recount and reload threads (daemons)."""
+        """Start the recount, reload and (with a retention period) hourly expiry threads."""
+        expire = self.store is not None and self.store.retention_days is not None
         for seconds, work in (
             (self.recount_every, self._recount),
             (self.reload_every, self.reload_if_changed),
+            (3600.0 if expire else 0.0, lambda: self.store.expire()),
         ):
             if seconds > 0:
                 thread = threading.Thread(target=self._every, args=(seconds, work), daemon=True)
