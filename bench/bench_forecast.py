@@ -48,8 +48,8 @@ def batches(batch: int, count: int, horizon: int, context: int, seed: int = 0):
 def time_corenn(features, data, hidden, embedding_dim, horizon, steps) -> float:
     model = Forecaster(horizon, hidden=hidden, embedding_dim=embedding_dim)
     net = QuantileNet(len(features.grid.items), features.n_inputs, features.n_head, horizon,
-                      len(LEVELS), hidden, embedding_dim, features.season, features.season_at,
-                      np.random.default_rng(0))  # fmt: skip
+                      len(LEVELS), hidden, embedding_dim, features.season, 1,
+                      features.season_at, "last", np.random.default_rng(0))  # fmt: skip
     opt = corenn.optim.Adam(net.parameters(), lr=3e-3)
 
     def step(b):

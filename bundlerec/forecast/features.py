@@ -19,8 +19,8 @@ Per history step the recurrent input has ``F`` features: the scaled demand, the 
 (sine and cosine of the position in the season and in the year), and, when the grid has them,
 the log price relative to the window's mean price and the promotion share. The head input per
 window adds, for each of the H future steps, the known future covariates (calendar, relative
-price, promotion), the scaled demand of the last season (m values; ``c`` before the series'
-first sale) and ``log1p(c)``, ``log1p(s)``.
+price, promotion), the scaled demand of the last ``k`` seasons (``k m`` values, oldest first;
+``c`` before the series' first sale) and ``log1p(c)``, ``log1p(s)``.
 """
 
 from __future__ import annotations
@@ -90,6 +90,8 @@ class Features:
         L >= 1, the most history steps a window reads.
     scaling : {"diff", "mean"}
         How windows are standardised (module docstring).
+    seasons : int
+        k >= 1, the seasons of recent demand given to the head.
 
     Notes
     -----
@@ -97,12 +99,15 @@ class Features:
     forecast assumes the current price and no promotion.
     """
 
-    def __init__(self, grid: Grid, horizon: int, context: int, scaling: str = "diff"):
+    def __init__(
+        self, grid: Grid, horizon: int, context: int, scaling: str = "diff", seasons: int = 1
+    ):
         if scaling not in ("diff", "mean"):
             raise ValueError(f"scaling must be 'diff' or 'mean', got {scaling!r}")
         self.grid, self.horizon, self.context = grid, int(horizon), int(context)
         self.scaling = scaling
         self.season = grid.season
+        self.seasons = int(seasons)
         n, t = grid.values.shape
         periods = grid.periods.append(future_periods(grid, self.horizon))
         self.calendar = calendar(periods, self.season)
@@ -118,8 +123,9 @@ class Features:
         extra = (self.price is not None) + (self.promo is not None)
         self.n_inputs = 1 + self.calendar.shape[1] + extra
         self.n_future = self.calendar.shape[1] + extra
-        self.n_head = self.horizon * self.n_future + self.season + 2
-        self.season_at = self.horizon * self.n_future  # where the last season sits in the head
+        self.n_recent = self.seasons * self.season
+        self.n_head = self.horizon * self.n_future + self.n_recent + 2
+        self.season_at = self.horizon * self.n_future  # where the recent seasons sit in the head
         self.days = DAYS[grid.freq]
         sold = grid.values > 0
         self.first = np.where(sold.any(axis=1), sold.argmax(axis=1), t).astype(np.int64)
@@ -137,7 +143,7 @@ class Features:
         """
         series = np.asarray(series, dtype=np.int64)
         origins = np.asarray(origins, dtype=np.int64)
-        big_l, h, m = self.context, self.horizon, self.season
+        big_l, h = self.context, self.horizon
         begin = np.clip(np.maximum(origins - big_l, self.first[series]), 0, origins - 1)
         lengths = origins - begin
         steps = np.arange(big_l)
@@ -166,7 +172,7 @@ class Features:
             fut_cols.append(self.promo[series[:, None], fut][..., None])
         x = np.concatenate([c if c.ndim == 3 else c[..., None] for c in cols], axis=2)
         x = np.where(valid[..., None], x, 0.0)
-        last = origins[:, None] - m + np.arange(m)  # the last season, c before the start
+        last = origins[:, None] - self.n_recent + np.arange(self.n_recent)  # c before the start
         started = last >= self.first[series][:, None]
         last_y = np.where(started, self.y[series[:, None], np.maximum(last, 0)], center[:, None])
         head = np.concatenate(

@@ -28,6 +28,9 @@ part are held out (windows that reach into them are masked there), the validatio
 pinball loss of the windows at origin ``T - H``, and the epoch with the lowest one is kept
 (patience ``patience`` epochs). With ``refit`` the model is then trained again from the same
 initial weights on all periods for that many epochs, so the last H periods inform the forecast.
+Calibration (``calibrate``): the validation windows also give, per level other than the median,
+the offset that makes the level cover its share of the validation targets; it is added to the
+forecasts (split-conformal quantile regression, :meth:`Forecaster._offsets`).
 """
 
 from __future__ import annotations
@@ -63,9 +66,11 @@ class QuantileNet(corenn.Module):
     """Embedding + LSTM + Dense head emitting (B, H, Q) scaled quantiles, plus a linear skip
     from the last season.
 
-    The skip is a Dense (m -> H Q, no bias) from the window's last m scaled values to every
-    output, initialised to the seasonal naive forecast (step k and every level read the value
-    one season before it); the head's last layer starts at a tenth of its Glorot scale. So
+    The skip is a Dense (k m -> H Q, no bias) from the window's last k seasons of scaled values
+    to every output, initialised to the seasonal naive forecast (step h and every level read
+    the value one season before it) with ``skip_init="last"``, or to the seasonal mean (the
+    mean of the k values of its phase) with ``"mean"``; the head's last layer starts at a
+    tenth of its Glorot scale. So
     training starts near seasonal naive and learns corrections: level and trend changes, a
     smoother seasonal profile, the spread of the quantiles. Without the skip, the network
     must rebuild each series' level to the precision of its noise from scratch, and fell
@@ -79,18 +84,19 @@ class QuantileNet(corenn.Module):
         K, LSTM and head width.
     embedding_dim : int
         D.
-    season : int
-        m; the last season is ``head[:, season_at : season_at + m]``.
+    season, seasons : int
+        m and k; the recent seasons are ``head[:, season_at : season_at + k m]``.
     season_at : int
+    skip_init : {"last", "mean"}
     rng : numpy.random.Generator
     """
 
     def __init__(self, n_series, n_inputs, n_head, horizon, n_quantiles, hidden, embedding_dim,
-                 season, season_at, rng):  # fmt: skip
+                 season, seasons, season_at, skip_init, rng):  # fmt: skip
         super().__init__()
         f32 = np.float32
         self.horizon, self.n_quantiles = horizon, n_quantiles
-        self.season, self.season_at = season, season_at
+        self.n_recent, self.season_at = season * seasons, season_at
         self.embedding = corenn.Embedding(n_series, embedding_dim, dtype=f32, rng=rng)
         self.embedding.weight.data *= 0.1
         self.lstm = corenn.LSTM(n_inputs, hidden, dtype=f32, rng=rng, forget_bias=1.0)
@@ -98,15 +104,20 @@ class QuantileNet(corenn.Module):
                                    rng=rng)  # fmt: skip
         self.out = corenn.Dense(hidden, horizon * n_quantiles, dtype=f32, rng=rng)
         self.out.weight.data *= 0.1
-        self.skip = corenn.Dense(season, horizon * n_quantiles, bias=False, dtype=f32, rng=rng)
-        naive = np.zeros((season, horizon, n_quantiles), dtype=f32)
-        naive[np.arange(horizon) % season, np.arange(horizon), :] = 1.0
-        self.skip.weight.data = naive.reshape(season, horizon * n_quantiles)
+        self.skip = corenn.Dense(self.n_recent, horizon * n_quantiles, bias=False, dtype=f32,
+                                 rng=rng)  # fmt: skip
+        start = np.zeros((self.n_recent, horizon, n_quantiles), dtype=f32)
+        steps = np.arange(horizon)
+        phase = (seasons - 1) * season + steps % season  # in the last season
+        back = range(seasons) if skip_init == "mean" else range(1)
+        for j in back:
+            start[phase - j * season, steps, :] = 1.0 / len(back)
+        self.skip.weight.data = start.reshape(self.n_recent, horizon * n_quantiles)
 
     def forward(self, x, lengths, series, head) -> corenn.Tensor:
         _, (h_n, _) = self.lstm(x, lengths=lengths)
         z = corenn.F.concat([h_n[-1], self.embedding(series), corenn.Tensor(head)], axis=1)
-        last = head[:, self.season_at : self.season_at + self.season]
+        last = head[:, self.season_at : self.season_at + self.n_recent]
         y = self.out(self.hidden(z)) + self.skip(last)
         return y.reshape(len(series), self.horizon, self.n_quantiles)
 
@@ -188,6 +199,13 @@ class Forecaster:
     n_models : int
         Members of an ensemble trained alike from seeds ``seed, seed + 1, ...``; the forecast
         averages their quantiles (scaled outputs, before sorting).
+    skip_seasons : int
+        k, seasons of recent demand read by the head and its linear skip (:class:`QuantileNet`).
+    skip_init : {"last", "mean"}
+        Start of the skip: seasonal naive, or the seasonal mean of the k seasons.
+    calibrate : bool
+        Shift each level but the median by an offset measured on the early-stopping
+        validation windows (:meth:`_offsets`), so that its coverage there is nominal.
     seed : int
     verbose : bool
         Progress lines on stderr.
@@ -215,6 +233,9 @@ class Forecaster:
         refit: bool = True,
         scaling: str = "diff",
         n_models: int = 1,
+        skip_seasons: int = 1,
+        skip_init: str = "last",
+        calibrate: bool = True,
         seed: int = 0,
         verbose: bool = False,
     ):
@@ -222,7 +243,8 @@ class Forecaster:
             raise ValueError(f"horizon must be a positive integer, got {horizon}")
         sizes = {"hidden": hidden, "embedding_dim": embedding_dim, "epochs": epochs,
                  "batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
-                 "patience": patience, "n_models": n_models}  # fmt: skip
+                 "patience": patience, "n_models": n_models,
+                 "skip_seasons": skip_seasons}  # fmt: skip
         for name, value in sizes.items():
             if int(value) != value or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value}")
@@ -236,6 +258,10 @@ class Forecaster:
         if scaling not in ("diff", "mean"):
             raise ValueError(f"scaling must be 'diff' or 'mean', got {scaling!r}")
         self.scaling, self.n_models = scaling, int(n_models)
+        if skip_init not in ("last", "mean"):
+            raise ValueError(f"skip_init must be 'last' or 'mean', got {skip_init!r}")
+        self.skip_seasons, self.skip_init = int(skip_seasons), skip_init
+        self.calibrate = bool(calibrate)
         self.seed, self.verbose = seed, verbose
         self.best_epochs: list[int] = []
         self.history: list[list[float]] = []
@@ -261,8 +287,8 @@ class Forecaster:
     def _train(self, features, end, epochs, validation, rng, seed) -> tuple[QuantileNet, int]:
         net = QuantileNet(len(features.grid.items), features.n_inputs, features.n_head,
                           self.horizon, len(self.quantiles), self.hidden, self.embedding_dim,
-                          features.season, features.season_at,
-                          np.random.default_rng(seed))  # fmt: skip
+                          features.season, features.seasons, features.season_at,
+                          self.skip_init, np.random.default_rng(seed))  # fmt: skip
         opt = corenn.optim.Adam(net.parameters(), lr=self.lr)
         levels = np.asarray(self.quantiles, dtype=np.float32)
         series, origins = self._origins(features, end)
@@ -309,7 +335,7 @@ class Forecaster:
                 f"need at least 2 periods of history to forecast; the grid has {t} ({grid.freq})"
             )
         context = self.context or min(max(3 * grid.season, 2 * self.horizon), 120)
-        features = Features(grid, self.horizon, context, self.scaling)
+        features = Features(grid, self.horizon, context, self.scaling, self.skip_seasons)
         started = time.perf_counter()
         cut = t - self.horizon
         self.history, self.best_epochs, self.nets_ = [], [], []
@@ -317,22 +343,50 @@ class Forecaster:
         if cut >= 2:
             active = np.flatnonzero(grid.values[:, max(0, cut - context) : cut].sum(axis=1) > 0)
             validation = features.batch(active, np.full(active.size, cut)) if active.size else None
+        held_out = 0.0  # the members' mean validation forecast (scaled), for calibration
         for member in range(self.n_models):
             seed = self.seed + member
             rng = np.random.default_rng(seed)
             self.history.append([])
             if cut >= 2:
                 net, best = self._train(features, cut, self.epochs, validation, rng, seed)
+                if validation is not None:
+                    held_out = held_out + self._outputs([net], validation) / self.n_models
                 if self.refit and best > 0:
                     net, _ = self._train(features, t, best, None, rng, seed)
             else:  # too short to hold out the horizon: a fixed number of epochs on all of it
                 net, best = self._train(features, t, min(self.epochs, 10), None, rng, seed)
             self.nets_.append(net)
             self.best_epochs.append(best)
+        self.offsets_ = np.zeros(len(self.quantiles))
+        if self.calibrate and validation is not None:
+            self.offsets_ = self._offsets(held_out, validation)
         say(f"forecaster: {self.n_models} model(s) trained on {n} series x {t} periods in "
             f"{time.perf_counter() - started:.1f} s", self.verbose)  # fmt: skip
         self.features_ = features
         return self
+
+    def _outputs(self, nets, batch: Batch) -> np.ndarray:
+        """The nets' mean scaled outputs (B, H, Q), float64, unsorted."""
+        raw = 0.0
+        with corenn.no_grad():
+            for net in nets:
+                net.eval()
+                raw = raw + net(batch.x, batch.lengths, batch.series, batch.head).data
+        return np.asarray(raw, dtype=np.float64) / len(nets)
+
+    def _offsets(self, held_out: np.ndarray, validation: Batch) -> np.ndarray:
+        """Per level q != 0.5, the q-quantile of the validation residuals ``target - output``
+        (scaled units, over the known targets): added to that level's output, it makes the
+        level cover a share q of the validation targets (split-conformal quantile regression,
+        Romano et al., 2019, one-sided per level). The median keeps offset 0."""
+        known = validation.mask > 0
+        offsets = np.zeros(len(self.quantiles))
+        for k, q in enumerate(self.quantiles):
+            residual = (validation.target[:, :, None] - held_out)[:, :, k][known]
+            if q != 0.5 and residual.size:
+                offsets[k] = np.quantile(residual, q)
+        return offsets
 
     # -- forecasting -------------------------------------------------------------------------
     def predict(self) -> Forecast:
@@ -343,13 +397,8 @@ class Forecaster:
         grid = features.grid
         n, t = grid.values.shape
         batch = features.batch(np.arange(n), np.full(n, t))
-        raw = 0.0
-        with corenn.no_grad():
-            for net in self.nets_:
-                net.eval()
-                raw = raw + net(batch.x, batch.lengths, batch.series, batch.head).data
-        raw = raw / len(self.nets_)
-        scaled = np.sort(raw.astype(np.float64), axis=2) * batch.scale[:, None, None]
+        raw = self._outputs(self.nets_, batch) + self.offsets_
+        scaled = np.sort(raw, axis=2) * batch.scale[:, None, None]
         values = np.where(batch.scale[:, None, None] > 0, batch.center[:, None, None] + scaled, 0)
         values = np.maximum(np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
         periods = future_periods(grid, self.horizon)
