@@ -77,6 +77,23 @@ def test_forecaster_learns_a_weekly_pattern_better_than_seasonal_naive(rng):
     assert 0.6 <= metrics.coverage(y[:, t:], p90) <= 1.0
     assert np.all(np.diff(forecast.values, axis=2) >= 0), "quantiles are sorted"
     assert min(model.best_epochs) >= 1 and len(model.history[0]) >= 1
+    assert model.offsets_[1] == 0.0, "the median is not shifted by the calibration"
+
+
+def test_calibration_offsets_make_each_level_cover_its_share():
+    from bundlerec.forecast.features import Batch
+
+    target = np.arange(100, dtype=np.float32).reshape(50, 2)
+    mask = np.ones_like(target)
+    mask[0, 1] = 0  # an unknown target does not count
+    batch = Batch(None, None, None, None, None, None, target, mask)
+    model = Forecaster(2, (0.1, 0.5, 0.9))
+    offsets = model._offsets(np.full((50, 2, 3), 10.0), batch)
+    known = np.delete(np.arange(100.0), 1)
+    assert offsets[1] == 0.0
+    for k, q in ((0, 0.1), (2, 0.9)):
+        assert np.isclose(offsets[k], np.quantile(known - 10.0, q))
+        assert abs(np.mean(known <= 10.0 + offsets[k]) - q) < 0.02
 
 
 def test_edge_series_give_finite_non_negative_forecasts():

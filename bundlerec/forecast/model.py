@@ -205,7 +205,10 @@ class Forecaster:
         Start of the skip: seasonal naive, or the seasonal mean of the k seasons.
     calibrate : bool
         Shift each level but the median by an offset measured on the early-stopping
-        validation windows (:meth:`_offsets`), so that its coverage there is nominal.
+        validation windows (:meth:`_offsets`), so that its coverage there is nominal. Off by
+        default: on the quarterly validation split it lowered the P90 coverage of the later
+        periods from 0.772 to 0.724 (the held-out windows were covered more than the next
+        ones; docs/forecast.md).
     seed : int
     verbose : bool
         Progress lines on stderr.
@@ -235,7 +238,7 @@ class Forecaster:
         n_models: int = 1,
         skip_seasons: int = 1,
         skip_init: str = "last",
-        calibrate: bool = True,
+        calibrate: bool = False,
         seed: int = 0,
         verbose: bool = False,
     ):
