@@ -96,6 +96,21 @@ def test_usage_errors_are_one_line(files, capsys, extra, message):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_undefined_metrics_are_null_in_json(tmp_path, capsys):
+    path = tmp_path / "flat.csv"
+    days = pd.date_range("2024-01-01", periods=20, freq="D").strftime("%Y-%m-%d")
+    pd.DataFrame({"item_id": "a", "timestamp": days, "quantity": 2.0}).to_csv(path, index=False)
+    code, out, err = run(
+        capsys, "--events", str(path), "--evaluate", "--holdout", "3", "--format", "json",
+        "--no-ets", *QUICK,
+    )  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["results"]["lstm"]["mase"] is None, "a constant history has no MASE scale"
+    assert report["results"]["naive"]["wape"] == 0.0
+    assert any("constant history" in note for note in report["notes"])
+
+
 def test_bad_quantities_are_reported(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     pd.DataFrame(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -37,6 +38,18 @@ def _write_text(text: str, path: str) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_text(text, encoding="utf-8")
     tmp.replace(target)
+
+
+def _finite(value):
+    """``value`` with every non-finite float (an undefined metric) replaced by None: JSON has
+    no NaN."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _read(path: str, encoding: str | None):
@@ -73,7 +86,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     if args.evaluate:
         use_ets = False if args.no_ets else None
         report = backtest(grid, args.holdout, args.quantiles, options, use_ets, verbose)
-        text = json.dumps(report) if args.format == "json" else to_table(report)
+        text = json.dumps(_finite(report)) if args.format == "json" else to_table(report)
         if args.out:
             _write_text(text + "\n", args.out)
         else:
