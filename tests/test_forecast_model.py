@@ -65,7 +65,7 @@ def test_forecaster_learns_a_weekly_pattern_better_than_seasonal_naive(rng):
     level = rng.uniform(2, 10, size=(12, 1))
     y = rng.poisson(level * np.tile(pattern, t // 7 + 2)[: t + h]).astype(float)
     train = grid_of(y[:, :t])
-    model = Forecaster(h, (0.1, 0.5, 0.9), epochs=12, steps_per_epoch=20, seed=1)
+    model = Forecaster(h, (0.1, 0.5, 0.9), epochs=8, steps_per_epoch=12, seed=1)
     forecast = model.fit(train).predict()
     assert forecast.values.shape == (12, h, 3)
     p50, p90 = forecast.level(0.5), forecast.level(0.9)
