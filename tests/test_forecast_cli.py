@@ -111,6 +111,27 @@ def test_undefined_metrics_are_null_in_json(tmp_path, capsys):
     assert any("constant history" in note for note in report["notes"])
 
 
+def test_plot_without_matplotlib_fails_before_training(files, capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "matplotlib" else real(name, *a),
+    )
+    from bundlerec.forecast import Forecaster
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking for matplotlib")
+
+    monkeypatch.setattr(Forecaster, "fit", no_training)
+    code, out, err = run(
+        capsys, "--events", str(files / "sales.csv"), "--horizon", "2", "--plot", "x.png", *QUICK
+    )
+    assert code == 2 and "bundlerec[plot]" in err
+
+
 def test_bad_quantities_are_reported(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     pd.DataFrame(

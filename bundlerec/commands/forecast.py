@@ -12,6 +12,7 @@ periods instead (a table, or JSON).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import sys
@@ -21,15 +22,13 @@ from bundlerec.cli import _check_output_file, _positive, _write_csv
 
 
 def _levels(text: str) -> tuple[float, ...]:
+    from bundlerec.forecast.model import check_quantiles
+
     try:
-        levels = tuple(float(part) for part in text.split(",") if part.strip())
+        return check_quantiles(float(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected levels such as 0.5,0.9; got {text!r}"
-        ) from None
-    if not levels or any(not 0 < q < 1 for q in levels):
-        raise argparse.ArgumentTypeError(f"levels must be strictly between 0 and 1; got {text!r}")
-    return tuple(sorted(set(levels)))
+        message = f"expected levels strictly between 0 and 1 such as 0.5,0.9; got {text!r}"
+        raise argparse.ArgumentTypeError(message) from None
 
 
 def _write_text(text: str, path: str) -> None:
@@ -77,6 +76,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     for path in (args.out, args.reorder_out, args.plot):
         if path:
             _check_output_file(path)
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("--plot needs matplotlib: pip install 'bundlerec[plot]'")
     options = {"seed": args.seed}
     if args.epochs:
         options["epochs"] = args.epochs

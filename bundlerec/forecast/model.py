@@ -56,9 +56,10 @@ def quantile_key(q: float) -> str:
 
 def check_quantiles(quantiles) -> tuple[float, ...]:
     """Sorted distinct levels, each strictly inside (0, 1); ValueError otherwise."""
-    levels = sorted({float(q) for q in quantiles})
+    given = [float(q) for q in quantiles]
+    levels = sorted(set(given))
     if not levels or any(not 0 < q < 1 for q in levels):
-        raise ValueError(f"quantiles must be levels strictly between 0 and 1; got {quantiles}")
+        raise ValueError(f"quantiles must be levels strictly between 0 and 1; got {given}")
     return tuple(levels)
 
 
