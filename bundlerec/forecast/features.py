@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from bundlerec.forecast.grid import DAYS, Grid, future_periods
+from bundlerec.forecast.grid import Grid, future_periods
 
 __all__ = ["Batch", "Features", "calendar"]
 
@@ -126,12 +126,11 @@ class Features:
         self.n_recent = self.seasons * self.season
         self.n_head = self.horizon * self.n_future + self.n_recent + 2
         self.season_at = self.horizon * self.n_future  # where the recent seasons sit in the head
-        self.days = DAYS[grid.freq]
         sold = grid.values > 0
         self.first = np.where(sold.any(axis=1), sold.argmax(axis=1), t).astype(np.int64)
 
     def batch(self, series: np.ndarray, origins: np.ndarray, end: int | None = None) -> Batch:
-        """The windows of ``series`` at ``origins``; targets after period ``end`` are masked.
+        """The windows of ``series`` at ``origins``; targets from period ``end`` on are masked.
 
         Parameters
         ----------

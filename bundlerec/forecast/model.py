@@ -6,21 +6,23 @@ B windows, K hidden units, D embedding width.
 Architecture (DeepAR's inputs, MQ-RNN's direct multi-horizon quantile head)::
 
     history window (B, L, F) --LSTM(K)--> h (B, K) --+
-    item id (B,) --Embedding(N, D)--> e (B, D) ------+--> Dense(K, relu) --> Dense(H Q)
-    future covariates, last season, log scale (B, E) +      --> (B, H, Q) scaled quantiles
+    item id (B,) --Embedding(N, D)--> e (B, D) ------+--> Dense(K, relu) --> Dense(H Q) --+
+    future covariates, last season, log scale (B, E) +                                    |
+    last season (B, m) --linear skip, starts as seasonal naive--> (H Q) ------------------+
+                                                            --> (B, H, Q) scaled quantiles
 
-trained with the pinball loss (:func:`corenn.F.pinball_loss`) on scaled targets, averaged over
-the known targets of each window, the horizon steps and the levels.
+(the skip: :class:`QuantileNet`), trained with the pinball loss (:func:`corenn.F.pinball_loss`) on
+scaled targets, averaged over the known targets of each window, the horizon steps and the levels.
 
 Multi-step: **direct**. The head emits all H steps and Q levels at once from the state at the
-forecast origin. An autoregressive model feeds its own step-k forecast back as the input of step
-k + 1: quantiles do not survive that (the P90 of step 1 fed back is not a sample of demand), so
-it needs a parametric likelihood and Monte-Carlo sample paths, and its errors compound over the
-horizon. The direct head gives calibrated quantiles per step from one forward pass, and training
-sees every step's error directly. Its costs: H Q outputs (cheap here) and no sample paths, so
-the quantile of a sum over steps (demand over a lead time) is approximated
-(:mod:`bundlerec.forecast.reorder`). Crossing quantiles are sorted per step; negative ones are
-clipped at 0.
+forecast origin. An autoregressive model feeds its own step-k forecast back as the input of step k
++ 1: quantiles do not survive that (the P90 of step 1 fed back is not a sample of demand), so it
+needs a parametric likelihood and Monte-Carlo sample paths, and its errors compound over the
+horizon. The direct head gives each step's quantiles from one forward pass, and training sees every
+step's error directly (MQ-RNN, Wen et al., 2017, makes the same choice). Its costs: H Q outputs
+(cheap here) and no sample paths, so the quantile of a sum over steps (demand over a lead time) is
+approximated (:mod:`bundlerec.forecast.reorder`). Crossing quantiles are sorted per step; negative
+ones are clipped at 0.
 
 Training: windows at random origins of every series with some sale in its history, B per step,
 Adam with gradient clipping. Early stopping: the targets in the last H periods of the training
