@@ -10,7 +10,7 @@ the model and compiles the kernels on every worker; the 1- and 2-worker jobs alt
 ``counting``: writes a synthetic log of ``--events`` purchases (default 50M) as Parquet files of
 ``--per-file`` events, each file holding whole shoppers, with Zipf-like item popularity over
 ``--items`` items; then counts growing prefixes of it (``--logs``, in files) on a fresh
-LocalCluster each (so that a worker's peak resident memory, ``ru_maxrss``, is that job's) and
+LocalCluster each (so that a worker's peak resident memory, ``VmHWM``, is that job's) and
 prints seconds, events/s, the peak RSS of every worker and of this process, and the size of the
 reduced counts. A worker's peak should stay flat as the log grows (it holds one partition and the
 partial counts); the in-memory peer (``--peer-events``: the whole log in one process, counted
@@ -40,6 +40,11 @@ BASKET_GAP = 3600  # seconds between a shopper's baskets (> the 1800 s basket wi
 
 
 def _peak_rss_mb() -> float:
+    """This process's peak resident memory: ``VmHWM`` (reset by exec, unlike ``ru_maxrss``,
+    which a spawned worker inherits from the process that started it)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

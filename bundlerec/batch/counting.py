@@ -6,12 +6,11 @@ whose off-diagonal entries are the pair co-occurrence counts, and which holds ev
 co-purchase network's Chow-Liu tree and CPTs need (attribute columns included,
 :meth:`~bundlerec.models.copurchase.CoPurchaseNetwork.fit_counts`). Statistics of disjoint
 sets of whole baskets add up, so each partition is counted where it lies and the partial
-counts are summed pairwise on the workers, each block of rows of the counts by its own
-tasks.
-
-A worker holds one partition's events and pair counts (at most the sum of its baskets' squared
-sizes) or one block of the reduced counts, never the whole log's; only this process receives
-the whole reduced matrix, one entry per distinct pair of the log (docs/scale.md).
+counts are summed on the workers, each block of rows of the counts by its own tasks
+(:func:`_reduce`). Through files, a worker holds one partition's events and pair counts (at most
+the sum of its baskets' squared sizes) or one block of the reduced counts, never the whole
+log's; only this process receives the whole reduced matrix, one entry per distinct pair of the
+log (docs/scale.md).
 
 Two entries:
 
@@ -19,16 +18,20 @@ Two entries:
   partitions at shopper boundaries (what ``bundlerec train --engine dask`` uses, so the counts
   are those of the training split the rest of the model sees);
 - :func:`count_parquet`: a Parquet events dataset, one partition per file, read by the workers
-  themselves. A shopper's events must all lie in one file (a dataset partitioned by shopper):
-  baskets are found per shopper (:func:`bundlerec.prep.clean`), and a basket cut in two by
-  the partitioning would count as two. Item codes come from one vocabulary for all files (given,
-  or found by a first pass over the ``item_id`` column of each file).
+  themselves; the partial counts are exchanged through files (``scratch``), so a worker's
+  memory is set by the partition size, not by the log's. A shopper's events must all lie in
+  one file (a dataset partitioned by shopper): baskets are found per shopper
+  (:func:`bundlerec.prep.clean`), and a basket cut in two by the partitioning would count as
+  two. Item codes come from one vocabulary for all files (given, or found by a first pass over
+  the ``item_id`` column of each file).
 """
 
 from __future__ import annotations
 
 import operator
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -95,15 +98,19 @@ def _reduce(
     *,
     desc: str,
     verbose: bool,
+    scratch: str | None = None,
     retries: int = 2,
 ) -> BasketStatistics:
     """``sum(count(part, **shared) for part in parts)``, here or on the workers.
 
     On a cluster each partition's Gram matrix is cut into ``len(parts)`` blocks of rows, and
-    block ``r`` of every partition is summed pairwise by its own tasks: no worker ever holds more
-    than one partition's counts or one block of the reduced counts (about ``1 / len(parts)`` of
-    the pairs), and a partition's counts are dropped once their blocks are taken. The blocks
-    meet only in this process, which returns the whole matrix.
+    block ``r`` of every partition is summed by its own tasks; the blocks meet only in this
+    process, which returns the whole matrix. Without ``scratch`` the blocks travel in memory and
+    are summed pairwise as soon as two are in: the partial sums waiting on the workers together
+    hold about as many entries as the reduced counts (the distinct pairs). With ``scratch`` (a
+    directory every worker shares) a partition's blocks go to files there and each block is
+    summed from its files once every partition is counted, so a worker holds one partition's
+    counts or one block (about ``1 / len(parts)`` of the pairs), whatever the log's size.
     """
     progress = bar(desc=desc, enabled=verbose, total=len(parts), unit="partitions")
     with progress:
@@ -120,6 +127,8 @@ def _reduce(
             name: client.scatter(value, broadcast=True, hash=False)
             for name, value in shared.items()
         }
+        if scratch is not None:
+            return _reduce_on_disk(client, count, parts, shared, scratch, progress, retries)
         blocks = len(parts)
         leaves = client.map(
             _count_blocks,
@@ -147,6 +156,10 @@ def _reduce(
         except BaseException:
             client.cancel(sums + heads)
             raise
+    return _assemble(heads, gram)
+
+
+def _assemble(heads: list[tuple], gram: sp.csr_matrix) -> BasketStatistics:
     n_items, attributes = heads[0][1:]
     if any(h[1:] != (n_items, attributes) for h in heads):
         raise ValueError("partitions were counted with different items or attributes")
@@ -155,6 +168,64 @@ def _reduce(
 
 def _block(counted: tuple, r: int) -> sp.csr_matrix:
     return counted[1][r]
+
+
+def _count_to_files(
+    part: Any, index: int, count: Callable, shared: dict, blocks: int, scratch: str
+) -> tuple:
+    """Count one partition and write its row blocks to ``scratch`` (``.npz``, no pickle)."""
+    head, rows = _count_blocks(part, count, shared, blocks)
+    for r, block in enumerate(rows):
+        target = os.path.join(scratch, f"block-{r:05d}-part-{index:05d}.npz")
+        tmp = f"{target}.{os.getpid()}.tmp.npz"
+        sp.save_npz(tmp, block)
+        os.replace(tmp, target)  # a rerun of the partition replaces its files whole
+    return head
+
+
+def _sum_files(scratch: str, r: int, n_parts: int, _after: list) -> sp.csr_matrix:
+    """Block ``r`` of the reduced counts, read file by file (``_after``: the partitions)."""
+    total = None
+    for index in range(n_parts):
+        block = sp.load_npz(os.path.join(scratch, f"block-{r:05d}-part-{index:05d}.npz"))
+        total = block if total is None else total + block
+    return total
+
+
+def _reduce_on_disk(client, count, parts, shared, scratch, progress, retries) -> BasketStatistics:
+    """:func:`_reduce` through files under a fresh directory in ``scratch``."""
+    from distributed import as_completed
+
+    work = tempfile.mkdtemp(prefix="bundlerec-counts-", dir=scratch)
+    try:
+        blocks = len(parts)
+        leaves = client.map(
+            _count_to_files,
+            parts,
+            range(blocks),
+            count=count,
+            shared=shared,
+            blocks=blocks,
+            scratch=work,
+            retries=retries,
+            pure=False,
+        )
+        for future in as_completed(leaves):
+            future.result()
+            progress.update(1)
+        heads = client.gather(leaves)
+        sums = client.map(
+            _sum_files, [work] * blocks, range(blocks), n_parts=blocks, _after=leaves,
+            retries=retries, pure=False,
+        )  # fmt: skip
+        del leaves
+        rows = [None] * blocks
+        for future in as_completed(sums):
+            rows[sums.index(future)] = future.result()
+            future.release()  # the worker drops the block once it is here
+        return _assemble(heads, sp.vstack(rows, format="csr"))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def count_interactions(
@@ -216,6 +287,7 @@ def count_parquet(
     items: Encoder | None = None,
     client: Client | None = None,
     window: int = 1800,
+    scratch: str | os.PathLike | None = None,
     verbose: bool = False,
 ) -> tuple[BasketStatistics, Encoder]:
     """Basket statistics of a Parquet events dataset, one partition per file.
@@ -232,6 +304,10 @@ def count_parquet(
         Count on this cluster; None counts here, file after file.
     window : int
         Seconds between a shopper's events that still belong to one basket (no ``basket_id``).
+    scratch : path, optional
+        Where the workers exchange the partial counts (a temporary directory is made there
+        and removed): a directory every worker shares, like the dataset. Default: this
+        machine's temporary directory, which suits an embedded cluster.
     verbose : bool
         A progress bar of the files on stderr.
 
@@ -266,5 +342,6 @@ def count_parquet(
         {"items": items, "window": window},
         desc="counting baskets",
         verbose=verbose,
+        scratch=os.fspath(scratch) if scratch is not None else tempfile.gettempdir(),
     )
     return stats, items
