@@ -10,7 +10,7 @@ import pytest
 from bundlerec.cli import main
 from bundlerec.forecast.synthetic import synthetic_sales
 
-QUICK = ["--epochs", "1", "--quiet"]
+QUICK = ["--epochs", "1", "--ensemble", "1", "--quiet"]
 
 
 @pytest.fixture(scope="module")

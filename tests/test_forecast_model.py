@@ -17,7 +17,7 @@ from bundlerec.forecast.grid import Grid
 from bundlerec.forecast.model import quantile_key
 from bundlerec.forecast.reorder import read_stock, reorder_table
 
-FAST = {"epochs": 3, "steps_per_epoch": 5, "batch_size": 32, "hidden": 8}
+FAST = {"epochs": 3, "steps_per_epoch": 5, "batch_size": 32, "hidden": 8, "n_models": 1}
 
 
 def grid_of(values, freq="D", start="2024-01-01", **covariates):
@@ -65,7 +65,7 @@ def test_forecaster_learns_a_weekly_pattern_better_than_seasonal_naive(rng):
     level = rng.uniform(2, 10, size=(12, 1))
     y = rng.poisson(level * np.tile(pattern, t // 7 + 2)[: t + h]).astype(float)
     train = grid_of(y[:, :t])
-    model = Forecaster(h, (0.1, 0.5, 0.9), epochs=8, steps_per_epoch=12, seed=1)
+    model = Forecaster(h, (0.1, 0.5, 0.9), epochs=8, steps_per_epoch=12, n_models=1, seed=1)
     forecast = model.fit(train).predict()
     assert forecast.values.shape == (12, h, 3)
     p50, p90 = forecast.level(0.5), forecast.level(0.9)
@@ -120,6 +120,8 @@ def test_forecaster_rejects_bad_settings():
     with pytest.raises(RuntimeError, match="fit"):
         Forecaster(3).predict()
     forecast = Forecaster(2, **FAST).fit(grid_of([[1.0, 2.0, 3.0]])).predict()
+    with pytest.raises(ValueError, match="n_models"):
+        Forecaster(3, n_models=0)
     with pytest.raises(KeyError, match="0.3"):
         forecast.level(0.3)
 
