@@ -11,9 +11,16 @@ n=1000)`` is timed for 20 items (median and worst), against two peers in the sam
   of 512, then the item's column (what scoring shoppers one by one with ``recommend_items``
   amounts to), timed on 10,000 shoppers and scaled to 100,000.
 
+``--tiled`` skips the large fit (minutes on a busy machine): it fits the default synthetic shop
+(2,000 shoppers) and repeats its audience index (vectors, log-normalisers, purchases) and its
+shoppers' histories 50 times, so the query and the item-kNN peer run over 100,000 shoppers of
+real learned vectors; the query's code path is the same (``AudienceIndex.scores`` and
+``top_shoppers``, what ``audience`` runs after its id lookups).
+
 Usage::
 
     NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/bench_audience.py [--users 100000]
+    NUMBA_NUM_THREADS=1 OMP_NUM_THREADS=1 python bench/bench_audience.py --tiled
 
 Thread count: one (``NUMBA_NUM_THREADS``/``OMP_NUM_THREADS``), the same for every method.
 """
@@ -26,6 +33,7 @@ import time
 import numpy as np
 import scipy.sparse as sp
 
+from bundlerec.audience import AudienceIndex, top_shoppers
 from bundlerec.datasets import synthetic_shop
 from bundlerec.recommender import Recommender
 
@@ -37,11 +45,56 @@ def _timed(fn, repeat: int = 1) -> tuple[float, object]:
     return (time.perf_counter() - start) / repeat, out
 
 
+def tiled(times: int = 50) -> None:
+    """The query over the default shop's index repeated ``times`` times (see the docstring)."""
+    events, items, users = synthetic_shop(seed=0)
+    model = Recommender().fit(events, items, users)
+    small = model._audience_index()
+    index = AudienceIndex(
+        np.tile(small.vectors, (times, 1)),
+        np.tile(small.log_norm, times),
+        sp.vstack([small.owners] * times).tocsc(),
+        small.bias,
+        small.slope,
+        small.key,
+    )
+    n_users = index.vectors.shape[0]
+    vectors = model.sequence.item_vectors()
+    rng = np.random.default_rng(0)
+    codes = rng.choice(vectors.shape[0], 20, replace=False)
+
+    def query(j: int):
+        return top_shoppers(index.scores(vectors[[j]], np.array([j]), "all"), 1000)
+
+    query(int(codes[0]))  # warm-up
+    times_ms = [1e3 * _timed(lambda j=j: query(int(j)))[0] for j in codes]
+    ours = float(np.median(times_ms))
+    print(
+        f"audience query, one item, top 1000 of {n_users} shoppers (tiled index): median "
+        f"{ours:.1f} ms, worst {max(times_ms):.1f} ms"
+    )
+    h = model.history
+    seen = sp.csr_matrix(
+        (np.ones(h.user.size), (h.user, h.item)), shape=(len(model.users.classes_), h.n_items)
+    ).sign()
+    seen = sp.vstack([seen] * times).tocsr()
+    sim = model.baselines["itemknn"].similarity_.tocsc()
+    knn = [1e3 * _timed(lambda j=j: (seen @ sim[:, int(j)]).toarray())[0] for j in codes]
+    print(
+        f"item-kNN reversed, one item over {n_users} shoppers: median {np.median(knn):.1f} ms "
+        f"({np.median(knn) / ours:.2f}x ours)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--items", type=int, default=300)
+    parser.add_argument("--tiled", action="store_true", help="see the module docstring")
     args = parser.parse_args()
+    if args.tiled:
+        tiled(args.users // 2000)
+        return
     t, (events, items, users) = _timed(
         lambda: synthetic_shop(n_users=args.users, n_items=args.items, n_days=10, seed=0)
     )

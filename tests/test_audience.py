@@ -165,5 +165,6 @@ def test_evaluate_audiences_runs_all_methods(model, shop):
     }
     for values in result["results"].values():
         assert all(0.0 <= v <= 1.0 for v in values.values())
-    with pytest.raises(ValueError, match="new buyers"):
+    with pytest.raises(ValueError, match="new buyers"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         evaluate_audiences(model, test, min_buyers=10_000)
