@@ -94,6 +94,9 @@ def main() -> None:
     for name, result in rows.items():
         value = result["results"]["bundlerec"]
         print(f"  bundlerec ({name}){'':<4}{value:.4f}  ({value / baseline:.2f}x)")
+    for name, result in rows.items():
+        value = result["results"]["sequence"]
+        print(f"  sequence model alone ({name}){'':<4}{value:.4f}  ({value / baseline:.2f}x)")
     for method in ("category_popularity", "shopper_category"):
         value = first["results"][method]
         print(f"  {method:<40}{value:.4f}  ({value / baseline:.2f}x)")

@@ -7,6 +7,7 @@ case; the candidates are all new items, the relevant ones those the shopper boug
 method ranks the candidates (NDCG@k, ties to the lower item code):
 
 - ``bundlerec``: the fused probability of :meth:`Recommender.recommend_new_arrivals`;
+- ``sequence``: the sequence model's score alone (attributes, text and the borrowed bias);
 - ``category_popularity``: purchases of the item's category in the training events;
 - ``shopper_category``: the shopper's own training purchases of the item's category, ties
   broken by category popularity.
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "evaluate_new_arrivals"]
 
-METHODS = ("bundlerec", "category_popularity", "shopper_category")
+METHODS = ("bundlerec", "sequence", "category_popularity", "shopper_category")
 _PURCHASE = 3
 
 
@@ -87,8 +88,10 @@ def evaluate_new_arrivals(
         shape=(old_users, category.max() + 1),
     )
     popularity = per_category[category].astype(np.float64)
+    cases = model._serving_cases(users, [], [])
     scores = {
-        "bundlerec": model.fusion.score(model._serving_cases(users, [], [])).astype(np.float64),
+        "bundlerec": model.fusion.score(cases).astype(np.float64),
+        "sequence": model.sequence.score(cases).astype(np.float64),
         "category_popularity": np.broadcast_to(popularity, (users.size, n_items)),
         "shopper_category": own[users][:, category].toarray()
         + popularity / (popularity.max() + 1.0),

@@ -124,7 +124,12 @@ def test_cold_start_evaluation_runs(shop):
         model = Recommender(sequence=SMALL_SEQ, network={"n_top": 30}).fit(train, items, users)
         result = evaluate_new_arrivals(model, test, items)
     assert result["n_cases"] > 0 and result["n_new_items"] > 0
-    assert set(result["results"]) == {"bundlerec", "category_popularity", "shopper_category"}
+    assert set(result["results"]) == {
+        "bundlerec",
+        "sequence",
+        "category_popularity",
+        "shopper_category",
+    }
     assert all(0.0 <= v <= 1.0 for v in result["results"].values())
 
 
