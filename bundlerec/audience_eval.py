@@ -120,7 +120,7 @@ def evaluate_audiences(
             h.user[h.event == 3], h.timestamp[h.event == 3], n_users, horizon_days
         )
         scores["bundlerec_horizon"] = -np.expm1(-m[:, None] * next_purchase)
-    table = {name: [] for name in scores}
+    table = {name: [] for name in METHODS if name in scores}
     for col, j in enumerate(items):
         eligible = ~index.owners[:, j].toarray().ravel()
         bought = buyers[:, j].toarray().ravel()[eligible]
