@@ -49,6 +49,7 @@ def plot_forecast(
         import matplotlib
 
         matplotlib.use("Agg")
+        import matplotlib.dates
         import matplotlib.pyplot as plt
     except ImportError as err:
         raise ImportError("plotting needs matplotlib: pip install 'bundlerec[plot]'") from err
@@ -70,6 +71,9 @@ def plot_forecast(
         ax.fill_between(future, low[k], high[k], color="tab:blue", alpha=0.25, label="P10-P90")
         ax.plot(future, mid[k], color="tab:blue", lw=1.5, label="P50")
         ax.set_title(str(item), fontsize=10, loc="left")
+        locator = matplotlib.dates.AutoDateLocator(maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(matplotlib.dates.ConciseDateFormatter(locator))
         ax.set_ylim(
             bottom=0, top=max(1.0, float(np.max(high[k])), float(grid.values[k, -shown:].max()))
         )
