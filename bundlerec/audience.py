@@ -30,6 +30,9 @@ over all shoppers, ``m_u = (c_u + a) / (1 + b)``, ``b = mu / (s2 - mu)``, ``a = 
 ``m_u = mu`` when the counts are not over-dispersed): recent buyers are likely buyers, and
 shoppers who stopped buying are not.
 
+When only some shoppers' histories grew (events in the service), :func:`refresh_index`
+recomputes their rows alone: a row depends on its shopper's history and the item vectors only.
+
 Scoring is one ``(U, D + 1) @ (D + 1, S)`` product, a block of shoppers at a time, with no loop
 over shoppers in Python; the top ``N`` is exact: a partition of the ``U`` probabilities, then a
 sort of the ``N`` found (ties to the lower shopper code).
@@ -51,6 +54,7 @@ __all__ = [
     "build_index",
     "calibrate",
     "expected_purchases",
+    "refresh_index",
     "top_shoppers",
 ]
 
@@ -151,6 +155,41 @@ def build_index(
     return AudienceIndex(
         np.concatenate(vectors), np.concatenate(norms), owners, float(a), float(c), key
     )
+
+
+def refresh_index(
+    index: AudienceIndex,
+    rows: np.ndarray,
+    user_vectors,
+    item_vectors: np.ndarray,
+    owners: sp.csc_matrix,
+    key: tuple,
+) -> AudienceIndex:
+    """``index`` with the shoppers ``rows`` indexed anew, for the same items and weights.
+
+    Parameters
+    ----------
+    index : AudienceIndex
+        Of ``U0 <= U`` shoppers.
+    rows : ndarray (R,) int64
+        Increasing codes of the shoppers whose history changed, every code ``>= U0`` among them.
+    user_vectors : iterable of ndarray (B, D + 1) float32
+        ``[u, 1]`` of the ``rows`` shoppers, in consecutive blocks.
+    item_vectors : ndarray (I, D + 1) float32
+        ``[v, b]`` of every item, as when ``index`` was built.
+    owners : scipy.sparse.csc_matrix (U, I) bool
+        Who bought what now.
+    key : tuple
+    """
+    n = owners.shape[0]
+    vectors = np.zeros((n, index.vectors.shape[1]), dtype=np.float32)
+    log_norm = np.zeros(n, dtype=np.float64)
+    vectors[: index.vectors.shape[0]] = index.vectors
+    log_norm[: index.log_norm.size] = index.log_norm
+    if len(rows):
+        part = build_index(user_vectors, item_vectors, owners, None, key)
+        vectors[rows], log_norm[rows] = part.vectors, part.log_norm
+    return AudienceIndex(vectors, log_norm, owners, index.bias, index.slope, key)
 
 
 def calibrate(

@@ -129,6 +129,39 @@ def _write_csv(frame, path: str | os.PathLike) -> None:
         raise
 
 
+def _key_file(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--key-file``: the shoppers' pseudonym key (:mod:`bundlerec.privacy`)."""
+    parser.add_argument(
+        "--key-file",
+        help=f"file holding the pseudonym key of shopper ids (default: the "
+        f"BUNDLEREC_PSEUDONYM_KEY variable, if set); {what}",
+    )
+
+
+def _load_model(args: argparse.Namespace, need_key: bool = True):
+    """The model directory ``args.model`` with the pseudonym key of ``args.key_file`` (or the
+    environment variable, see :meth:`Recommender.load`).
+
+    Raises
+    ------
+    ValueError
+        With ``need_key``, when the model holds pseudonyms and no key was given; a key of another
+        model, or a key for a model of raw ids (:class:`~bundlerec.model_dir.ModelDirError`).
+    """
+    from bundlerec.privacy import KEY_ENV, Pseudonymizer
+    from bundlerec.recommender import Recommender
+
+    key_file = getattr(args, "key_file", None)
+    key = None if key_file is None else Pseudonymizer.from_file(key_file)
+    model = Recommender.load(args.model, key)
+    if need_key and model.key_check is not None and model.pseudonymizer is None:
+        raise ValueError(
+            f"{args.model}: the model holds pseudonyms of shopper ids (key check "
+            f"{model.key_check}); give its key with --key-file or the {KEY_ENV} variable"
+        )
+    return model
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from bundlerec.datasets import synthetic_shop
     from bundlerec.prep import split_leave_last_out
@@ -218,9 +251,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     from bundlerec.batch.cluster import engine_client
     from bundlerec.batch.counting import count_interactions
     from bundlerec.data import load_events, load_items, load_users
+    from bundlerec.privacy import load_key
     from bundlerec.recommender import Recommender
 
     check_destination(args.out)
+    pseudonymizer = load_key(args.key_file)
     events = load_events(args.events, **_load_options(args))
     items = None if args.items is None else load_items(args.items, encoding=args.encoding)
     users = None if args.users is None else load_users(args.users, encoding=args.encoding)
@@ -234,10 +269,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     with engine_client(args) as client:  # --engine dask: the baskets are counted on the cluster
         count = None if client is None else partial(count_interactions, client=client)
         model.fit(
-            events, items, users, promotions=args.promotions, stock=args.stock, count_baskets=count
+            events,
+            items,
+            users,
+            promotions=args.promotions,
+            stock=args.stock,
+            pseudonymizer=pseudonymizer,
+            count_baskets=count,
         )
     model.save(args.out)
     print(f"model saved to {args.out}", file=sys.stderr)
+    if pseudonymizer is not None:
+        say(f"shopper ids are pseudonyms (key check {pseudonymizer.check})", not args.quiet)
     return 0
 
 
@@ -261,14 +304,13 @@ def _bundle_table(result: dict[str, Any]) -> str:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from bundlerec.data import load_events
-    from bundlerec.recommender import Recommender
 
-    model = Recommender.load(args.model)
+    model = _load_model(args)
     events = load_events(args.events, **_load_options(args))
     if args.protocol == "bundle":
         from bundlerec.bundle_eval import evaluate_bundles
 
-        result = evaluate_bundles(model, events, seed=args.seed)
+        result = evaluate_bundles(model, model.to_model_ids(events), seed=args.seed)
         print(json.dumps(result) if args.format == "json" else _bundle_table(result))
         return 0
     cases = model.cases(events, args.protocol, seed=args.seed, horizon=args.horizon)
@@ -277,9 +319,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from bundlerec.recommender import Recommender
-
-    model = Recommender.load(args.model)
+    model = _load_model(args)
     model.set_campaign(promotions=args.promotions, stock=args.stock)
     result = model.recommend_bundles(
         args.user,
@@ -411,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    _key_file(train, "shopper ids are then replaced by their keyed pseudonyms before training")
     add_engine_options(train, "count the co-purchase network's baskets (docs/scale.md)")
     _campaign_files(train)
     _data_options(train)
@@ -433,6 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="next-item: only each user's first N test rows are targets",
     )
     ev.add_argument("--quiet", action="store_true", help="no progress bars or messages")
+    _key_file(ev, "required by a model of pseudonyms")
     _data_options(ev)
     ev.set_defaults(func=cmd_evaluate)
 
@@ -477,6 +519,7 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument(
         "--now", help="moment of the promotions (epoch seconds or a date; default: now)"
     )
+    _key_file(rec, "required by a model of pseudonyms")
     rec.set_defaults(func=cmd_recommend)
 
     for command in _command_modules():

@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from bundlerec.catalogue import Catalogue
+from bundlerec.catalogue import Catalogue, item_text, padded
+from bundlerec.data import items_from_events
 from bundlerec.prep import UNKNOWN, Encoder, Interactions, PriceScaler, align, to_interactions
 
 if TYPE_CHECKING:
@@ -143,6 +144,7 @@ class OnlineFeedback:
         basket[fresh] = n_old + np.unique(basket[fresh], return_inverse=True)[1]
         new = Interactions(new.user, new.item, basket, new.timestamp, new.event, n_users, n_items)
         model.history = merge_history(history, new, n_users, n_items)
+        model._history_grew(len(history), np.unique(new.user))
         model._counts = model._together = None  # lift counts: rebuilt on first use
         self._baskets.update(np.unique(new.basket).tolist())
         self._users.update(np.unique(new.user).tolist())
@@ -268,23 +270,22 @@ def forget(model: Recommender, user: str) -> int:
     seq._net.users.register_buffer("codes", np.delete(seq._net.users.codes, code + 1, axis=0))
     seq.n_users_ -= 1
     model._counts = model._together = None
+    model._touched = None  # shoppers' codes moved: the audience index is rebuilt whole
     return int(mine.sum())
 
 
-def _fresh(
-    frame: pd.DataFrame, column: str, known: Encoder, table: pd.DataFrame | None
-) -> tuple[list[str], pd.DataFrame]:
-    """The ids of ``frame[column]`` that ``known`` lacks (sorted), and their rows of ``table``.
-
-    The rows come back aligned with the fresh ids (all-missing where ``table`` has none).
-    """
+def _fresh(frame: pd.DataFrame, column: str, known: Encoder) -> list[str]:
+    """The ids of ``frame[column]`` that ``known`` lacks, sorted."""
     labels = frame[column].astype(str).unique()
     # One dict lookup per distinct label (no index of every known id built per call).
-    fresh = sorted(label for label in labels if known.code(label) < 0)
-    if not fresh:
-        return fresh, pd.DataFrame()
+    return sorted(label for label in labels if known.code(label) < 0)
+
+
+def _rows(table: pd.DataFrame | None, column: str, fresh: list[str]) -> pd.DataFrame:
+    """The rows of ``table`` of the ``fresh`` ids, aligned with them (all-missing where
+    ``table`` has none)."""
     table = table if table is not None else pd.DataFrame({column: fresh})
-    return fresh, align(table, column, Encoder().fit(fresh))
+    return align(table, column, Encoder().fit(fresh))
 
 
 def _attribute_codes(aligned: pd.DataFrame, states: dict, n: int) -> dict[str, np.ndarray]:
@@ -298,16 +299,26 @@ def _attribute_codes(aligned: pd.DataFrame, states: dict, n: int) -> dict[str, n
 
 
 def grow_items(model: Recommender, frame: pd.DataFrame, items: pd.DataFrame | None) -> None:
-    """Append the items of ``frame`` that ``model`` does not know.
+    """Append the items of ``frame`` that ``model`` does not know: the one way new items join a
+    model, from events (:meth:`OnlineFeedback.observe`) or before any event
+    (:meth:`Recommender.add_items`).
 
-    New items get codes after the known ones, attribute codes from ``items`` (encoded with the
+    New items get codes after the known ones, attribute codes from ``items`` (default: the
+    attributes the events carry, :func:`bundlerec.data.items_from_events`; encoded with the
     fitted encoders; unknown values and items without a row get the reserved "unknown" codes),
-    a price from ``items`` or the events' median, a zero id embedding in the sequence model and
-    the smoothed prior of an unseen item in the network.
+    a price from ``items`` or the events' median, a cost and a text (``title``,
+    ``description``) from ``items``, a zero id embedding in the sequence model (which reads their
+    attributes and text) and the smoothed prior of an unseen item in the network. Items with a
+    row in ``items`` then start from their most similar known items
+    (:meth:`Recommender._start_from_donors`, :mod:`bundlerec.new_arrivals`); the others keep the
+    mean bias of the known items.
     """
-    fresh, aligned = _fresh(frame, "item_id", model.items, items)
+    fresh = _fresh(frame, "item_id", model.items)
     if not fresh:
         return
+    if items is None:
+        items = items_from_events(frame)  # the attributes the events carry, if any
+    aligned = _rows(items, "item_id", fresh)
     feats = _attribute_codes(aligned, model.item_state["attributes"], len(fresh))
     price = np.full(len(fresh), np.nan)
     if "price" in aligned.columns:
@@ -325,23 +336,34 @@ def grow_items(model: Recommender, frame: pd.DataFrame, items: pd.DataFrame | No
         category = np.where(category.isna(), np.asarray(fresh, dtype=object), category)
     else:
         category = np.asarray(fresh, dtype=object)
+    cost = np.full(len(fresh), np.nan)
+    if "cost" in aligned.columns:
+        cost = aligned["cost"].to_numpy(dtype=float)
+    text = item_text(items, fresh)
     feats = {name: feats[name] for name in model.catalogue.features}
+    n_old = len(model.items.classes_)
     model.items = model.items.extend(fresh)
     cat = model.catalogue
     model.catalogue = Catalogue(
         {n: np.concatenate([v, feats[n]]) for n, v in cat.features.items()},
         np.concatenate([cat.category, category.astype(str).astype(object)]),
         np.concatenate([cat.price, price]),
+        cost=np.concatenate([padded(cat.cost, n_old, np.nan), cost]),
+        text=np.concatenate([padded(cat.text, n_old, ""), text]),
     )
-    model.sequence.grow_items(len(fresh), feats or None)
+    model.sequence.grow_items(len(fresh), feats or None, list(text))
     model.network.grow_items(len(fresh))
+    if items is not None:
+        described = np.isin(np.asarray(fresh, dtype=object), items["item_id"].astype(str))
+        model._start_from_donors(n_old + np.flatnonzero(described))
 
 
 def grow_users(model: Recommender, frame: pd.DataFrame, users: pd.DataFrame | None) -> None:
     """Append the shoppers of ``frame`` that ``model`` does not know, with their attributes."""
-    fresh, aligned = _fresh(frame, "user_id", model.users, users)
+    fresh = _fresh(frame, "user_id", model.users)
     if not fresh:
         return
+    aligned = _rows(users, "user_id", fresh)
     for name, codes in _attribute_codes(aligned, model.user_state, len(fresh)).items():
         codes[codes >= len(model.user_state[name]["classes"])] = -1  # no training shopper had it
         model.user_features[name] = np.concatenate([model.user_features[name], codes])

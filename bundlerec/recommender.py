@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from bundlerec import audience, feedback, model_dir, new_arrivals, promotions
 from bundlerec import stock as stock_module
 from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
-from bundlerec.catalogue import item_catalogue, item_text, padded, user_features
+from bundlerec.catalogue import item_catalogue, padded, user_features
 from bundlerec.compose import Bundle, compose_bundles
 from bundlerec.data import (
     DataError,
@@ -63,7 +63,7 @@ from bundlerec.prep import (
     split_leave_last_out,
     to_interactions,
 )
-from bundlerec.privacy import Pseudonymizer
+from bundlerec.privacy import KEY_ENV, Pseudonymizer, load_key
 from bundlerec.progress import say
 
 __all__ = ["Recommender", "ModelDirError"]
@@ -177,6 +177,9 @@ class Recommender:
         self.on_hand: np.ndarray | None = None
         self.audience_calibration: tuple[float, float] | None = None
         self._audience: audience.AudienceIndex | None = None
+        # (history rows, shopper codes with events since the audience index was built); None
+        # when the history changed otherwise (the index is then rebuilt whole).
+        self._touched: tuple[int, set[int]] | None = None
         self._donors: tuple | None = None  # (key, cold, donors, weights) of new arrivals
         # Privacy (bundlerec.privacy): the key's check when the shopper ids are pseudonyms, and
         # the pseudonymizer of a model fitted or loaded with the key (never saved); the last
@@ -327,7 +330,7 @@ class Recommender:
         has one item hidden (seeded); shoppers unknown to the model count as unknown users.
         """
         self._check_fitted()
-        events = clean(load_events(test_events), window=self.window)
+        events = clean(self.to_model_ids(load_events(test_events)), window=self.window)
         if protocol == "next-item":
             test = self._encode(events)
             per_user = np.bincount(test.user) if len(test) else np.zeros(1, dtype=np.int64)
@@ -347,12 +350,36 @@ class Recommender:
 
     # -- serving ----------------------------------------------------------------------------
     def _user_code(self, user: Any) -> int:
+        """The code of one shopper id (-1 unknown): :meth:`_user_codes` for one request."""
         return self.users.code(self._shopper_id(user, pseudonymised=False))
+
+    def _user_codes(self, users: Any) -> np.ndarray:
+        """(n,) int64 codes of shopper ids (-1 unknown) through :meth:`_shopper_id`: every
+        public method taking shopper ids encodes them here or in :meth:`_user_code`."""
+        return self.users.transform([self._shopper_id(u, pseudonymised=False) for u in users])
+
+    def _require_key(self) -> None:
+        """Refuse raw shopper ids on a model of pseudonyms loaded without its key."""
+        if self.key_check is not None and self.pseudonymizer is None:
+            raise ValueError(
+                f"this model holds pseudonyms of shopper ids (key check {self.key_check}): "
+                f"load it with its key (--key-file, the {KEY_ENV} variable or "
+                "Recommender.load(..., pseudonymizer)) or pass pseudonyms"
+            )
 
     def _shopper_id(self, user: Any, pseudonymised: bool) -> str:
         """The id the model holds for shopper ``user``: its pseudonym when the model has a
-        pseudonymizer (unless ``user`` is one already), else ``user`` as text."""
-        if self.pseudonymizer is not None and not pseudonymised:
+        pseudonymizer (unless ``user`` is one already), else ``user`` as text.
+
+        Raises
+        ------
+        ValueError
+            A raw id for a model of pseudonyms loaded without its key.
+        """
+        if pseudonymised:
+            return str(user)
+        self._require_key()
+        if self.pseudonymizer is not None:
             return self.pseudonymizer.pseudonym(user)
         return str(user)
 
@@ -401,7 +428,7 @@ class Recommender:
         recommendable items gets ``None`` in the free places.
         """
         self._check_fitted()
-        codes = self.users.transform(list(users))
+        codes = self._user_codes(users)
         top = np.zeros((codes.size, k), dtype=np.int64)
         for start in range(0, codes.size, batch_size):
             cases = self._serving_cases(codes[start : start + batch_size], [], [])
@@ -478,24 +505,9 @@ class Recommender:
         fresh = sorted(set(table["item_id"]) - set(map(str, self.items.classes_)))
         if not fresh:
             return self
-        old = self.catalogue
-        n_old = len(self.items.classes_)
         feedback.grow_items(self, pd.DataFrame({"item_id": fresh}), table)
         n = len(self.items.classes_)
-        new_text = item_text(table, fresh)
-        cost = table.set_index("item_id")["cost"] if "cost" in table.columns else None
-        new_cost = np.full(len(fresh), np.nan) if cost is None else cost.reindex(fresh).to_numpy()
-        self.catalogue = replace(
-            self.catalogue,
-            cost=np.concatenate([padded(old.cost, n_old, np.nan), new_cost.astype(float)]),
-            text=np.concatenate([padded(old.text, n_old, ""), new_text]),
-        )
-        self.sequence.set_item_text(np.arange(n_old, n), list(new_text))
         self.history = replace(self.history, n_items=n)
-        cold, given, weights = self._cold_donors()
-        new = cold >= n_old
-        if given.shape[1]:
-            self.sequence.borrow(cold[new], given[new], weights[new], ids=BORROW_IDS)
         self._counts = self._together = None
         if self.on_hand is not None:
             self.on_hand = padded(self.on_hand, n, np.nan)
@@ -503,6 +515,15 @@ class Recommender:
             self.set_campaign(stock=table)
         self._fit_baselines(self.history)
         return self
+
+    def _start_from_donors(self, codes: np.ndarray) -> None:
+        """Start new items ``codes`` (no event shows them yet) in the sequence model from the
+        mean bias of their most similar known items (and their id embeddings with
+        :data:`BORROW_IDS`): :func:`bundlerec.new_arrivals.donors` over content vectors."""
+        cold, given, weights = self._cold_donors()
+        chosen = np.isin(cold, codes)
+        if given.shape[1] and chosen.any():
+            self.sequence.borrow(cold[chosen], given[chosen], weights[chosen], ids=BORROW_IDS)
 
     def recommend_new_arrivals(
         self, user: Any, k: int = 10, since: Any = None
@@ -571,29 +592,56 @@ class Recommender:
         units = padded(self.on_hand, len(self.items.classes_), np.nan)
         return stock_module.days_of_cover(units, self.history, end) > days
 
+    def _history_grew(self, before: int, users: np.ndarray) -> None:
+        """Note that shoppers ``users`` (codes) got events that grew the history from ``before``
+        rows, so the audience index refreshes only their rows (:meth:`_audience_index`)."""
+        if self._touched is not None and self._touched[0] == before:
+            self._touched = (len(self.history), self._touched[1] | set(users.tolist()))
+        else:
+            self._touched = None
+
     def _audience_index(self) -> audience.AudienceIndex:
-        """The audience index of the current model, (re)built when the model changed."""
+        """The audience index of the current model, brought up to date when an audience is
+        asked for: only the rows of the shoppers with events since it was built (and of new
+        shoppers) when the history merely grew (:meth:`_history_grew`), else rebuilt whole
+        (new items, a fine-tune, a forgotten shopper)."""
         if self.sequence.head != "dot":
             raise ValueError("audiences need the sequence model's dot head (head='dot')")
-        n_users, n_items = len(self.users.classes_), len(self.items.classes_)
-        key = (self.history.user.size, n_users, n_items, self.sequence.fine_tunes)
-        if self._audience is not None and self._audience.key == key:
-            return self._audience
         h = self.history
+        n_users, n_items = len(self.users.classes_), len(self.items.classes_)
+        key = (h.user.size, n_users, n_items, self.sequence.fine_tunes)
+        index = self._audience
+        if index is not None and index.key == key:
+            return index
         bought = h.event == 3
         owners = sp.csc_matrix(
             (np.ones(int(bought.sum()), dtype=bool), (h.user[bought], h.item[bought])),
             shape=(n_users, n_items),
         )
-        codes = np.arange(n_users)
+        touched = self._touched
+        if (
+            index is not None
+            and touched is not None
+            and touched[0] == h.user.size
+            and index.key[2:] == key[2:]
+            and index.key[1] <= n_users
+        ):
+            codes = np.union1d(list(touched[1]), np.arange(index.key[1], n_users)).astype(int)
+        else:
+            index, codes = None, np.arange(n_users)
         blocks = (
             self.sequence.user_vectors(self._serving_cases(codes[i : i + 1024], [], []))
-            for i in range(0, n_users, 1024)
+            for i in range(0, codes.size, 1024)
         )
-        self._audience = audience.build_index(
-            blocks, self.sequence.item_vectors(), owners, self.audience_calibration, key
-        )
-        return self._audience
+        item_vectors = self.sequence.item_vectors()
+        if index is None:
+            index = audience.build_index(
+                blocks, item_vectors, owners, self.audience_calibration, key
+            )
+        else:
+            index = audience.refresh_index(index, codes, blocks, item_vectors, owners, key)
+        self._audience, self._touched = index, (h.user.size, set())
+        return index
 
     def _attribute_items(self, category: Any, brand: Any) -> tuple[np.ndarray, dict[str, str]]:
         """Item codes of a category or a brand, and the label naming it."""
@@ -994,19 +1042,21 @@ class Recommender:
     ) -> Recommender:
         """Fold new events into the model at once; new shoppers and items join it.
 
-        New items get codes after the known ones and vectors from their attributes (``items``,
-        encoded with the fitted attribute encoders; unknown values and items without a row get
-        the reserved "unknown" codes), a zero id embedding and the smoothed prior of an unseen
-        item in the network (cold start). New shoppers get codes and their attributes from
-        ``users`` likewise. The events enter the history, so the next answer of their shopper
-        reads them (the LSTM runs forward over them: no gradient step), and the co-purchase
-        network's CPTs get a Dirichlet count update with the changed baskets
+        New items join as with :meth:`add_items` (:func:`bundlerec.feedback.grow_items`): codes
+        after the known ones, attributes, price, cost and text (``title``, ``description``) from
+        ``items`` (default: the attributes the events carry; unknown values and items without a row
+        get the reserved "unknown" codes), a zero id embedding, and items with a row start from the
+        bias of their most similar known items; the network gives them the smoothed prior of an
+        unseen item (cold start). New shoppers get codes and their attributes from ``users``
+        likewise. The events enter the history, so the next answer of their shopper reads them (the
+        LSTM runs forward over them: no gradient step), and the co-purchase network's CPTs get a
+        Dirichlet count update with the changed baskets
         (:class:`bundlerec.feedback.OnlineFeedback`). With ``epochs > 0`` the sequence model is
-        then fine-tuned that many epochs from its current weights on the last ``max_len`` events
-        of the shoppers with new events. The cost grows with the new events, not with the
-        history: the baselines are refitted when an evaluation next asks for them and the lift
-        counts of bundles are recounted at the next bundle request. The pairwise network stays
-        as fitted (new items are outside it). An empty frame changes nothing.
+        then fine-tuned that many epochs from its current weights on the last ``max_len`` events of
+        the shoppers with new events. The cost grows with the new events, not with the history: the
+        baselines are refitted when an evaluation next asks for them and the lift counts of bundles
+        are recounted at the next bundle request. The pairwise network stays as fitted (new items
+        are outside it). An empty frame changes nothing.
 
         Parameters
         ----------
@@ -1017,12 +1067,12 @@ class Recommender:
         self._check_fitted()
         if isinstance(new_events, pd.DataFrame) and new_events.empty:
             return self
-        loaded = self._as_model_ids(load_events(new_events), pseudonymised)
+        loaded = self.to_model_ids(load_events(new_events), pseudonymised)
         frame = clean(loaded, window=self.window)
         if frame.empty:
             return self
-        items = load_items(items) if items is not None else items_from_events(loaded)
-        users = None if users is None else self._as_model_ids(load_users(users), pseudonymised)
+        items = None if items is None else load_items(items)
+        users = None if users is None else self.to_model_ids(load_users(users), pseudonymised)
         online = feedback.OnlineFeedback(self)
         online.observe(frame, items, users)
         if epochs > 0:
@@ -1035,14 +1085,21 @@ class Recommender:
         self._refit_baselines_later()
         return self
 
-    def _as_model_ids(self, frame: pd.DataFrame, pseudonymised: bool) -> pd.DataFrame:
-        """``frame`` with the shopper ids the model holds (see :meth:`_shopper_id`)."""
-        if self.key_check is not None and self.pseudonymizer is None and not pseudonymised:
-            raise ValueError(
-                "this model holds pseudonyms of shopper ids: load it with its key "
-                "(bundlerec.privacy) or pass pseudonymised=True for pseudonymised events"
-            )
-        if self.pseudonymizer is None or pseudonymised:
+    def to_model_ids(self, frame: pd.DataFrame, pseudonymised: bool = False) -> pd.DataFrame:
+        """``frame`` with its ``user_id`` column as the model holds shopper ids: pseudonyms on
+        a model of pseudonyms (unless ``pseudonymised``: they are pseudonyms already), else as
+        given. For code that encodes events itself (e.g.
+        :func:`bundlerec.bundle_eval.evaluate_bundles`).
+
+        Raises
+        ------
+        ValueError
+            Raw ids for a model of pseudonyms loaded without its key.
+        """
+        if pseudonymised or "user_id" not in frame.columns:
+            return frame
+        self._require_key()
+        if self.pseudonymizer is None:
             return frame
         return self.pseudonymizer.pseudonymise(frame)
 
@@ -1068,8 +1125,7 @@ class Recommender:
             If the model does not know the shopper.
         """
         self._check_fitted()
-        frame = self._as_model_ids(pd.DataFrame({"user_id": [str(user)]}), pseudonymised)
-        removed = feedback.forget(self, str(frame["user_id"].iloc[0]))
+        removed = feedback.forget(self, self._shopper_id(user, pseudonymised))
         self._refit_baselines_later()
         return removed
 
@@ -1135,9 +1191,13 @@ class Recommender:
 
         Raises :class:`ModelDirError` naming the path when it is missing, of another format or
         version, or corrupt, or when a ``pseudonymizer`` is given for a model of raw ids or of
-        another key. A model of pseudonyms loaded with its key takes raw shopper ids.
+        another key. A model of pseudonyms loaded with its key takes raw shopper ids; without
+        ``pseudonymizer`` it takes the key of the :data:`~bundlerec.privacy.KEY_ENV` variable
+        when that is set, else it takes pseudonyms only (raw ids raise ValueError).
         """
         self = model_dir.load(cls, directory)
+        if pseudonymizer is None and self.key_check is not None:
+            pseudonymizer = load_key()
         if pseudonymizer is not None:
             if self.key_check is None:
                 raise ModelDirError(

@@ -27,12 +27,16 @@ def _probability(text: str) -> float:
 def cmd_audience(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from bundlerec.cli import _check_output_file, _write_csv
-    from bundlerec.recommender import Recommender
+    from bundlerec.cli import _check_output_file, _load_model, _write_csv
+    from bundlerec.progress import say
 
     if args.out is not None:
         _check_output_file(args.out)
-    model = Recommender.load(args.model)
+    # The key is not needed to score: a model of pseudonyms answers with pseudonyms, which the
+    # shop maps back with its own key (docs/campaigns.md); a key given must be the model's.
+    model = _load_model(args, need_key=False)
+    if model.key_check is not None:
+        say("user_id values are pseudonyms: map them back with your key (docs/campaigns.md)", True)
     items = None if args.items is None else [i for i in args.items.split(",") if i]
     result = model.audience(
         items,
@@ -56,7 +60,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``audience`` subcommand to ``subparsers``."""
-    from bundlerec.cli import _positive
+    from bundlerec.cli import _key_file, _positive
 
     parser = subparsers.add_parser(
         "audience", help="the shoppers most likely to buy items, a category or a brand"
@@ -81,4 +85,5 @@ def register(subparsers) -> None:
     )
     parser.add_argument("--format", choices=("json", "csv"), default="json")
     parser.add_argument("--out", type=Path, help="write the CSV here instead of stdout")
+    _key_file(parser, "checked against a model of pseudonyms (audiences are pseudonyms)")
     parser.set_defaults(func=cmd_audience)

@@ -21,8 +21,16 @@ __all__ = ["register"]
 def cmd_batch(args: argparse.Namespace) -> int:
     from bundlerec.batch.cluster import engine_client
     from bundlerec.batch.jobs import cached_model, check_output, run_batch
+    from bundlerec.privacy import KEY_ENV
 
     check_output(args.out)
+    model = cached_model(args.model)  # loaded once per process: the local engine reuses it
+    if model.key_check is not None and model.pseudonymizer is None and args.task != "audience":
+        # Workers load the model themselves and take the key from the same variable.
+        raise ValueError(
+            f"{args.model}: the model holds pseudonyms of shopper ids (key check "
+            f"{model.key_check}); set its key in the {KEY_ENV} variable"
+        )
     if args.task == "audience":
         from bundlerec.data import read_table
 
@@ -33,7 +41,11 @@ def cmd_batch(args: argparse.Namespace) -> int:
     elif args.campaigns is not None:
         raise ValueError("--campaigns goes with --task audience")
     elif args.users == "all":
-        inputs = list(cached_model(args.model).users.classes_)
+        if model.key_check is not None:
+            raise ValueError(
+                "--users all would list the model's pseudonyms; give a file of the shoppers' ids"
+            )
+        inputs = list(model.users.classes_)
     else:
         from bundlerec.data import load_users
 

@@ -11,8 +11,8 @@ _ATTEMPTS = 3
 
 
 def cmd_update(args: argparse.Namespace) -> int:
+    from bundlerec.cli import _load_model
     from bundlerec.progress import say
-    from bundlerec.recommender import Recommender
     from bundlerec.store import EventStore, as_events
 
     if not Path(args.store).is_file():
@@ -20,7 +20,9 @@ def cmd_update(args: argparse.Namespace) -> int:
     with EventStore(args.store, args.retention_days) as store:
         for _ in range(_ATTEMPTS):
             generation = store.generation
-            model = Recommender.load(args.model)
+            # The store holds the ids as the service wrote them (pseudonyms under the model's
+            # key): folding needs no key, and a key given must be the model's.
+            model = _load_model(args, need_key=False)
             events = store.events(after=model.store_seq)
             if events.empty:
                 print(f"nothing to fold: {args.model} holds every stored event")
@@ -54,7 +56,7 @@ def _count(text: str) -> int:
 
 
 def register(subparsers) -> None:
-    from bundlerec.cli import _positive
+    from bundlerec.cli import _key_file, _positive
 
     update = subparsers.add_parser(
         "update", help="fold the events of an event store into a saved model"
@@ -72,4 +74,5 @@ def register(subparsers) -> None:
         "--retention-days", type=_positive(float), help="drop stored events older than this"
     )
     update.add_argument("--quiet", action="store_true", help="no progress messages")
+    _key_file(update, "not needed (the store holds pseudonyms), checked when given")
     update.set_defaults(func=cmd_update)
