@@ -410,3 +410,167 @@ def test_demo_runs_end_to_end(tmp_path, capsys, monkeypatch):
     assert out.count("bundles for shopper") == 6
     assert "bought together with" in out and "anchor" in out
     assert (tmp_path / "model" / "meta.json").is_file() and "demo finished" in out
+
+
+# -- pseudonymised models: --key-file ----------------------------------------------------------
+
+KEY = b"a-cli-pseudonym-key-of-32-bytes!"
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory, trained):
+    root, train = trained
+    keyed = tmp_path_factory.mktemp("keyed")
+    (keyed / "key").write_bytes(KEY + b"\n")
+    (keyed / "other-key").write_bytes(b"another-key-of-at-least-16-bytes")
+    code = main(
+        [
+            "train",
+            "--events",
+            str(root / "train.csv"),
+            "--items",
+            str(root / "items.csv"),
+            "--users",
+            str(root / "users.parquet"),
+            "--out",
+            str(keyed / "model"),
+            "--epochs",
+            "1",
+            "--n-top",
+            "20",
+            "--key-file",
+            str(keyed / "key"),
+            "--quiet",
+        ]
+    )
+    assert code == 0
+    return keyed, sorted(set(train["user_id"].astype(str)))
+
+
+def _one_line_error(capsys, *words):
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and err.startswith("bundlerec "), err
+    for word in words:
+        assert word in err, err
+
+
+def test_train_with_a_key_file_writes_no_raw_shopper_id(keyed):
+    from bundlerec.privacy import Pseudonymizer
+
+    path, shoppers = keyed
+    files = [p for p in (path / "model").rglob("*") if p.is_file()]
+    blob = b"".join(p.read_bytes() for p in files)
+    assert KEY not in blob
+    found = [u for u in shoppers if u.encode() in blob]
+    assert not found, f"raw shopper ids in the model directory: {found[:5]}"
+    assert Pseudonymizer(KEY).pseudonym(shoppers[0]).encode() in blob
+
+
+def test_recommend_needs_the_models_key(keyed, capsys, monkeypatch):
+    from bundlerec.privacy import KEY_ENV
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    path, shoppers = keyed
+    base = ["recommend", "--model", str(path / "model"), "--user", shoppers[2], "--k", "1"]
+    capsys.readouterr()
+    assert main([*base, "--format", "json", "--key-file", str(path / "key")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["bundles"] and not any("unknown shopper" in n for n in result["notes"])
+    assert main(base) == 2
+    _one_line_error(capsys, "pseudonyms", "--key-file")
+    assert main([*base, "--key-file", str(path / "other-key")]) == 2
+    _one_line_error(capsys, "another key")
+    monkeypatch.setenv(KEY_ENV, KEY.decode())
+    assert main([*base, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == result
+
+
+def test_a_key_for_a_model_of_raw_ids_is_refused(trained, keyed, capsys):
+    root, train = trained
+    path, _ = keyed
+    user = str(train["user_id"].iloc[0])
+    args = ["recommend", "--model", str(root / "model"), "--user", user]
+    assert main([*args, "--key-file", str(path / "key")]) == 2
+    _one_line_error(capsys, "raw shopper ids")
+
+
+def test_evaluate_hashes_the_held_out_shoppers(trained, keyed, capsys):
+    root, _ = trained
+    path, _ = keyed
+    capsys.readouterr()
+    args = ["evaluate", "--model", str(path / "model"), "--events", str(root / "test.csv")]
+    args += ["--protocol", "next-item", "--format", "json", "--quiet"]
+    assert main([*args, "--key-file", str(path / "key")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n_cases"] == pd.read_csv(root / "test.csv")["user_id"].nunique()
+    assert main(args) == 2
+    _one_line_error(capsys, "pseudonyms")
+
+
+def test_audience_of_a_model_of_pseudonyms_maps_back_with_the_key(keyed, capsys):
+    from bundlerec.privacy import Pseudonymizer
+    from bundlerec.recommender import Recommender
+
+    path, shoppers = keyed
+    item = str(Recommender.load(path / "model", Pseudonymizer(KEY)).items.classes_[0])
+    capsys.readouterr()
+    args = ["audience", "--model", str(path / "model"), "--items", item, "--top", "5"]
+    assert main([*args, "--key-file", str(path / "key")]) == 0
+    captured = capsys.readouterr()
+    users = [r["user_id"] for r in json.loads(captured.out)["users"]]
+    assert "pseudonyms" in captured.err
+    back = {Pseudonymizer(KEY).pseudonym(u): u for u in shoppers}
+    assert len(users) == 5 and all(u in back for u in users)
+    assert main([*args, "--key-file", str(path / "other-key")]) == 2
+    _one_line_error(capsys, "another key")
+
+
+def test_update_folds_pseudonymised_store_events_and_checks_a_given_key(keyed, tmp_path, capsys):
+    from bundlerec.privacy import Pseudonymizer
+    from bundlerec.recommender import Recommender
+    from bundlerec.store import EventStore
+
+    path, shoppers = keyed
+    model_dir = tmp_path / "model"
+    shutil.copytree(path / "model", model_dir)
+    model = Recommender.load(model_dir, Pseudonymizer(KEY))
+    t0 = int(model.history.timestamp.max()) + 10_000
+    item = str(model.items.classes_[0])
+    with EventStore(tmp_path / "events.db") as store:
+        store.append(
+            [
+                {
+                    "user_id": Pseudonymizer(KEY).pseudonym(shoppers[1]),
+                    "item_id": item,
+                    "event": "purchase",
+                    "timestamp": t0,
+                }
+            ]
+        )
+    args = ["update", "--model", str(model_dir), "--store", str(tmp_path / "events.db")]
+    assert main([*args, "--key-file", str(path / "other-key")]) == 2
+    _one_line_error(capsys, "another key")
+    assert main([*args, "--key-file", str(path / "key")]) == 0
+    again = Recommender.load(model_dir, Pseudonymizer(KEY))
+    assert len(again.history) == len(model.history) + 1
+    assert len(again.users.classes_) == len(model.users.classes_)
+
+
+def test_batch_takes_the_key_from_the_environment(keyed, tmp_path, capsys, monkeypatch):
+    from bundlerec.batch import jobs
+    from bundlerec.privacy import KEY_ENV
+
+    path, shoppers = keyed
+    pd.DataFrame({"user_id": shoppers[:4]}).to_csv(tmp_path / "users.csv", index=False)
+    args = ["batch", "--model", str(path / "model"), "--task", "items", "--k", "3", "--quiet"]
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.setattr(jobs, "_models", {})
+    assert main([*args, "--users", str(tmp_path / "users.csv"), "--out", str(tmp_path / "a")]) == 2
+    _one_line_error(capsys, "pseudonyms", KEY_ENV)
+    monkeypatch.setenv(KEY_ENV, KEY.decode())
+    monkeypatch.setattr(jobs, "_models", {})  # a process loads the model once: as a new CLI run
+    assert main([*args, "--users", "all", "--out", str(tmp_path / "b")]) == 2
+    _one_line_error(capsys, "--users all")
+    assert main([*args, "--users", str(tmp_path / "users.csv"), "--out", str(tmp_path / "c")]) == 0
+    table = pd.read_parquet(tmp_path / "c")
+    assert sorted(set(table["user_id"])) == shoppers[:4] and len(table) == 12

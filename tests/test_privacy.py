@@ -88,3 +88,53 @@ def test_a_model_of_raw_ids_refuses_a_key(tmp_path, pseudonymised):
     model.save(tmp_path / "raw")
     with pytest.raises(ModelDirError, match="raw shopper ids"):
         Recommender.load(tmp_path / "raw", Pseudonymizer(KEY))
+
+
+def test_every_entry_taking_shopper_ids_hashes_them(pseudonymised, monkeypatch):
+    _, path, shoppers = pseudonymised
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    model = Recommender.load(path, Pseudonymizer(KEY))
+    some = shoppers[:6]
+    batch = model.recommend_items_batch(some, k=4)
+    for user, row in zip(some, batch):
+        assert row.tolist() == [r["item_id"] for r in model.recommend_items(user, 4)]
+    assert (model._user_codes(some) >= 0).all()
+    import pandas as pd
+
+    t0 = int(model.history.timestamp.max()) + 10
+    held = pd.DataFrame(
+        {"user_id": some, "item_id": [model.items.classes_[1]] * 6, "timestamp": t0}
+    )
+    cases = model.cases(held, "next-item")
+    assert (cases.users >= 0).all() and len(cases) == len(some)
+    assert model.forget(some[0]) > 0 and model._user_code(some[0]) == -1
+
+
+def test_a_model_of_pseudonyms_without_its_key_refuses_raw_ids(pseudonymised, monkeypatch):
+    _, path, shoppers = pseudonymised
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    keyless = Recommender.load(path)
+    for call in (
+        lambda: keyless.recommend_items(shoppers[0], 3),
+        lambda: keyless.recommend_items_batch(shoppers[:2], 3),
+        lambda: keyless.recommend_bundles(shoppers[0], k=1),
+        lambda: keyless.forget(shoppers[0]),
+    ):
+        with pytest.raises(ValueError, match="pseudonyms"):
+            call()
+    # the environment variable holds the key: loading takes it
+    monkeypatch.setenv(KEY_ENV, KEY.decode())
+    assert Recommender.load(path).recommend_items(shoppers[0], 3) == Recommender.load(
+        path, Pseudonymizer(KEY)
+    ).recommend_items(shoppers[0], 3)
+    monkeypatch.setenv(KEY_ENV, "some-other-key-of-16-bytes")
+    with pytest.raises(ModelDirError, match="another key"):
+        Recommender.load(path)
+
+
+def test_audiences_of_a_model_of_pseudonyms_are_pseudonyms(pseudonymised):
+    _, path, shoppers = pseudonymised
+    model = Recommender.load(path, Pseudonymizer(KEY))
+    got = model.audience([model.items.classes_[2]], n=10)
+    back = {Pseudonymizer(KEY).pseudonym(u): u for u in shoppers}
+    assert got["users"] and all(r["user_id"] in back for r in got["users"])
