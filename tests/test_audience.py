@@ -168,3 +168,40 @@ def test_evaluate_audiences_runs_all_methods(model, shop):
     with pytest.raises(ValueError, match="new buyers"), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         evaluate_audiences(model, test, min_buyers=10_000)
+
+
+def test_events_refresh_only_the_touched_shoppers_rows_of_the_index(model, tmp_path, monkeypatch):
+    import pandas as pd
+
+    model.save(tmp_path / "m")
+    live = Recommender.load(tmp_path / "m")
+    index = live._audience_index()
+    shoppers = [str(live.users.classes_[k]) for k in (3, 40)]
+    t0 = int(live.history.timestamp.max()) + 10_000
+    items = [str(live.items.classes_[j]) for j in (1, 2, 7)]
+    events = pd.DataFrame(
+        {
+            "user_id": [shoppers[0], shoppers[1], "newcomer"],
+            "item_id": items,
+            "timestamp": [t0, t0 + 60, t0 + 120],
+            "event": "purchase",
+        }
+    )
+    live.update(events)
+    rows = []
+    vectors = live.sequence.user_vectors
+    monkeypatch.setattr(
+        live.sequence, "user_vectors", lambda cases: rows.append(len(cases)) or vectors(cases)
+    )
+    refreshed = live._audience_index()
+    assert sum(rows) == 3, "only the two shoppers with events and the newcomer are recomputed"
+    assert refreshed.vectors.shape[0] == index.vectors.shape[0] + 1
+    live._audience = None  # the whole index, built from scratch
+    whole = live._audience_index()
+    np.testing.assert_allclose(refreshed.vectors, whole.vectors, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(refreshed.log_norm, whole.log_norm, rtol=1e-6, atol=1e-6)
+    assert (refreshed.owners != whole.owners).nnz == 0
+    got = live.audience([items[0]], n=20)
+    live._audience = refreshed
+    assert live.audience([items[0]], n=20) == got
+    assert shoppers[0] not in [r["user_id"] for r in got["users"]], "a buyer now: left out"

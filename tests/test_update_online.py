@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bundlerec.catalogue import padded
 from bundlerec.data import load_events
 from bundlerec.datasets import synthetic_shop
 from bundlerec.feedback import OnlineFeedback
@@ -194,3 +195,66 @@ def test_save_load_keeps_counts_and_the_store_position(fitted, tmp_path):
     assert again.store_seq == 42
     for node, value in model.network.counts.items():
         np.testing.assert_array_equal(again.network.counts[node], value)
+
+
+@pytest.fixture(scope="module")
+def with_text(tmp_path_factory):
+    """A model fitted with item titles, and the items no training event shows."""
+    from bundlerec.prep import split_global_time
+
+    events, items, users = synthetic_shop(
+        n_users=100, n_items=40, n_days=20, seed=2, titles=True, new_share=0.3
+    )
+    items = items.drop(columns="arrival").assign(cost=lambda t: t["price"] * 0.6)
+    train, _ = split_global_time(events, test_share=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = Recommender(sequence=SMALL_SEQ, network={"n_top": 20}).fit(train, items, users)
+    path = tmp_path_factory.mktemp("text") / "m"
+    model.save(path)
+    unseen = sorted(set(items["item_id"]) - set(model.items.classes_))
+    assert unseen and model.sequence._net.items.n_buckets
+    return path, items, unseen
+
+
+def test_new_items_from_events_join_like_added_items(with_text):
+    path, items, unseen = with_text
+    row = items[items["item_id"] == unseen[0]]
+    added, streamed = Recommender.load(path), Recommender.load(path)
+    n_old = len(added.items.classes_)
+    text_before = padded(added.catalogue.text, n_old, "")
+    cost_before = padded(added.catalogue.cost, n_old, np.nan)
+    added.add_items(row)
+    user = streamed.users.classes_[0]
+    t0 = int(streamed.history.timestamp.max()) + 10_000
+    event = pd.DataFrame(
+        {"user_id": [user], "item_id": [unseen[0]], "timestamp": [t0], "event": ["purchase"]}
+    )
+    streamed.update(event, items=items)
+    assert streamed.items.code(unseen[0]) == added.items.code(unseen[0]) == n_old
+    title = row[["title", "description"]].astype(str).agg(" ".join, axis=1).str.strip().iloc[0]
+    for model in (added, streamed):
+        assert model.catalogue.text[n_old] == title
+        assert model.catalogue.cost[n_old] == pytest.approx(float(row["cost"].iloc[0]))
+        np.testing.assert_array_equal(model.catalogue.text[:n_old], text_before)
+        np.testing.assert_array_equal(model.catalogue.cost[:n_old], cost_before)
+    # the same vector: attributes, text and the bias borrowed from the same donors
+    np.testing.assert_allclose(
+        streamed.sequence.item_vectors()[n_old], added.sequence.item_vectors()[n_old], rtol=1e-6
+    )
+    mean_bias = Recommender.load(path).sequence.item_vectors()[:, -1].mean()
+    assert streamed.sequence.item_vectors()[n_old, -1] != pytest.approx(mean_bias)
+
+
+def test_new_items_from_plain_events_keep_the_mean_bias(with_text):
+    path, _, unseen = with_text
+    model = Recommender.load(path)
+    n_old = len(model.items.classes_)
+    t0 = int(model.history.timestamp.max()) + 10_000
+    event = pd.DataFrame(
+        {"user_id": ["someone"], "item_id": [unseen[0]], "timestamp": [t0], "event": ["cart"]}
+    )
+    model.update(event)
+    vectors = model.sequence.item_vectors()
+    assert vectors[n_old, -1] == pytest.approx(vectors[:n_old, -1].mean(), rel=1e-5)
+    assert model.catalogue.text[n_old] == ""
