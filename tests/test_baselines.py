@@ -1,6 +1,7 @@
 """Baselines: hand-computed values on a tiny shop and set-based oracles on random ones."""
 
 from itertools import combinations
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -352,8 +353,23 @@ def rules_oracle(baskets, n_items, min_support, min_confidence, metric):
             a = tuple(i for i in s if i != j)
             conf = c / frequent[a]
             if conf >= min_confidence:
-                rules[a, j] = conf if metric == "confidence" else conf / (frequent[(j,)] / n)
+                rules[a, j] = conf if metric == "confidence" else conf * n / frequent[(j,)]
     return rules
+
+
+def kept_rules(rules, k):
+    """The oracle's rules with each antecedent pair's ``k`` strongest kept (ties: lower j)."""
+    if k is None:
+        return dict(rules)
+    kept, by_pair = {}, {}
+    for (a, j), value in rules.items():
+        if len(a) == 1:
+            kept[a, j] = value
+        else:
+            by_pair.setdefault(a, []).append((-value, j))
+    for a, ranked in by_pair.items():
+        kept |= {(a, j): -neg for neg, j in sorted(ranked)[:k]}
+    return kept
 
 
 @given(
@@ -373,6 +389,48 @@ def test_rules_match_brute_force_enumeration(shop, min_support, min_confidence, 
             if set(a) <= set(context):
                 want[row, j] = max(want[row, j], value)
     assert_close(f"rules ({metric}, support {min_support})", got, want, atol=1e-5)
+
+
+@given(
+    basket_lists(max_items=8),
+    st.sampled_from([0.0, 0.1, 0.25]),
+    st.sampled_from([0.0, 0.5]),
+    st.sampled_from(["lift", "confidence"]),
+    st.sampled_from([None, 1, 2, 3]),
+    st.sampled_from([1, 10, 1 << 24]),
+)
+def test_fitted_rules_are_the_enumerated_ones_blocked_and_truncated(
+    shop, min_support, min_confidence, metric, max_consequents, block_entries
+):
+    # every rule of the brute-force enumeration, each pair antecedent's max_consequents
+    # strongest ones, whatever the block size of the counting products (1 entry: one
+    # antecedent per block)
+    baskets, n_items, contexts = shop
+    want = kept_rules(
+        rules_oracle(baskets, n_items, min_support, min_confidence, metric), max_consequents
+    )
+    model = AssociationRules(min_support, min_confidence, metric, max_consequents=max_consequents)
+    with mock.patch.object(baselines, "_BLOCK_ENTRIES", block_entries):
+        model.fit(basket_shop(baskets, n_items))
+    got = {((a,), j): v for (a, j), v in model.item_rules_.todok().items()}
+    pair_rules = model.pair_rules_.tocoo()
+    got |= {
+        (tuple(model.pairs_[p].tolist()), j): v
+        for p, j, v in zip(pair_rules.row, pair_rules.col, pair_rules.data, strict=True)
+    }
+    assert got.keys() == want.keys()
+    for key, value in want.items():
+        assert got[key] == value, f"{key}: {got[key]} != {value}"
+    assert model.pairs_.dtype == np.int64
+    assert sorted(map(tuple, model.pairs_.tolist())) == sorted({a for a, _ in want if len(a) == 2})
+    # truncation only lowers scores, and only of items with max_consequents others as high
+    full = AssociationRules(min_support, min_confidence, metric, max_consequents=None)
+    full = full.fit(basket_shop(baskets, n_items)).score(cases(contexts, n_items))
+    cut = model.score(cases(contexts, n_items))
+    assert (cut <= full).all()
+    for row, j in zip(*np.nonzero(cut != full), strict=True):
+        assert max_consequents is not None
+        assert (full[row] >= full[row, j]).sum() - 1 >= max_consequents
 
 
 def test_rules_by_hand():
@@ -397,6 +455,8 @@ def test_new_baselines_refuse_bad_parameters():
         EASE(max_items=0)
     with pytest.raises(ValueError, match="min_support"):
         AssociationRules(min_support=2)
+    with pytest.raises(ValueError, match="max_consequents"):
+        AssociationRules(max_consequents=0)
     with pytest.raises(ValueError, match="metric"):
         AssociationRules(metric="leverage")
     with pytest.raises(NotFittedError, match="fitted"):

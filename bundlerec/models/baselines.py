@@ -443,21 +443,54 @@ def _row_pairs(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(np.concatenate(part).astype(np.int64) for part in (rows, firsts, seconds))
 
 
+_BLOCK_ENTRIES = 1 << 24
+"""Bound on the entries of one block's product in ``AssociationRules.fit`` (about 200 MB)."""
+
+
+def _blocks(cost: np.ndarray, budget: int) -> list[slice]:
+    """Consecutive slices of ``cost`` (K,) whose sums stay <= ``budget`` (or hold one element)."""
+    total = np.concatenate([[0.0], np.cumsum(cost, dtype=np.float64)])
+    out, start = [], 0
+    while start < cost.size:
+        stop = int(np.searchsorted(total, total[start] + budget, side="right")) - 1
+        stop = max(stop, start + 1)
+        out.append(slice(start, stop))
+        start = stop
+    return out
+
+
+def _transposed_product(
+    left: sp.spmatrix, x: sp.csr_matrix
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Entries of ``left.T @ x``, (K, I) from (R, K) and (R, I): (row, col) int64 and values,
+    sorted by row, then column."""
+    out = (left.T @ x).tocsr()
+    out.sort_indices()
+    row = np.repeat(np.arange(out.shape[0], dtype=np.int64), np.diff(out.indptr))
+    return row, out.indices.astype(np.int64), out.data
+
+
 class AssociationRules(_ItemModel):
     """Association rules from frequent itemsets of two and three items, mined Apriori-style.
 
     Over the R baskets (with a counted event), ``support(S) = |baskets holding S| / R``; an
     itemset is frequent when its support is positive and ``>= min_support`` (pairs are counted
-    among frequent items only, triples among baskets' frequent pairs: Apriori's pruning). Every
-    frequent itemset ``S = A + {j}`` with ``|A|`` in {1, 2} gives the rule ``A -> j`` with
+    among frequent items only, triples among frequent pairs: Apriori's pruning). Every frequent
+    itemset ``S = A + {j}`` with ``|A|`` in {1, 2} gives the rule ``A -> j`` with
 
         confidence = support(S) / support(A),    lift = confidence / support({j}),
 
-    kept when ``confidence >= min_confidence``. A case scores
+    kept when ``confidence >= min_confidence``; each antecedent pair keeps only its
+    ``max_consequents`` strongest rules. A case scores
 
         score_j = max { metric(A -> j) : A a subset of the case's context }
 
     and 0 when no rule applies (so a triple rule needs two context items).
+
+    ``fit`` counts pairs with the Gram matrix ``X^T X`` of the (R, I) basket-item matrix and the
+    triples of each frequent pair ``{a, b}`` as ``(X_a * X_b)^T X`` (baskets holding both, times
+    ``X``), both in blocks of antecedents whose product has at most ``2**24`` entries, keeping
+    only the frequent ones of each block: memory is bounded by one block plus the rules kept.
 
     Parameters
     ----------
@@ -471,6 +504,16 @@ class AssociationRules(_ItemModel):
         The rule strength that scores.
     events : sequence of int or None, default None
         Event types that put an item in its basket; None uses every event.
+    max_consequents : int or None, default 100
+        Rules kept per antecedent pair: its ``max_consequents`` strongest by ``metric`` (ties:
+        lower item code first); None keeps all (the rule set grows like the frequent triples,
+        which explodes when ``min_support * R`` is a few baskets and baskets are long). This
+        bounds the pair rules to ``max_consequents`` times the frequent pairs. It only lowers
+        scores, and an item's score can change only when at least ``max_consequents`` other
+        items score at least as high: each case's ``max_consequents`` best items (context
+        items included) keep their exact scores, so a top-``k`` ranking that excludes the
+        context is unchanged (up to ties) whenever ``k + len(context) <= max_consequents``.
+        Single-item antecedents keep all their rules (at most two per frequent pair).
 
     Attributes
     ----------
@@ -490,6 +533,7 @@ class AssociationRules(_ItemModel):
         min_confidence: float = 0.0,
         metric: Literal["lift", "confidence"] = "confidence",
         events: Sequence[int] | None = None,
+        max_consequents: int | None = 100,
     ) -> None:
         if not 0 <= min_support <= 1:
             raise ValueError(f"min_support must lie in [0, 1], got {min_support!r}")
@@ -501,6 +545,13 @@ class AssociationRules(_ItemModel):
         self.min_confidence = min_confidence
         self.metric = metric
         self.events = events
+        if max_consequents is not None and (
+            isinstance(max_consequents, bool) or max_consequents < 1
+        ):
+            raise ValueError(
+                f"max_consequents must be a positive integer or None, got {max_consequents!r}"
+            )
+        self.max_consequents = max_consequents
 
     def _frequent(self, count: np.ndarray) -> np.ndarray:
         return (count > 0) & (count / self.n_baskets_ >= self.min_support)
@@ -519,42 +570,57 @@ class AssociationRules(_ItemModel):
         count = np.asarray(x.sum(axis=0)).ravel()
         x = (x @ sp.diags(self._frequent(count).astype(np.float64))).tocsr()
         x.eliminate_zeros()
-        # pairs: counted from every basket's frequent items
-        row, a, b = _row_pairs(x)
-        keys, inverse, pair_count = np.unique(
-            a * n_items + b, return_inverse=True, return_counts=True
+        xc = x.tocsc()
+        # an antecedent's row of a product ``holds^T X`` has at most ``reach`` entries: the
+        # summed sizes of the baskets holding it (and at most I)
+        size_x = sp.diags(np.diff(x.indptr).astype(np.float64)) @ x
+        reach = np.asarray(size_x.sum(axis=0)).ravel()
+        pa, pb, pc, pw = self._pairs(xc, x, size_x, count + np.minimum(reach, n_items))
+        self.item_rules_ = self._matrix(
+            [
+                (pa, pb, self._rules(pc, count[pa], count[pb])),
+                (pb, pa, self._rules(pc, count[pb], count[pa])),
+            ],
+            n_items,
+            n_items,
         )
-        frequent = self._frequent(pair_count)
-        pair_keys = keys[frequent]
-        pa, pb, pc = pair_keys // n_items, pair_keys % n_items, pair_count[frequent]
-        # triples {a, b, c}, a < b < c: baskets holding the frequent pair (a, b), times x
-        index = np.full(keys.size, -1, dtype=np.int64)
-        index[frequent] = np.arange(pair_keys.size)
-        hit = index[inverse.ravel()] >= 0
-        holds = _binary(row[hit], index[inverse.ravel()][hit], (x.shape[0], pair_keys.size))
-        triples = (holds.T @ x).tocoo()
-        keep = (triples.col > pb[triples.row]) & self._frequent(triples.data)
-        ab, c, tc = triples.row[keep], triples.col[keep].astype(np.int64), triples.data[keep]
-        a3, b3 = pa[ab], pb[ab]
-        ac = np.searchsorted(pair_keys, a3 * n_items + c)
-        bc = np.searchsorted(pair_keys, b3 * n_items + c)
-        # rules: a -> b and b -> a from pairs; {a,b} -> c, {a,c} -> b, {b,c} -> a from triples
-        one = [
-            (pa, pb, self._rules(pc, count[pa], count[pb])),
-            (pb, pa, self._rules(pc, count[pb], count[pa])),
-        ]
-        two = [
-            (ab, c, self._rules(tc, pc[ab], count[c])),
-            (ac, b3, self._rules(tc, pc[ac], count[b3])),
-            (bc, a3, self._rules(tc, pc[bc], count[a3])),
-        ]
-        self.item_rules_ = self._matrix(one, n_items, n_items)
-        pair_rules = self._matrix(two, pair_keys.size, n_items)
+        # triples {a, b, j}: the row of pair p = (a, b) holds |baskets with a, b and j| for the
+        # items j that form a frequent pair with one of the block's first items (Apriori: the
+        # others cannot be frequent with a)
+        partners = _binary(np.concatenate([pa, pb]), np.concatenate([pb, pa]), (n_items, n_items))
+        blocks = []
+        for part in _blocks(count[pa] + count[pb] + np.minimum(pw, n_items), _BLOCK_ENTRIES):
+            holds = xc[:, pa[part]].multiply(xc[:, pb[part]])
+            items = np.unique(partners[np.unique(pa[part])].indices).astype(np.int64)
+            row, col, together = _transposed_product(holds, xc[:, items])
+            col = items[col]
+            keep = (col != pa[part][row]) & (col != pb[part][row]) & self._frequent(together)
+            row, col, together = row[keep], col[keep], together[keep]
+            value = self._rules(together, pc[part][row], count[col])
+            block = self._matrix([(row, col, value)], part.stop - part.start, n_items)
+            if self.max_consequents is not None:
+                block = _keep_top_per_row(block, self.max_consequents)
+            blocks.append(block)
+        pair_rules = sp.vstack(blocks, format="csr") if blocks else sp.csr_matrix((0, n_items))
         used = np.flatnonzero(np.diff(pair_rules.indptr))
         self.pairs_ = np.stack([pa[used], pb[used]], axis=1)
         self.pair_rules_ = pair_rules[used]
         self.n_items = n_items
         return self
+
+    def _pairs(self, xc, x, size_x, cost):
+        """Frequent pairs (a, b), a < b, sorted: a, b, their count and summed basket sizes."""
+        parts = []
+        for part in _blocks(cost, _BLOCK_ENTRIES):
+            left = xc[:, part]
+            row, b, together = _transposed_product(left, x)
+            weight = _transposed_product(left, size_x)[2]
+            a = row + part.start
+            keep = (b > a) & self._frequent(together)
+            parts.append((a[keep], b[keep], together[keep], weight[keep]))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
+        return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
 
     @staticmethod
     def _matrix(parts, n_rows: int, n_cols: int) -> sp.csr_matrix:
