@@ -5,7 +5,9 @@ synthetic shop; the shopper list cycles through the model's shoppers, so every r
 with a real history. Runs in this process (the single-process path, one thread), on a
 LocalCluster of 1 worker and of 2 workers (one thread each), each after a warm-up job that loads
 the model and compiles the kernels on every worker; the 1- and 2-worker jobs alternate
-``--repeats`` times and the best and median shoppers/s are printed with the ratio.
+``--repeats`` times and the best and median shoppers/s are printed with the ratio, and the
+shoppers per CPU second of the workers and the cores they got (CPU seconds / wall seconds): on
+a machine shared with other work, 2 workers cannot scale past the cores they get.
 
 ``counting``: writes a synthetic log of ``--events`` purchases (default 50M) as Parquet files of
 ``--per-file`` events, each file holding whole shoppers, with Zipf-like item popularity over
@@ -90,10 +92,13 @@ def scoring(args) -> None:
                 model, users, "items", out, k=10, client=client, partition_size=size
             ).per_second
 
+        def cpu_seconds(client) -> float:
+            return sum(client.run(time.process_time).values())
+
         print(f"{args.shoppers} shoppers, top-10 items, partitions of {size} shoppers")
         local = job(None, "local")
         print(f"single process (1 thread): {local:,.0f} shoppers/s")
-        rates = {1: [], 2: []}
+        rates, per_cpu, shares = {1: [], 2: []}, {1: [], 2: []}, {1: [], 2: []}
         with connect(workers=1) as one, connect(workers=2) as two:
             clients = {1: one, 2: two}
             for n, client in clients.items():
@@ -101,12 +106,22 @@ def scoring(args) -> None:
                 job(client, f"warm{n}", n * size)  # loads the model on every worker
             for r in range(args.repeats):
                 for n, client in clients.items():
+                    cpu, wall = cpu_seconds(client), time.perf_counter()
                     rates[n].append(job(client, f"w{n}-{r}"))
-                    print(f"  run {r + 1}: {n} worker(s) {rates[n][-1]:,.0f} shoppers/s")
+                    cpu, wall = cpu_seconds(client) - cpu, time.perf_counter() - wall
+                    per_cpu[n].append(args.shoppers / cpu)
+                    shares[n].append(cpu / wall)
+                    print(
+                        f"  run {r + 1}: {n} worker(s) {rates[n][-1]:,.0f} shoppers/s, "
+                        f"{per_cpu[n][-1]:,.0f} per worker CPU second, the workers got "
+                        f"{shares[n][-1]:.2f} cores"
+                    )
         for n in (1, 2):
             print(
                 f"{n} worker(s): best {max(rates[n]):,.0f}, median "
-                f"{statistics.median(rates[n]):,.0f} shoppers/s"
+                f"{statistics.median(rates[n]):,.0f} shoppers/s; median "
+                f"{statistics.median(per_cpu[n]):,.0f} per CPU second on "
+                f"{statistics.median(shares[n]):.2f} cores"
             )
         print(
             f"2 workers / 1 worker: best {max(rates[2]) / max(rates[1]):.2f}x, median "
@@ -177,7 +192,8 @@ def counting(args) -> None:
         print(f"{n_events:>12,} {len(files):>6} {seconds:>8.1f} {n_events / seconds:>10,.0f} "
               f"{' / '.join(f'{p:,.0f}' for p in peaks):>22} {_peak_rss_mb():>9,.0f} "
               f"{stats.gram.nnz:>11,}")  # fmt: skip
-    print(f"(workers at start: {' / '.join(f'{p:,.0f}' for p in before)} MB)")
+    if args.logs:
+        print(f"(workers at start: {' / '.join(f'{p:,.0f}' for p in before)} MB)")
     if args.peer_events:
         files = paths[: max(1, int(args.peer_events * 1e6) // args.per_file)]
         t0 = time.perf_counter()
@@ -208,7 +224,7 @@ def main() -> None:
     c.add_argument("--events", type=int, default=50_000_000)
     c.add_argument("--per-file", type=int, default=1_000_000)
     c.add_argument("--items", type=int, default=20_000)
-    c.add_argument("--logs", type=float, nargs="+", default=[5, 20, 50], help="millions")
+    c.add_argument("--logs", type=float, nargs="*", default=[5, 20, 50], help="millions")
     c.add_argument("--workers", type=int, default=2)
     c.add_argument("--peer-events", type=float, default=0, help="millions, 0: no peer")
     c.add_argument("--data", help="directory of the synthetic log (kept; default: a new one)")
