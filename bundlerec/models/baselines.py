@@ -459,15 +459,10 @@ def _blocks(cost: np.ndarray, budget: int) -> list[slice]:
     return out
 
 
-def _transposed_product(
-    left: sp.spmatrix, x: sp.csr_matrix
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Entries of ``left.T @ x``, (K, I) from (R, K) and (R, I): (row, col) int64 and values,
-    sorted by row, then column."""
-    out = (left.T @ x).tocsr()
-    out.sort_indices()
-    row = np.repeat(np.arange(out.shape[0], dtype=np.int64), np.diff(out.indptr))
-    return row, out.indices.astype(np.int64), out.data
+def _kept_entries(m: sp.csr_matrix, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col), int64, of the stored entries of CSR ``m`` where ``keep`` (over ``m.data``)."""
+    at = np.flatnonzero(keep)
+    return np.searchsorted(m.indptr, at, side="right") - 1, m.indices[at].astype(np.int64)
 
 
 class AssociationRules(_ItemModel):
@@ -592,9 +587,11 @@ class AssociationRules(_ItemModel):
         for part in _blocks(count[pa] + count[pb] + np.minimum(pw, n_items), _BLOCK_ENTRIES):
             holds = xc[:, pa[part]].multiply(xc[:, pb[part]])
             items = np.unique(partners[np.unique(pa[part])].indices).astype(np.int64)
-            row, col, together = _transposed_product(holds, xc[:, items])
-            col = items[col]
-            keep = (col != pa[part][row]) & (col != pb[part][row]) & self._frequent(together)
+            t = (holds.T @ xc[:, items]).tocsr()
+            keep = self._frequent(t.data)
+            row, col = _kept_entries(t, keep)
+            col, together = items[col], t.data[keep]
+            keep = (col != pa[part][row]) & (col != pb[part][row])
             row, col, together = row[keep], col[keep], together[keep]
             value = self._rules(together, pc[part][row], count[col])
             block = self._matrix([(row, col, value)], part.stop - part.start, n_items)
@@ -613,11 +610,14 @@ class AssociationRules(_ItemModel):
         parts = []
         for part in _blocks(cost, _BLOCK_ENTRIES):
             left = xc[:, part]
-            row, b, together = _transposed_product(left, x)
-            weight = _transposed_product(left, size_x)[2]
-            a = row + part.start
-            keep = (b > a) & self._frequent(together)
-            parts.append((a[keep], b[keep], together[keep], weight[keep]))
+            gram, weight = (left.T @ x).tocsr(), (left.T @ size_x).tocsr()
+            gram.sort_indices()
+            weight.sort_indices()  # the same stored entries as gram's, in the same order
+            keep = self._frequent(gram.data)
+            a, b = _kept_entries(gram, keep)
+            a += part.start
+            upper = b > a
+            parts.append((a[upper], b[upper], gram.data[keep][upper], weight.data[keep][upper]))
         if not parts:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0)
         return tuple(np.concatenate(p) for p in zip(*parts, strict=True))
