@@ -444,7 +444,8 @@ def _row_pairs(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 _BLOCK_ENTRIES = 1 << 24
-"""Bound on the entries of one block's product in ``AssociationRules.fit`` (about 200 MB)."""
+"""Bound on the stored entries of each product of one block in ``AssociationRules.fit`` (the
+antecedents' basket columns plus the product's rows, counted from above)."""
 
 
 def _blocks(cost: np.ndarray, budget: int) -> list[slice]:
@@ -484,8 +485,9 @@ class AssociationRules(_ItemModel):
 
     ``fit`` counts pairs with the Gram matrix ``X^T X`` of the (R, I) basket-item matrix and the
     triples of each frequent pair ``{a, b}`` as ``(X_a * X_b)^T X`` (baskets holding both, times
-    ``X``), both in blocks of antecedents whose product has at most ``2**24`` entries, keeping
-    only the frequent ones of each block: memory is bounded by one block plus the rules kept.
+    ``X``), both in blocks of antecedents whose products have at most ``2**24`` entries each,
+    keeping only the frequent counts of each block: memory is bounded by one block plus the rules
+    kept.
 
     Parameters
     ----------
