@@ -1,8 +1,10 @@
-"""Command line: ``bundlerec demo | split | train | evaluate | recommend``.
+"""Command line: ``bundlerec demo | split | train | evaluate | recommend`` and the commands of
+``bundlerec.commands`` (``audience | batch | forecast | serve | update``).
 
 ``bundlerec demo`` trains on the built-in synthetic shop and prints the evaluation table and five
 example bundles; ``split``, ``train`` and ``evaluate`` work on a shop's own files (docs/data.md);
-``recommend`` prints bundles for one shopper from a saved model.
+``recommend`` prints bundles for one shopper from a saved model. The other commands are one module
+each in ``bundlerec/commands/`` (see :func:`_command_modules`).
 
 Every command checks its destinations before any work, turns bad input and OS errors into one
 line on stderr with exit code 2, ends quietly with exit code 130 on Ctrl-C and without a traceback
