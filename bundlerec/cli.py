@@ -358,6 +358,7 @@ def _positive(kind: type) -> Callable[[str], Any]:
 
 
 def _share(text: str) -> float:
+    """A number in [0, 1] (a share or a probability) for argparse."""
     try:
         value = float(text)
     except ValueError:

@@ -14,16 +14,6 @@ from pathlib import Path
 __all__ = ["register"]
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in [0, 1], got {text}")
-    return value
-
-
 def cmd_audience(args: argparse.Namespace) -> int:
     import pandas as pd
 
@@ -60,7 +50,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``audience`` subcommand to ``subparsers``."""
-    from bundlerec.cli import _key_file, _positive
+    from bundlerec.cli import _key_file, _positive, _share
 
     parser = subparsers.add_parser(
         "audience", help="the shoppers most likely to buy items, a category or a brand"
@@ -76,7 +66,7 @@ def register(subparsers) -> None:
         "--top", type=_positive(int), default=1000, help="number of shoppers (exact top N)"
     )
     parser.add_argument(
-        "--min-probability", type=_probability, help="leave out shoppers below this probability"
+        "--min-probability", type=_share, help="leave out shoppers below this probability"
     )
     parser.add_argument(
         "--horizon-days",
