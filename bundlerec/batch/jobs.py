@@ -97,45 +97,32 @@ def _items(model: Recommender, users: list[str], k: int, **_: Any) -> pd.DataFra
     )
 
 
-def _bundles(model: Recommender, users: list[str], k: int, size: int = 3, **_) -> pd.DataFrame:
-    records = []
-    for user in users:
-        for rank, b in enumerate(model.recommend_bundles(user, k=k, size=size)["bundles"], 1):
-            records.append(
-                {
-                    "user_id": str(user),
-                    "rank": rank,
-                    "items": [item["item_id"] for item in b["items"]],
-                    **{
-                        name: b[name]
-                        for name in (
-                            "total_price",
-                            "probability",
-                            "lift",
-                            "baskets_together",
-                            "p_any_companion",
-                            "expected_revenue",
-                        )
-                    },
-                }
-            )
-    frame = pd.DataFrame.from_records(records, columns=_BUNDLE_COLUMNS)
-    return frame.astype({"rank": np.int16, "baskets_together": np.int64}).astype(
-        {c: np.float64 for c in _BUNDLE_COLUMNS[4:] if c != "baskets_together"}
-    )
-
-
-_BUNDLE_COLUMNS = [
-    "user_id",
-    "rank",
-    "items",
+_BUNDLE_FIGURES = (
     "total_price",
     "probability",
     "lift",
     "baskets_together",
     "p_any_companion",
     "expected_revenue",
-]
+)
+
+
+def _bundles(model: Recommender, users: list[str], k: int, size: int = 3, **_) -> pd.DataFrame:
+    records = [
+        {
+            "user_id": str(user),
+            "rank": rank,
+            "items": [item["item_id"] for item in b["items"]],
+            **{name: b[name] for name in _BUNDLE_FIGURES},
+        }
+        for user in users
+        for rank, b in enumerate(model.recommend_bundles(user, k=k, size=size)["bundles"], 1)
+    ]
+    frame = pd.DataFrame.from_records(
+        records, columns=["user_id", "rank", "items", *_BUNDLE_FIGURES]
+    )
+    floats = {name: np.float64 for name in _BUNDLE_FIGURES if name != "baskets_together"}
+    return frame.astype({"rank": np.int16, "baskets_together": np.int64, **floats})
 
 
 def _audience(model: Recommender, campaigns: list[dict], k: int, **_: Any) -> pd.DataFrame:
