@@ -96,6 +96,7 @@ def _request(rng: random.Random, shoppers: list[str], items: list[str]) -> tuple
 async def _load(url, shoppers, items, clients, seconds, think) -> dict:
     times: dict[str, list[float]] = {"items": [], "bundles": []}
     errors: dict[str, int] = {}
+    examples: list[str] = []  # what the first failures were (status and message, or exception)
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=30, limits=limits) as client:
@@ -108,12 +109,16 @@ async def _load(url, shoppers, items, clients, seconds, think) -> dict:
                 try:
                     r = await client.get(f"/v1/{name}", params=params)
                     ok = r.status_code == 200
-                except httpx.HTTPError:
+                    failure = f"{name} {params}: {r.status_code} {r.text[:200]}"
+                except httpx.HTTPError as err:
                     ok = False
+                    failure = f"{name} {params}: {type(err).__name__} {err}"
                 if ok:
                     times[name].append(time.perf_counter() - t0)
                 else:
                     errors[name] = errors.get(name, 0) + 1
+                    if len(examples) < 5:
+                        examples.append(failure)
                 if think:
                     await asyncio.sleep(think)
 
@@ -126,6 +131,7 @@ async def _load(url, shoppers, items, clients, seconds, think) -> dict:
         "seconds": round(wall, 1),
         "requests_per_s": round(total / wall, 1),
         "errors": errors,
+        "error_examples": examples,
         **{name: _percentiles(v) for name, v in times.items()},
     }
 
