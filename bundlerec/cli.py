@@ -19,7 +19,6 @@ import json
 import os
 import pkgutil
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -31,6 +30,7 @@ import numpy as np
 
 import corenn
 from bundlerec.data import DataError
+from bundlerec.files import write_atomically
 from bundlerec.model_dir import check_destination
 from bundlerec.progress import bar, say
 
@@ -119,16 +119,7 @@ def _check_output_file(path: str | os.PathLike) -> None:
 
 def _write_csv(frame, path: str | os.PathLike) -> None:
     """Write ``frame`` to ``path`` via a temporary sibling: a failure leaves no half file."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    os.close(fd)
-    try:
-        frame.to_csv(tmp, index=False)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def _key_file(parser: argparse.ArgumentParser, what: str) -> None:

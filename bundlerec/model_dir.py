@@ -29,6 +29,7 @@ import numpy as np
 import corenn
 import pgm
 from bundlerec.catalogue import Catalogue
+from bundlerec.files import temporary_directory
 from bundlerec.models.copurchase import CoPurchaseNetwork
 from bundlerec.models.fusion import Fusion
 from bundlerec.models.pairwise import PairwiseNetwork
@@ -185,7 +186,7 @@ def save(model: Recommender, directory: str | os.PathLike) -> Path:
     path = check_destination(directory)
     path.parent.mkdir(parents=True, exist_ok=True)
     arrays, meta = _state(model)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    tmp = temporary_directory(path)
     try:
         corenn.save(arrays, tmp / "arrays.npz")
         pgm.write_bif(model.network.model, tmp / "network.bif")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -41,6 +40,7 @@ from bundlerec.data import (
     load_users,
 )
 from bundlerec.explain import explain_bundle
+from bundlerec.files import write_atomically
 from bundlerec.lift import BasketCounts, BasketStatistics
 from bundlerec.model_dir import ModelDirError
 from bundlerec.models.baselines import (
@@ -1155,10 +1155,7 @@ class Recommender:
             | {"item_id": promos["item_id"].tolist()}
             | {c: promos[c].astype(int).tolist() for c in ("start", "end")},
         }
-        fd, tmp = tempfile.mkstemp(prefix=f".{_CAMPAIGN}.", dir=path)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(state, fh)
-        os.replace(tmp, path / _CAMPAIGN)
+        write_atomically(path / _CAMPAIGN, lambda tmp: tmp.write_text(json.dumps(state)))
 
     def _load_campaign(self, path: Path) -> None:
         """Read ``campaign.json`` if present (models saved before campaigns have none)."""

@@ -3,6 +3,7 @@
 import json
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -57,6 +58,18 @@ def trained(tmp_path_factory):
     )
     assert code == 0
     return root, train
+
+
+def test_a_saved_model_is_readable_by_a_service_running_as_another_user(trained):
+    """The model directory and every file in it are ordinary (0o755 / 0o644), not the private
+    modes of the temporary files they were written through."""
+    root, _ = trained
+    model = root / "model"
+    assert stat.S_IMODE(model.stat().st_mode) == 0o755
+    files = sorted(model.iterdir())
+    assert {f.name for f in files} >= {"arrays.npz", "meta.json", "network.bif"}
+    for file in files:
+        assert stat.S_IMODE(file.stat().st_mode) & 0o044 == 0o044, file.name
 
 
 def test_evaluate_json_has_the_contract_shape(trained, capsys):

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bundlerec.files import temporary_directory
 from bundlerec.progress import bar
 
 if TYPE_CHECKING:
@@ -292,8 +293,7 @@ def run_batch(
     parts = [f"part-{n:05d}.parquet" for n in range(len(starts))]
     start_time = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp.", dir=path.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the output is an ordinary directory
+    tmp = temporary_directory(path)
     try:
         jobs = [
             (model_path, inputs[s : s + partition_size], task, k, str(tmp / name), options)

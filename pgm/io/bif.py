@@ -537,10 +537,12 @@ def write_bif(model: BayesianNetwork, path: str | os.PathLike, name: str = "unkn
     path = Path(path)
     if path.name.endswith(".gz"):
         data = gzip.compress(data, mtime=0)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644  # not mkstemp's 0o600
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
