@@ -30,7 +30,7 @@ import numpy as np
 
 import corenn
 from bundlerec.data import DataError
-from bundlerec.files import write_atomically
+from bundlerec.files import writable_place, write_atomically
 from bundlerec.model_dir import check_destination
 from bundlerec.progress import bar, say
 
@@ -110,11 +110,7 @@ def _check_output_file(path: str | os.PathLike) -> None:
     target = Path(path).expanduser().absolute()
     if target.is_dir():
         raise DataError(f"{path} is a directory; name a file to write")
-    parent = next((p for p in target.parents if p.exists()), Path(target.anchor))
-    if not os.access(parent, os.W_OK | os.X_OK) or (
-        target.exists() and not os.access(target, os.W_OK)
-    ):
-        raise PermissionError(13, "Permission denied", str(target if target.exists() else parent))
+    writable_place(target)
 
 
 def _write_csv(frame, path: str | os.PathLike) -> None:

@@ -13,7 +13,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["FILE_MODE", "DIRECTORY_MODE", "write_atomically", "temporary_directory"]
+__all__ = [
+    "FILE_MODE",
+    "DIRECTORY_MODE",
+    "write_atomically",
+    "temporary_directory",
+    "writable_place",
+]
 
 FILE_MODE = 0o644
 DIRECTORY_MODE = 0o755
@@ -57,3 +63,21 @@ def temporary_directory(beside: str | os.PathLike) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=f".{beside.name}.tmp.", dir=beside.parent))
     tmp.chmod(DIRECTORY_MODE)
     return tmp
+
+
+def writable_place(path: str | os.PathLike) -> Path:
+    """The nearest existing directory above ``path``, checked by making and removing a directory
+    in it (permission bits alone say nothing for root or a read-only file system).
+
+    Raises
+    ------
+    OSError
+        What the operating system said, naming that directory.
+    """
+    path = Path(path).expanduser().absolute()
+    parent = next((p for p in path.parents if p.exists()), Path(path.anchor))
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".bundlerec-probe.", dir=parent))
+    except OSError as err:
+        raise OSError(err.errno, err.strerror or str(err), str(parent)) from err
+    return parent

@@ -29,7 +29,7 @@ import numpy as np
 import corenn
 import pgm
 from bundlerec.catalogue import Catalogue
-from bundlerec.files import temporary_directory
+from bundlerec.files import temporary_directory, writable_place
 from bundlerec.models.copurchase import CoPurchaseNetwork
 from bundlerec.models.fusion import Fusion
 from bundlerec.models.pairwise import PairwiseNetwork
@@ -68,13 +68,6 @@ def is_model_dir(path: str | os.PathLike) -> bool:
         return False
 
 
-def _existing_ancestor(path: Path) -> Path:
-    for parent in path.parents:
-        if parent.exists():
-            return parent
-    return Path(path.anchor)
-
-
 def check_destination(directory: str | os.PathLike) -> Path:
     """Check that a model can be written at ``directory``; return its absolute path.
 
@@ -107,13 +100,11 @@ def check_destination(directory: str | os.PathLike) -> Path:
                 f"{given} exists and is not a bundlerec model directory (no meta.json of "
                 f"format {FORMAT!r}); refusing to replace it (choose another path or remove it)"
             )
-    parent = _existing_ancestor(path)
     try:
-        probe = tempfile.mkdtemp(prefix=".bundlerec-probe.", dir=parent)
-        os.rmdir(probe)
+        writable_place(path)
     except OSError as err:
         raise ModelDirError(
-            f"{given}: cannot write there ({err.strerror or err} in {parent})"
+            f"{given}: cannot write there ({err.strerror} in {err.filename})"
         ) from err
     return path
 

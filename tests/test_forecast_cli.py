@@ -146,3 +146,34 @@ def test_bad_levels_are_refused_by_the_parser(files, capsys):
         main(["forecast", "--events", str(files / "sales.csv"), "--horizon", "2",
               "--quantiles", "0.5,1.5"])  # fmt: skip
     assert "strictly between 0 and 1" in capsys.readouterr().err
+
+
+def test_an_unwritable_out_fails_before_training(files, capsys, monkeypatch, tmp_path):
+    """Checked by writing there, not by permission bits (root writes anywhere but a read-only
+    file system such as /sys)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from bundlerec.forecast import Forecaster
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    for place in (locked, Path("/sys")):
+        try:
+            os.rmdir(tempfile.mkdtemp(dir=place))
+        except OSError:
+            break
+    else:
+        pytest.skip("no unwritable directory on this machine")
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained before checking the destination")
+
+    monkeypatch.setattr(Forecaster, "fit", no_training)
+    code, out, err = run(
+        capsys, "--events", str(files / "sales.csv"), "--horizon", "2",
+        "--out", str(place / "f.csv"), *QUICK,
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1 and str(place) in err
