@@ -18,11 +18,21 @@ part of each is split once more (20% of its baskets, seed 0): the *inner* split,
   and the anchor + 2 measure (``bundlerec.bundle_eval.evaluate_bundles``) on the inner held-out
   baskets, with ``bundlerec (before)``: the same model without its pairwise network (the
   objective of models saved before it), plus basket completion NDCG@10 of every baseline at its
-  defaults.
+  defaults;
+- ``--ceiling`` asks how far any method that sees only the anchor (a shopper unknown to the
+  model, as on supermarket) could go past plain co-occurrence. For such a method the expected
+  anchor + 2 share of two companions is the mean of their P(j in basket | anchor), so the best
+  possible rule ranks items by that conditional probability, which is what ``cooc_top2`` and the
+  ``cooccurrence`` bundles estimate from the training baskets; only a better estimate can beat
+  them. The ceiling run compares them, on the same held-out cases (the 500 of the protocol and
+  all of them), with the same rule whose counts also include the held-out baskets themselves:
+  an in-sample estimate no real method can have, hence a generous reference for what better
+  estimation could reach.
 
 Usage::
 
-    python bench/bundle_quality.py --arff ../shared/data/supermarket.arff [--tune | --tune-bundles]
+    python bench/bundle_quality.py --arff ../shared/data/supermarket.arff \
+        [--tune | --tune-bundles | --ceiling]
 
 Not a test, not a timing benchmark. Thread count: ``NUMBA_NUM_THREADS`` (1 on a busy machine).
 """
@@ -37,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from bundlerec import data, prep
-from bundlerec.bundle_eval import evaluate_bundles
+from bundlerec.bundle_eval import _held_out, _plus_two_rng, _sample, evaluate_bundles
 from bundlerec.cases import basket_completion_cases
 from bundlerec.datasets import synthetic_shop
 from bundlerec.evaluation import evaluate
@@ -181,14 +191,76 @@ def table(splits) -> None:
         print()
 
 
+def _top_shares(together: np.ndarray, freq: np.ndarray, held, rows, k: int):
+    """(coverage, hit, share) arrays of each case's top ``k`` items by ``together[anchor]``
+    (ties: the more frequent, then the lower code), the anchor left out."""
+    cases = held.cases
+    anchors = cases.targets[rows, 0]
+    scores = together[anchors].astype(np.float64)
+    scores[np.arange(rows.size), anchors] = -np.inf
+    codes = np.arange(freq.size)
+    picks = np.array([np.lexsort((codes, -freq, -s))[:k] for s in scores])
+    rests = [set(cases.context[r, : cases.lengths[r]].tolist()) for r in rows]
+    common = np.array([len(set(p.tolist()) & rest) for p, rest in zip(picks, rests)])
+    sizes = np.array([len(rest) for rest in rests])
+    return common / sizes, common > 0, common / k
+
+
+def ceiling(splits) -> None:
+    for name, (train, test, items) in splits.items():
+        model = fit(train, items)
+        rng = np.random.default_rng(SEED)
+        held = _held_out(model, test, rng)
+        cases = held.cases
+        n = cases.users.shape[0]
+        rows = _sample(np.arange(n), 500, rng)
+        plus = _sample(np.flatnonzero(cases.lengths >= 2), 500, _plus_two_rng(SEED))
+        # the held-out baskets as rows (anchor and rest), added to the training baskets
+        flat = [
+            np.append(cases.context[r, : cases.lengths[r]], cases.targets[r, 0]) for r in range(n)
+        ]
+        own = np.zeros((n, held.baskets.shape[1]), dtype=np.float64)
+        for r, basket in enumerate(flat):
+            own[r, basket] = 1.0
+        train_counts = held.cooc.toarray()
+        with_held = train_counts + own.T @ own
+        print(
+            f"{name}, inner split, anchor-only ceiling (P(j | anchor) rule, size 3 / anchor + 2):"
+        )
+        print("cases              estimate from                coverage       hit   anchor+2")
+        for label, bundle_rows, plus_rows in (
+            ("protocol sample", rows, plus),
+            ("all cases", np.arange(n), np.flatnonzero(cases.lengths >= 2)),
+        ):
+            figures = {}
+            for estimate, counts, freq in (
+                ("training baskets", train_counts, held.freq),
+                ("+ held-out (in-sample)", with_held, np.diag(with_held)),
+            ):
+                cov, hit, _ = _top_shares(counts, freq, held, bundle_rows, 3)
+                *_, share = _top_shares(counts, freq, held, plus_rows, 2)
+                figures[estimate] = np.array([cov.mean(), hit.mean(), share.mean()])
+                print(
+                    f"{label:18s} {estimate:26s}"
+                    + "".join(f"{v:10.4f}" for v in figures[estimate])
+                )
+            ratio = figures["+ held-out (in-sample)"] / figures["training baskets"]
+            print(f"{label:18s} {'ratio':26s}" + "".join(f"{v:9.3f}x" for v in ratio))
+        print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arff", help="supermarket.arff (skipped when not given)")
     parser.add_argument("--tune", action="store_true", help="the baselines' grid")
     parser.add_argument("--tune-bundles", action="store_true", help="the bundle objective's grid")
+    parser.add_argument(
+        "--ceiling", action="store_true", help="what anchor-only methods can reach"
+    )
     args = parser.parse_args()
     splits = inner_splits(args.arff)
-    (tune if args.tune else tune_bundles if args.tune_bundles else table)(splits)
+    mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling}
+    next((run for flag, run in mode.items() if getattr(args, flag)), table)(splits)
 
 
 if __name__ == "__main__":
