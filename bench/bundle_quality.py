@@ -63,7 +63,12 @@ from bundlerec.recommender import Recommender
 SHARE, SEED = 0.2, 0
 L2 = (10.0, 50.0, 200.0, 500.0, 1000.0)
 SUPPORT = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
-BUNDLE_GRID = {"fused": (0.0, 0.3, 0.6), "smoothing": (1.0, 10.0), "dependence": (0.0, 0.5, 1.0)}
+BUNDLE_GRID = {
+    "fused": (0.0, 0.3, 0.6),
+    "smoothing": (1.0,),
+    "categories": (0.0, 30.0, 100.0, 300.0),
+    "dependence": (0.0, 0.5),
+}
 MEASURES = ("coverage", "hit", "outcome_rate", "anchor+2")
 
 
@@ -151,7 +156,7 @@ def tune_bundles(splits) -> None:
     print(f"chosen (mean relative measure {np.mean(scores[best]):.4f}): {points[best]}")
 
 
-def table(splits) -> None:
+def table(splits, max_cases: int | None = 500) -> None:
     for name, (train, test, items) in splits.items():
         baselines = {
             "popularity": Popularity(),
@@ -168,9 +173,9 @@ def table(splits) -> None:
         model = fit(train, items)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            result = evaluate_bundles(model, test, seed=SEED)
+            result = evaluate_bundles(model, test, seed=SEED, max_cases=max_cases)
             model.pairwise = None  # the objective of models saved before the pairwise network
-            before = evaluate_bundles(model, test, seed=SEED, baselines=False)
+            before = evaluate_bundles(model, test, seed=SEED, max_cases=max_cases, baselines=False)
         result["results"] = {
             "bundlerec (before)": before["results"]["bundlerec"],
             **result["results"],
@@ -257,10 +262,17 @@ def main() -> None:
     parser.add_argument(
         "--ceiling", action="store_true", help="what anchor-only methods can reach"
     )
+    parser.add_argument(
+        "--max-cases", type=int, default=500, help="cases per measure of the table (0: all)"
+    )
     args = parser.parse_args()
     splits = inner_splits(args.arff)
     mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling}
-    next((run for flag, run in mode.items() if getattr(args, flag)), table)(splits)
+    run = next((run for flag, run in mode.items() if getattr(args, flag)), None)
+    if run is None:
+        table(splits, args.max_cases or None)
+    else:
+        run(splits)
 
 
 if __name__ == "__main__":

@@ -145,7 +145,7 @@ class OnlineFeedback:
         new = Interactions(new.user, new.item, basket, new.timestamp, new.event, n_users, n_items)
         model.history = merge_history(history, new, n_users, n_items)
         model._history_grew(len(history), np.unique(new.user))
-        model._counts = model._together = None  # lift counts: rebuilt on first use
+        model._counts = model._together = model._backoff = None  # rebuilt on first use
         self._baskets.update(np.unique(new.basket).tolist())
         self._users.update(np.unique(new.user).tolist())
         self.pending += len(new)
@@ -269,7 +269,7 @@ def forget(model: Recommender, user: str) -> int:
     seq = model.sequence
     seq._net.users.register_buffer("codes", np.delete(seq._net.users.codes, code + 1, axis=0))
     seq.n_users_ -= 1
-    model._counts = model._together = None
+    model._counts = model._together = model._backoff = None
     model._touched = None  # shoppers' codes moved: the audience index is rebuilt whole
     return int(mine.sum())
 

@@ -237,7 +237,8 @@ def load(cls: type[Recommender], directory: str | os.PathLike) -> Recommender:
             sequence=cfg["sequence"],
             network=cfg["network"],
             pairwise=cfg.get("pairwise"),
-            bundle=cfg.get("bundle"),
+            # models saved before the category back-off score bundles without it
+            bundle={"categories": 0.0, **cfg["bundle"]} if cfg.get("bundle") else None,
             window=cfg["window"],
             valid_share=cfg["valid_share"],
             seed=cfg["seed"],

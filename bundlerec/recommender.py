@@ -29,6 +29,7 @@ from bundlerec import audience, feedback, model_dir, new_arrivals, promotions
 from bundlerec import stock as stock_module
 from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
 from bundlerec.catalogue import item_catalogue, padded, user_features
+from bundlerec.category_backoff import CategoryBackoff
 from bundlerec.compose import Bundle, compose_bundles
 from bundlerec.data import (
     DataError,
@@ -76,11 +77,19 @@ embedding of its most similar known items as well as their mean bias (it always 
 bias). Chosen on an inner split (``bench/cold_start.py --inner``, NDCG@10 of new items on the
 synthetic shop: bias 0.2514, bias and id 0.2497, neither 0.1898)."""
 
-BUNDLE_DEFAULTS = {"fused": 0.3, "smoothing": 1.0, "dependence": 0.5, "pool": 12}
+BUNDLE_DEFAULTS = {
+    "fused": 0.3,
+    "smoothing": 1.0,
+    "categories": 300.0,
+    "dependence": 0.5,
+    "pool": 12,
+}
 """Bundle objective (see :meth:`Recommender.compose`): ``fused`` is the weight ``w`` of the fused
 probability in the companions' relevance, ``smoothing`` the pseudo-count ``m`` that pulls the
-anchor-conditioned co-occurrence towards popularity, ``dependence`` the weight ``lambda`` of the
-pairwise network's dependence term, ``pool`` the number K of candidates it is exact over."""
+anchor-conditioned co-occurrence towards popularity, ``categories`` the pseudo-count ``kappa``
+that pulls it towards the category-level estimate (:mod:`bundlerec.category_backoff`; 0 in models
+saved before it), ``dependence`` the weight ``lambda`` of the pairwise network's dependence term,
+``pool`` the number K of candidates it is exact over."""
 
 
 def _epoch(now: Any) -> int:
@@ -168,6 +177,7 @@ class Recommender:
         self.fitted = False
         self._counts: BasketCounts | None = None  # of the history, built on first use
         self._together: sp.csr_matrix | None = None  # (I, I) baskets per item pair, likewise
+        self._backoff: CategoryBackoff | None = None  # category-level statistics, likewise
         # Validation cases the fusion is fitted on, at most (a seeded sample): its features are
         # (cases x catalogue) arrays, so this bounds the memory of fit on large catalogues.
         self.max_fusion_cases = 2000
@@ -238,7 +248,7 @@ class Recommender:
         train = self._encode(fit_part)
         valid = self._encode(valid_part)
         self.history = self._encode(events)
-        self._counts = self._together = None
+        self._counts = self._together = self._backoff = None
         self._fit_models(train, valid, count_baskets)
         self.fitted = True
         return self
@@ -508,7 +518,7 @@ class Recommender:
         feedback.grow_items(self, pd.DataFrame({"item_id": fresh}), table)
         n = len(self.items.classes_)
         self.history = replace(self.history, n_items=n)
-        self._counts = self._together = None
+        self._counts = self._together = self._backoff = None
         if self.on_hand is not None:
             self.on_hand = padded(self.on_hand, n, np.nan)
         if "on_hand" in table.columns:
@@ -804,9 +814,16 @@ class Recommender:
         free = size - len(anchors)
         n_promoted = promotions.promoted_slots(promote_share, max(free, 0))
         context = list(dict.fromkeys([*cart, *anchors]))
-        cases = self._serving_cases(np.array([user_code]), context, list(excluded))
+        # Baskets repeat earlier purchases, so a bundle may hold items of the shopper's history:
+        # only the cart, the anchors and the excluded items are left out.
+        left_out = np.zeros(self.history.n_items, dtype=bool)
+        left_out[context + list(excluded)] = True
+        cases = replace(
+            self._serving_cases(np.array([user_code]), context, list(excluded)),
+            exclude=sp.csr_matrix(left_out[None, :]),
+        )
         probs = self.fusion.score(cases)[0].astype(np.float64)
-        allowed = ~np.asarray(cases.exclude[0].toarray()).ravel().astype(bool)
+        allowed = ~left_out
         in_stock = self._in_stock()
         if not in_stock[anchors].all():
             notes.append("an anchor is out of stock: no bundle")
@@ -887,11 +904,16 @@ class Recommender:
         counts = self._basket_counts()
         if self._together is None:
             self._together = (counts.baskets.T @ counts.baskets).tocsr()
-        m = self.bundle_config["smoothing"]
+        m, kappa = self.bundle_config["smoothing"], self.bundle_config["categories"]
         popular = (counts.item_counts + 1.0) / (counts.n_baskets + 2.0)
-        together = self._together[context].toarray()
+        together = self._together[context].toarray() + m * popular
+        if kappa:
+            if self._backoff is None:
+                codes = padded(self.catalogue.category_codes, counts.baskets.shape[1], 0)
+                self._backoff = CategoryBackoff(counts.baskets, codes)
+            together += kappa * self._backoff.prior(np.asarray(context))
         n_e = counts.item_counts[context].astype(np.float64)
-        return ((together + m * popular) / (n_e[:, None] + m)).mean(axis=0)
+        return (together / (n_e[:, None] + m + kappa)).mean(axis=0)
 
     def _dependence(self, context: list[int], relevance: np.ndarray, allowed: np.ndarray):
         """``dependence(bundles) -> (len(bundles),)``: ``D(S)`` of each bundle's companions.
