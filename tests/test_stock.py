@@ -159,8 +159,12 @@ def test_favour_overstock_raises_overstocked_items(model):
     counted = {}
     for option in (None, 60.0):
         n = 0
-        for u in model.users.classes_[:30]:
-            result = model.recommend_bundles(u, k=1, size=3, favour_overstock=option, now=now)
-            n += sum(over[model.items.code(i["item_id"])] for i in result["bundles"][0]["items"])
+        for u in model.users.classes_:  # slow sellers are rare in bundles: ask many
+            result = model.recommend_bundles(u, k=3, size=3, favour_overstock=option, now=now)
+            n += sum(
+                over[model.items.code(i["item_id"])]
+                for bundle in result["bundles"]
+                for i in bundle["items"]
+            )
         counted[option] = n
     assert counted[60.0] > counted[None]
