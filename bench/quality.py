@@ -2,7 +2,9 @@
 
 Reproduces the tables of the report with the library (the same steps as ``bundlerec train`` and
 ``bundlerec evaluate``): supermarket.arff for basket completion, MovieLens latest-small for the
-next item, and the synthetic shop of ``bundlerec demo``. Not a test and not a timing benchmark.
+next item, and the synthetic shop of ``bundlerec demo`` for both (next item: each shopper's last
+event held out; basket completion: 20% of its baskets, seed ``--seed``, as ``bundlerec split
+--protocol baskets``). Not a test and not a timing benchmark.
 
 Usage (files made by ``bundlerec split``, see docs/evaluation.md)::
 
@@ -31,8 +33,8 @@ from bundlerec.recommender import Recommender
 TUNE_SHARE = 0.2
 
 
-def _inner_split(events: pd.DataFrame, task: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split training events once more, with the protocol of the task (as ``bundlerec split``)."""
+def _split(events: pd.DataFrame, task: str, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split events with the protocol of the task (as ``bundlerec split``)."""
     if task == "next-item":
         return prep.split_leave_last_out(events)
     train, test = prep.split_baskets(prep.clean(events), TUNE_SHARE, seed)
@@ -76,14 +78,16 @@ def main() -> None:
             print(f"{name}: skipped (no --{flag}-train / --{flag}-test files given)\n")
             continue
         if args.tune:
-            train, test = _inner_split(data.load_events(train), task, args.seed)
+            train, test = _split(data.load_events(train), task, args.seed)
         where = "inner split of the training file" if args.tune else "test file"
         print(f"{name}, {task}, {where}:\n{table(train, test, task, items, seed=args.seed)}\n")
     events, items, users = synthetic_shop(seed=args.seed)
-    train, test = prep.split_leave_last_out(events)
-    if args.tune:
-        train, test = prep.split_leave_last_out(train)
-    print(f"synthetic shop, next-item:\n{table(train, test, 'next-item', items, users)}")
+    for task in ("next-item", "basket-completion"):
+        train, test = _split(events, task, args.seed)
+        if args.tune:
+            train, test = _split(train, task, args.seed)
+        result = table(train, test, task, items, users, seed=args.seed)
+        print(f"synthetic shop, {task}:\n{result}\n")
 
 
 if __name__ == "__main__":

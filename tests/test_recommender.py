@@ -1,7 +1,9 @@
 """Recommender end to end on a small synthetic shop: fit, recommend, bundles, update, save/load."""
 
 import json
+import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,7 @@ def test_scorers_share_one_interface(model, shop):
     assert names == {
         "sequence",
         "copurchase",
+        "pairwise",
         "fusion",
         "popularity",
         "cooccurrence",
@@ -169,6 +172,38 @@ def test_save_load_round_trip_keeps_bundles_and_an_old_dir_falls_back(model, tmp
     for ask in asks:
         result = old.recommend_bundles(user, **ask)
         assert result == loaded.recommend_bundles(user, **ask) and result["bundles"]
+
+
+def test_completion_network_round_trip_and_fusion_component(model, shop, tmp_path):
+    _, test, _, _ = shop
+    cases = model.cases(test, "next-item")
+    assert list(model.fusion.components) == ["sequence", "copurchase", "pairwise"]
+    model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    assert loaded.fusion.weights == model.fusion.weights
+    for name in ("pairwise", "fusion"):
+        np.testing.assert_array_equal(
+            loaded.scorers()[name].score(cases), model.scorers()[name].score(cases), name
+        )
+
+
+OLD_DIR = Path(__file__).parent / "data" / "model_before_completion"
+
+
+def test_model_saved_before_the_completion_network_scores_unchanged(tmp_path):
+    """A model directory written by the code before the completion network (tests/data,
+    with the fusion scores that code gave) loads with its two-part fusion, scores as then,
+    and saves and loads again unchanged."""
+    old = Recommender.load(OLD_DIR / "model")
+    assert old.completion is None and "pairwise" not in old.scorers()
+    assert list(old.fusion.components) == ["sequence", "copurchase"]
+    cases = old.cases(OLD_DIR / "test.csv", "next-item")
+    expected = np.load(OLD_DIR / "fusion_scores.npy", allow_pickle=False)
+    np.testing.assert_allclose(old.fusion.score(cases), expected, rtol=1e-6, atol=1e-9)
+    shutil.copytree(OLD_DIR / "model", tmp_path / "m")
+    old.save(tmp_path / "m")
+    again = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(again.fusion.score(cases), expected, rtol=1e-6, atol=1e-9)
 
 
 def test_unknown_bundle_setting_is_named():
