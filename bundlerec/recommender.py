@@ -53,7 +53,7 @@ from bundlerec.models.baselines import (
 )
 from bundlerec.models.copurchase import CoPurchaseNetwork, basket_matrix
 from bundlerec.models.fusion import Fusion
-from bundlerec.models.pairwise import COMPLETION_L2, PairwiseNetwork
+from bundlerec.models.pairwise import PairwiseNetwork
 from bundlerec.models.sequence import SequenceModel
 from bundlerec.prep import (
     Encoder,
@@ -135,10 +135,6 @@ class Recommender:
         Progress bars and messages on stderr (:mod:`bundlerec.progress`); when False, messages
         go to the ``bundlerec`` logger at INFO level and nothing is printed.
     """
-
-    completion: PairwiseNetwork | None = None
-    """The pairwise network regularised for basket completion (``l2 = COMPLETION_L2``), the
-    fusion's ``pairwise`` component; None in a model saved before it (its fusion is unchanged)."""
 
     def __init__(
         self,
@@ -273,8 +269,6 @@ class Recommender:
             self.network = network.fit_counts(stats, self.user_features)
         say("learning the pairwise co-purchase network", self.verbose)
         self.pairwise = PairwiseNetwork(**self.pairwise_config).fit(train)
-        say("learning the pairwise network of basket completion", self.verbose)
-        self.completion = PairwiseNetwork(l2=COMPLETION_L2).fit(train)
         valid_cases = self._valid_cases(train, valid)
         if len(valid_cases) > self.max_fusion_cases:
             rng = np.random.default_rng(self.seed)
@@ -295,12 +289,14 @@ class Recommender:
         self._fit_baselines(self.history)
 
     def _fusion_components(self) -> dict[str, Any]:
-        """The fusion's components by name: the sequence model, the co-purchase network and
-        (absent from models saved before it) the completion network as ``pairwise``; the
-        networks' items that no event shows borrow their donors' scores (:meth:`_borrowing`)."""
+        """The fusion's components by name: the sequence model, the co-purchase network and the
+        pairwise network (absent from models saved before it); the networks' items that no
+        event shows borrow their donors' scores (:meth:`_borrowing`). A model saved before the
+        pairwise network was a component has no weight for it, which weighs 0: its fusion
+        scores as then."""
         parts = {"sequence": self.sequence, "copurchase": self._borrowing()}
-        if self.completion is not None:
-            parts["pairwise"] = new_arrivals.Borrowing(self.completion, self._cold_donors)
+        if self.pairwise is not None:
+            parts["pairwise"] = new_arrivals.Borrowing(self.pairwise, self._cold_donors)
         return parts
 
     def _fit_baselines(self, train: Interactions) -> None:
@@ -318,10 +314,10 @@ class Recommender:
             raise ValueError("the Recommender is not fitted: call fit() or load() first")
 
     def scorers(self) -> dict[str, Any]:
-        """Every model by its report name: sequence, copurchase, pairwise (the completion
-        network, absent from models saved before it), fusion and the baselines."""
+        """Every model by its report name: sequence, copurchase, pairwise (absent from models
+        saved before it), fusion and the baselines."""
         self._check_fitted()
-        pairwise = {} if self.completion is None else {"pairwise": self.completion}
+        pairwise = {} if self.pairwise is None else {"pairwise": self.pairwise}
         return {
             "sequence": self.sequence,
             "copurchase": self.network,

@@ -165,16 +165,20 @@ def test_save_load_round_trip_keeps_bundles_and_an_old_dir_falls_back(model, tmp
     corenn.save(arrays, tmp_path / "m" / "arrays.npz")
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
     del meta["config"]["pairwise"], meta["config"]["bundle"]
+    weights = meta["fusion"]["weights"]  # nor a fusion weight for it
+    weights = {k: v for k, v in weights.items() if not k.startswith("pairwise")}
+    meta["fusion"]["weights"] = weights
     (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
     old = Recommender.load(tmp_path / "m")
-    assert old.pairwise is None
+    assert old.pairwise is None and list(old.fusion.components) == ["sequence", "copurchase"]
     loaded.pairwise = None  # today's objective: fused relevance + co-purchase coherence
+    loaded.fusion.weights = weights
     for ask in asks:
         result = old.recommend_bundles(user, **ask)
         assert result == loaded.recommend_bundles(user, **ask) and result["bundles"]
 
 
-def test_completion_network_round_trip_and_fusion_component(model, shop, tmp_path):
+def test_pairwise_component_round_trip(model, shop, tmp_path):
     _, test, _, _ = shop
     cases = model.cases(test, "next-item")
     assert list(model.fusion.components) == ["sequence", "copurchase", "pairwise"]
@@ -187,16 +191,16 @@ def test_completion_network_round_trip_and_fusion_component(model, shop, tmp_pat
         )
 
 
-OLD_DIR = Path(__file__).parent / "data" / "model_before_completion"
+OLD_DIR = Path(__file__).parent / "data" / "model_before_pairwise_fusion"
 
 
-def test_model_saved_before_the_completion_network_scores_unchanged(tmp_path):
-    """A model directory written by the code before the completion network (tests/data,
-    with the fusion scores that code gave) loads with its two-part fusion, scores as then,
-    and saves and loads again unchanged."""
+def test_model_saved_before_the_pairwise_component_scores_unchanged(tmp_path):
+    """A model directory written by the code before the pairwise network was a fusion
+    component (tests/data, with the fusion scores that code gave) loads with no weight for it,
+    scores as then, and saves and loads again unchanged."""
     old = Recommender.load(OLD_DIR / "model")
-    assert old.completion is None and "pairwise" not in old.scorers()
-    assert list(old.fusion.components) == ["sequence", "copurchase"]
+    assert old.pairwise is not None and "pairwise" not in old.fusion.weights
+    assert list(old.fusion.components) == ["sequence", "copurchase", "pairwise"]
     cases = old.cases(OLD_DIR / "test.csv", "next-item")
     expected = np.load(OLD_DIR / "fusion_scores.npy", allow_pickle=False)
     np.testing.assert_allclose(old.fusion.score(cases), expected, rtol=1e-6, atol=1e-9)

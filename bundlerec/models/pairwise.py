@@ -50,13 +50,7 @@ if TYPE_CHECKING:
     from bundlerec.cases import Cases
     from bundlerec.prep import Interactions
 
-__all__ = ["COMPLETION_L2", "PairwiseNetwork", "pseudo_likelihood"]
-
-COMPLETION_L2 = 0.01
-"""``l2`` of the pairwise network that the Recommender fits as a fusion component (basket
-completion, :meth:`PairwiseNetwork.score`); the bundle network keeps its own ``l2``. Chosen
-on the inner split of supermarket's training part (``bench/quality.py --tune``,
-docs/evaluation.md)."""
+__all__ = ["PairwiseNetwork", "pseudo_likelihood"]
 
 MAX_ENUMERATION = 16
 """Largest candidate set that ``method="auto"`` enumerates (2^16 states); above, pgm."""
