@@ -79,7 +79,7 @@ def completion_grid(sets: dict[str, tuple], grid: list[float], seed: int) -> Non
             model = Recommender(task=BC, seed=seed, pairwise={"l2": l2})
             model.fit(train, items, users)
             scorers = {"pairwise": model.pairwise, "fusion": model.fusion}
-            cases = model.cases(test, "basket-completion")
+            cases = model.cases(test, BC)
             ndcg = evaluate(scorers, cases, ks=(10,)).to_json()["results"]
             fused.append(ndcg["fusion"]["ndcg@10"])
             weights = ", ".join(f"{k} {v:.3f}" for k, v in model.fusion.weights.items())
