@@ -294,11 +294,20 @@ class Recommender:
             )
         self._audience = None
         say(f"fitting the fusion weights on {len(valid_cases)} validation cases", self.verbose)
-        self.fusion = Fusion(
-            {"sequence": self.sequence, "copurchase": self._borrowing()}, seed=self.seed
-        ).fit(valid_cases)
+        self.fusion = Fusion(self._fusion_components(), seed=self.seed).fit(valid_cases)
         # The baselines have nothing to tune: they see the whole training history.
         self._fit_baselines(self.history)
+
+    def _fusion_components(self) -> dict[str, Any]:
+        """The fusion's components by name: the sequence model, the co-purchase network and the
+        pairwise network (absent from models saved before it); the networks' items that no
+        event shows borrow their donors' scores (:meth:`_borrowing`). A model saved before the
+        pairwise network was a component has no weight for it, which weighs 0: its fusion
+        scores as then."""
+        parts = {"sequence": self.sequence, "copurchase": self._borrowing()}
+        if self.pairwise is not None:
+            parts["pairwise"] = new_arrivals.Borrowing(self.pairwise, self._cold_donors)
+        return parts
 
     def _fit_baselines(self, train: Interactions) -> None:
         self.baselines = {
@@ -315,11 +324,14 @@ class Recommender:
             raise ValueError("the Recommender is not fitted: call fit() or load() first")
 
     def scorers(self) -> dict[str, Any]:
-        """Every model by its report name: sequence, copurchase, fusion and the baselines."""
+        """Every model by its report name: sequence, copurchase, pairwise (absent from models
+        saved before it), fusion and the baselines."""
         self._check_fitted()
+        pairwise = {} if self.pairwise is None else {"pairwise": self.pairwise}
         return {
             "sequence": self.sequence,
             "copurchase": self.network,
+            **pairwise,
             "fusion": self.fusion,
             **self.baselines,
         }
@@ -1229,7 +1241,7 @@ class Recommender:
                 )
             self.pseudonymizer = pseudonymizer
         self._load_campaign(Path(directory))
-        self.fusion.components["copurchase"] = self._borrowing()
+        self.fusion.components.update(self._fusion_components())
         self._fit_baselines(self.history)
         self.fitted = True
         return self

@@ -19,6 +19,7 @@ from bundlerec.prep import split_leave_last_out
 MODELS = {
     "sequence",
     "copurchase",
+    "pairwise",
     "fusion",
     "popularity",
     "cooccurrence",

@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bundlerec.cases import Cases
 from bundlerec.models.pairwise import PairwiseNetwork, pseudo_likelihood
 from bundlerec.prep import Interactions
 
@@ -128,6 +129,65 @@ def test_conditional_is_the_exact_full_conditional(seed, t):
         expected = np.exp(brute_force(net, evidence, [j], (j,)))
         assert abs(p[j] - expected) < 1e-12, f"item {j}: {p[j]} vs {expected}"
     np.testing.assert_allclose(p[t:], 0.01)
+
+
+def basket_cases(context, lengths, n_items):
+    """Cases with the given (n, L) context, lengths and catalogue size (nothing excluded)."""
+    n = len(lengths)
+    return Cases(
+        np.zeros(n, np.int64),
+        np.asarray(context, np.int64),
+        np.asarray(lengths, np.int64),
+        np.zeros((n, 1), np.int64),
+        sp.csr_matrix((n, n_items), dtype=bool),
+    )
+
+
+def scattered_network(rng, t, n_items):
+    """A random network whose t items are scattered over a catalogue of n_items codes."""
+    net = random_network(rng, t, n_items)
+    state = net.get_state() | {
+        "items": np.sort(rng.choice(n_items, size=t, replace=False)),
+        "prior": np.log(rng.uniform(0.001, 0.5, n_items)),
+    }
+    return PairwiseNetwork.from_state(state)
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    t=st.integers(2, 6),
+    extra=st.integers(0, 4),
+    grown=st.integers(0, 2),
+    n=st.integers(0, 6),
+)
+def test_score_is_the_log_conditional_of_each_case(seed, t, extra, grown, n):
+    """score(cases) against conditional() case by case; items outside the network below every
+    network item; codes added after the fit (grown) outside it."""
+    rng = np.random.default_rng(seed)
+    n_items = t + extra
+    net = scattered_network(rng, t, n_items)
+    total = n_items + grown
+    width = 4
+    lengths = rng.integers(0, width + 1, size=n)
+    context = np.where(
+        np.arange(width)[None, :] < lengths[:, None], rng.integers(0, total, (n, width)), -1
+    )
+    cases = basket_cases(context, lengths, total)
+    scores = net.score(cases)
+    assert scores.shape == (n, total) and scores.dtype == np.float32
+    outside = np.setdiff1d(np.arange(total), net.items)
+    for row in range(n):
+        known = [int(c) for c in context[row, : lengths[row]] if c < n_items]
+        expected = np.log(net.conditional(known))
+        np.testing.assert_allclose(scores[row, net.items], expected[net.items], rtol=1e-6)
+        np.testing.assert_allclose(
+            scores[row, outside],
+            np.r_[net.prior, np.full(grown, net.prior.min())][outside] - 1e3,
+            rtol=1e-6,
+        )
+        assert scores[row, outside].max(initial=-np.inf) < scores[row, net.items].min()
+    with pytest.raises(ValueError, match="fitted on"):
+        net.score(basket_cases(np.zeros((n, 0), np.int64), np.zeros(n, np.int64), n_items - 1))
 
 
 def test_best_bundles_are_the_argmax_of_coherence(rng):

@@ -160,7 +160,8 @@ def test_objectives_change_what_is_maximised(model):
     for objective in ("probability", "revenue", "margin"):
         result = model.recommend_bundles(user, k=1, size=3, objective=objective, now=NOW)
         value[objective] = result["bundles"][0]["total_price"]
-    assert value["revenue"] >= value["probability"]
+    # the same items may be summed in another order: equal up to rounding
+    assert value["revenue"] >= value["probability"] * (1 - 1e-12)
     with pytest.raises(ValueError, match="objective"):
         model.recommend_bundles(user, objective="likes")
 

@@ -1,7 +1,9 @@
 """Recommender end to end on a small synthetic shop: fit, recommend, bundles, update, save/load."""
 
 import json
+import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -43,6 +45,7 @@ def test_scorers_share_one_interface(model, shop):
     assert names == {
         "sequence",
         "copurchase",
+        "pairwise",
         "fusion",
         "popularity",
         "cooccurrence",
@@ -162,13 +165,49 @@ def test_save_load_round_trip_keeps_bundles_and_an_old_dir_falls_back(model, tmp
     corenn.save(arrays, tmp_path / "m" / "arrays.npz")
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
     del meta["config"]["pairwise"], meta["config"]["bundle"]
+    weights = meta["fusion"]["weights"]  # nor a fusion weight for it
+    weights = {k: v for k, v in weights.items() if not k.startswith("pairwise")}
+    meta["fusion"]["weights"] = weights
     (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
     old = Recommender.load(tmp_path / "m")
-    assert old.pairwise is None
+    assert old.pairwise is None and list(old.fusion.components) == ["sequence", "copurchase"]
     loaded.pairwise = None  # today's objective: fused relevance + co-purchase coherence
+    loaded.fusion.weights = weights
     for ask in asks:
         result = old.recommend_bundles(user, **ask)
         assert result == loaded.recommend_bundles(user, **ask) and result["bundles"]
+
+
+def test_pairwise_component_round_trip(model, shop, tmp_path):
+    _, test, _, _ = shop
+    cases = model.cases(test, "next-item")
+    assert list(model.fusion.components) == ["sequence", "copurchase", "pairwise"]
+    model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    assert loaded.fusion.weights == model.fusion.weights
+    for name in ("pairwise", "fusion"):
+        np.testing.assert_array_equal(
+            loaded.scorers()[name].score(cases), model.scorers()[name].score(cases), name
+        )
+
+
+OLD_DIR = Path(__file__).parent / "data" / "model_before_pairwise_fusion"
+
+
+def test_model_saved_before_the_pairwise_component_scores_unchanged(tmp_path):
+    """A model directory written by the code before the pairwise network was a fusion
+    component (tests/data, with the fusion scores that code gave) loads with no weight for it,
+    scores as then, and saves and loads again unchanged."""
+    old = Recommender.load(OLD_DIR / "model")
+    assert old.pairwise is not None and "pairwise" not in old.fusion.weights
+    assert list(old.fusion.components) == ["sequence", "copurchase", "pairwise"]
+    cases = old.cases(OLD_DIR / "test.csv", "next-item")
+    expected = np.load(OLD_DIR / "fusion_scores.npy", allow_pickle=False)
+    np.testing.assert_allclose(old.fusion.score(cases), expected, rtol=1e-6, atol=1e-9)
+    shutil.copytree(OLD_DIR / "model", tmp_path / "m")
+    old.save(tmp_path / "m")
+    again = Recommender.load(tmp_path / "m")
+    np.testing.assert_allclose(again.fusion.score(cases), expected, rtol=1e-6, atol=1e-9)
 
 
 def test_unknown_bundle_setting_is_named():

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from bundlerec.lift import BasketStatistics
     from bundlerec.prep import Interactions
 
-__all__ = ["CoPurchaseNetwork"]
+__all__ = ["CoPurchaseNetwork", "basket_matrix", "context_presence"]
 
 ON = "1"
 
@@ -46,6 +46,24 @@ def item_node(code: int) -> str:
 def user_node(name: str) -> str:
     """Network variable name of user attribute ``name``."""
     return f"u:{name}"
+
+
+def context_presence(cases: Cases, items: np.ndarray, n_items: int) -> np.ndarray:
+    """(n, T) int64: 1 where network item ``items[t]`` is among the case's context items.
+
+    ``items`` (T,) int64 are the network's item codes; context codes may reach
+    ``max(n_items, cases.n_items) - 1`` (items added after the network was fitted are outside it).
+    """
+    n, width = cases.context.shape
+    size = max(n_items, cases.n_items)
+    valid = np.arange(width)[None, :] < cases.lengths[:, None]
+    lookup = np.full(size + 1, -1, dtype=np.int64)
+    lookup[items] = np.arange(items.size)
+    pos = lookup[np.where(valid, cases.context, size)]
+    out = np.zeros((n, items.size), dtype=np.int64)
+    rows, cols = np.nonzero(pos >= 0)
+    out[rows, pos[rows, cols]] = 1
+    return out
 
 
 def basket_matrix(train: Interactions) -> sp.csr_matrix:
@@ -405,15 +423,7 @@ class CoPurchaseNetwork:
 
     def context_presence(self, cases: Cases) -> np.ndarray:
         """(n, n_top) int64: 1 where the network item is among the case's context items."""
-        n, width = cases.context.shape
-        valid = np.arange(width)[None, :] < cases.lengths[:, None]
-        lookup = np.full(self.n_items + 1, -1, dtype=np.int64)
-        lookup[self.items] = np.arange(self.items.size)
-        pos = lookup[np.where(valid, cases.context, self.n_items)]
-        out = np.zeros((n, self.items.size), dtype=np.int64)
-        rows, cols = np.nonzero(pos >= 0)
-        out[rows, pos[rows, cols]] = 1
-        return out
+        return context_presence(cases, self.items, self.n_items)
 
     def score(self, cases: Cases) -> np.ndarray:
         """(n, n_items) float32: log P(item in basket | case); non-network items get the prior.

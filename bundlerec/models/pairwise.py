@@ -41,12 +41,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.optimize
 import scipy.sparse as sp
-from scipy.special import expit, logsumexp
+from scipy.special import expit, log_expit, logsumexp
 
 import pgm
-from bundlerec.models.copurchase import basket_matrix
+from bundlerec.models.copurchase import basket_matrix, context_presence
 
 if TYPE_CHECKING:
+    from bundlerec.cases import Cases
     from bundlerec.prep import Interactions
 
 __all__ = ["PairwiseNetwork", "pseudo_likelihood"]
@@ -253,6 +254,40 @@ class PairwiseNetwork:
         out = np.exp(self.prior)
         out[self.items] = expit(fields)
         out[self.items[pos]] = 1.0
+        return out
+
+    def score(self, cases: Cases) -> np.ndarray:
+        """Basket completion: ``log`` :meth:`conditional` of every case's context, all at once.
+
+        For case ``n`` with network-item indicators ``c_n`` (its context items), network item
+        ``j`` scores ``log sigmoid(b_j + (c_n W)_j)`` (``log 1 = 0`` for the context items
+        themselves): one (n, T) x (T, T) product for all cases. Items outside the network score
+        their log smoothed basket frequency minus 1000, below every network item as in
+        :meth:`CoPurchaseNetwork.score <bundlerec.models.copurchase.CoPurchaseNetwork.score>`;
+        items added after the fit (codes ``>= n_items``) score the lowest of those.
+
+        Parameters
+        ----------
+        cases : Cases
+            ``n`` cases over ``I >= n_items`` items.
+
+        Returns
+        -------
+        ndarray, shape (n, I), float32
+        """
+        self._check_fitted()
+        if cases.n_items < self.n_items:
+            raise ValueError(
+                f"cases over {cases.n_items} items; the network was fitted on {self.n_items}"
+            )
+        presence = context_presence(cases, self.items, self.n_items)
+        fields = self.bias + presence.astype(np.float64) @ self.coupling  # (n, T)
+        log_p = np.where(presence == 1, 0.0, log_expit(fields))
+        outside = np.full(cases.n_items, self.prior.min() - 1e3)
+        outside[: self.n_items] = self.prior - 1e3
+        out = np.empty((presence.shape[0], outside.size), dtype=np.float32)
+        out[:] = outside[None, :]
+        out[:, self.items] = log_p
         return out
 
     def candidates(self, evidence_items: Sequence[int], size: int | None = None) -> np.ndarray:
