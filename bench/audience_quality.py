@@ -5,7 +5,9 @@ The events are split at one moment (the 80 % quantile of the timestamps, as
 ``bundlerec split --protocol time``); the Recommender is fitted on the earlier events and each
 item's audience is scored against the shoppers who bought it later
 (:func:`bundlerec.audience_eval.evaluate_audiences`): precision@N, recall@N and AUC of
-bundlerec's audience, "most active shoppers" and item-kNN reversed, in the same run.
+bundlerec's audience (its default: buying within 30 days), its next-purchase probability, its
+probability of buying within the test period's length (for reference only: a campaign does not
+know it in advance), "most active shoppers" and item-kNN reversed, in the same run.
 
 Usage::
 

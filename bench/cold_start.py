@@ -91,12 +91,15 @@ def main() -> None:
         f"NDCG@{first['k']}"
     )
     baseline = first["results"]["category_popularity"]
-    for name, result in rows.items():
-        value = result["results"]["bundlerec"]
-        print(f"  bundlerec ({name}){'':<4}{value:.4f}  ({value / baseline:.2f}x)")
-    for name, result in rows.items():
-        value = result["results"]["sequence"]
-        print(f"  sequence model alone ({name}){'':<4}{value:.4f}  ({value / baseline:.2f}x)")
+    labels = {
+        "bundlerec": "bundlerec",
+        "fused": "fused probability alone",
+        "sequence": "sequence model alone",
+    }
+    for method, label in labels.items():
+        for name, result in rows.items():
+            value = result["results"][method]
+            print(f"  {label} ({name}){'':<4}{value:.4f}  ({value / baseline:.2f}x)")
     for method in ("category_popularity", "shopper_category"):
         value = first["results"][method]
         print(f"  {method:<40}{value:.4f}  ({value / baseline:.2f}x)")

@@ -6,7 +6,11 @@ attributes and text, no events). Every known shopper who buys a new item in the 
 case; the candidates are all new items, the relevant ones those the shopper bought, and each
 method ranks the candidates (NDCG@k, ties to the lower item code):
 
-- ``bundlerec``: the fused probability of :meth:`Recommender.recommend_new_arrivals`;
+- ``bundlerec``: the score of :meth:`Recommender.recommend_new_arrivals` (the fused
+  probability, the category's share of the purchases and the shopper's taste for the item's
+  words, :func:`bundlerec.new_arrivals.arrival_scores`);
+- ``fused``: the fused probability alone (what ``bundlerec`` ranked by before the share and
+  the tastes);
 - ``sequence``: the sequence model's score alone (attributes, text and the borrowed bias);
 - ``category_popularity``: purchases of the item's category in the training events;
 - ``shopper_category``: the shopper's own training purchases of the item's category, ties
@@ -33,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "evaluate_new_arrivals"]
 
-METHODS = ("bundlerec", "sequence", "category_popularity", "shopper_category")
+METHODS = ("bundlerec", "fused", "sequence", "category_popularity", "shopper_category")
 _PURCHASE = 3
 
 
@@ -89,13 +93,16 @@ def evaluate_new_arrivals(
     )
     popularity = per_category[category].astype(np.float64)
     cases = model._serving_cases(users, [], [])
+    candidates = np.flatnonzero(new)
     scores = {
-        "bundlerec": model.fusion.score(cases).astype(np.float64),
+        "bundlerec": np.full((users.size, n_items), -np.inf),
+        "fused": model.fusion.score(cases).astype(np.float64),
         "sequence": model.sequence.score(cases).astype(np.float64),
         "category_popularity": np.broadcast_to(popularity, (users.size, n_items)),
         "shopper_category": own[users][:, category].toarray()
         + popularity / (popularity.max() + 1.0),
     }
+    scores["bundlerec"][:, candidates] = model._new_arrival_scores(cases, candidates)
     results = {}
     for name in METHODS:
         ranked = top_k(
