@@ -9,9 +9,9 @@ count half); the report gives their means over the items.
 
 Methods: ``bundlerec`` (:meth:`Recommender.audience` as it answers by default: the probability
 of buying within :data:`~bundlerec.audience.HORIZON_DAYS`), ``bundlerec_next`` (its
-probability that the next purchase is the item, ``horizon_days=None``), ``bundlerec_horizon``
-(its probability of buying within ``horizon_days``, when given, e.g. the test period's length
-for reference), ``most_active`` (number of
+probability that the next purchase is the item, ``horizon_days=None``), ``bundlerec_<H>d``
+(its probability of buying within ``H`` days, for each of the ``horizons`` given),
+``most_active`` (number of
 training events of the shopper, the same ranking for every item) and ``itemknn_reversed`` (the
 item-kNN baseline read backwards: shopper ``u`` scores ``sum_{i in history(u)} sim(i, j)``
 with the cosine similarity of :class:`~bundlerec.models.baselines.ItemKNN` fitted on the
@@ -23,6 +23,7 @@ Letters: U shoppers, I items, S evaluated items.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "evaluate_audiences", "item_metrics"]
 
-METHODS = ("bundlerec", "bundlerec_next", "bundlerec_horizon", "most_active", "itemknn_reversed")
+METHODS = ("bundlerec", "bundlerec_next", "most_active", "itemknn_reversed")
 _PURCHASE = 3
 
 
@@ -62,7 +63,7 @@ def evaluate_audiences(
     min_buyers: int = 5,
     max_items: int = 300,
     seed: int = 0,
-    horizon_days: float | None = None,
+    horizons: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Audience quality of ``model`` on later ``test_events`` (see the module docstring).
 
@@ -79,8 +80,8 @@ def evaluate_audiences(
     max_items : int
         Evaluate at most this many items (a seeded sample).
     seed : int
-    horizon_days : float, optional
-        Also score ``bundlerec_horizon`` with this horizon.
+    horizons : sequence of float
+        Also score ``bundlerec_<H>d`` for each of these horizons ``H`` (days).
 
     Returns
     -------
@@ -124,9 +125,9 @@ def evaluate_audiences(
         "most_active": np.repeat(activity[:, None], items.size, axis=1),
         "itemknn_reversed": (seen @ model.baselines["itemknn"].similarity_[:, items]).toarray(),
     }
-    if horizon_days is not None:
-        scores["bundlerec_horizon"] = within(horizon_days)
-    table = {name: [] for name in METHODS if name in scores}
+    for days in horizons:
+        scores[f"bundlerec_{days:g}d"] = within(days)
+    table = {name: [] for name in scores}
     for col, j in enumerate(items):
         eligible = ~index.owners[:, j].toarray().ravel()
         bought = buyers[:, j].toarray().ravel()[eligible]

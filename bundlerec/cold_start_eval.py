@@ -12,6 +12,8 @@ method ranks the candidates (NDCG@k, ties to the lower item code):
 - ``fused``: the fused probability alone (what ``bundlerec`` ranked by before the share and
   the tastes);
 - ``sequence``: the sequence model's score alone (attributes, text and the borrowed bias);
+- ``popularity``: purchases of the item in the training events (none for a new item, so the
+  ranking is the tie order, the lower item code first: the floor);
 - ``category_popularity``: purchases of the item's category in the training events;
 - ``shopper_category``: the shopper's own training purchases of the item's category, ties
   broken by category popularity.
@@ -37,7 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "evaluate_new_arrivals"]
 
-METHODS = ("bundlerec", "fused", "sequence", "category_popularity", "shopper_category")
+METHODS = (
+    "bundlerec",
+    "fused",
+    "sequence",
+    "popularity",
+    "category_popularity",
+    "shopper_category",
+)
 _PURCHASE = 3
 
 
@@ -98,6 +107,10 @@ def evaluate_new_arrivals(
         "bundlerec": np.full((users.size, n_items), -np.inf),
         "fused": model.fusion.score(cases).astype(np.float64),
         "sequence": model.sequence.score(cases).astype(np.float64),
+        "popularity": np.broadcast_to(
+            np.bincount(history.item[sold], minlength=n_items)[:n_items].astype(np.float64),
+            (users.size, n_items),
+        ),
         "category_popularity": np.broadcast_to(popularity, (users.size, n_items)),
         "shopper_category": own[users][:, category].toarray()
         + popularity / (popularity.max() + 1.0),

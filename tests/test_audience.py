@@ -203,10 +203,11 @@ def test_evaluate_audiences_runs_all_methods(model, shop):
     (_, test), _, _ = shop
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = evaluate_audiences(model, test, n=10, min_buyers=2)
+        result = evaluate_audiences(model, test, n=10, min_buyers=2, horizons=(7.0,))
     assert result["n_items"] > 0 and set(result["results"]) == {
         "bundlerec",
         "bundlerec_next",
+        "bundlerec_7d",
         "most_active",
         "itemknn_reversed",
     }

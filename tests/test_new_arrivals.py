@@ -191,6 +191,7 @@ def test_cold_start_evaluation_runs(shop):
         "bundlerec",
         "fused",
         "sequence",
+        "popularity",
         "category_popularity",
         "shopper_category",
     }
