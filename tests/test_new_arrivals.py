@@ -212,3 +212,21 @@ def test_synthetic_shop_options(shop):
     assert (arrival > 0).any()
     with pytest.raises(ValueError, match="new_share"):
         synthetic_shop(n_users=5, new_share=1.0)
+
+
+def test_the_sequence_models_text_bags_are_the_items_texts_hashed(split_model):
+    model, _, _ = split_model
+    bags, n_buckets = model.sequence.item_text_bags()
+    want = text_bags(list(model.catalogue.text), n_buckets)
+    assert len(bags) == len(model.items.classes_)
+    np.testing.assert_array_equal(bags.offsets, want.offsets)
+    np.testing.assert_array_equal(bags.ids, want.ids)
+    events, items, users = synthetic_shop(n_users=60, n_items=30, n_days=10, seed=1)
+    plain = Recommender(sequence={**SMALL_SEQ, "epochs": 1}, network={"n_top": 10})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain.fit(events, items, users)  # no title, no description
+    assert plain.sequence.item_text_bags() is None
+    since = int(events["timestamp"].min())  # every item counts as new; no text, no taste term
+    picks = plain.recommend_new_arrivals(str(plain.users.classes_[0]), k=3, since=since)
+    assert picks and all(np.isfinite(p["score"]) for p in picks)
