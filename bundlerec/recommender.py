@@ -568,8 +568,9 @@ class Recommender:
         users = cases.users
         starts = np.searchsorted(h.user, users, side="left")
         stops = np.where(users < 0, starts, np.searchsorted(h.user, users, side="right"))
-        rows = np.concatenate([np.arange(a, b) for a, b in zip(starts, stops)]).astype(np.int64)
-        owner = np.repeat(np.arange(users.size), stops - starts)
+        spans = [np.arange(a, b) for a, b in zip(starts, stops)]
+        rows = np.concatenate([np.zeros(0, np.int64), *spans]).astype(np.int64)
+        owner = np.repeat(np.arange(users.size), stops - starts)  # the history rows' shoppers
         keep = bought[rows]
         counts = sp.csr_matrix(
             (np.ones(int(keep.sum())), (owner[keep], h.item[rows[keep]])),
