@@ -7,9 +7,11 @@ positives. Per item: ``precision@N`` (share of the top ``N`` that bought), ``rec
 of the buyers in the top ``N``) and the AUC (probability that a buyer outscores a non-buyer, ties
 count half); the report gives their means over the items.
 
-Methods: ``bundlerec`` (:meth:`Recommender.audience`'s probability of the next purchase),
-``bundlerec_horizon`` (its probability of buying within ``horizon_days``, when given: the test
-period's length), ``most_active`` (number of
+Methods: ``bundlerec`` (:meth:`Recommender.audience` as it answers by default: the probability
+of buying within :data:`~bundlerec.audience.HORIZON_DAYS`), ``bundlerec_next`` (its
+probability that the next purchase is the item, ``horizon_days=None``), ``bundlerec_<H>d``
+(its probability of buying within ``H`` days, for each of the ``horizons`` given),
+``most_active`` (number of
 training events of the shopper, the same ranking for every item) and ``itemknn_reversed`` (the
 item-kNN baseline read backwards: shopper ``u`` scores ``sum_{i in history(u)} sim(i, j)``
 with the cosine similarity of :class:`~bundlerec.models.baselines.ItemKNN` fitted on the
@@ -21,6 +23,7 @@ Letters: U shoppers, I items, S evaluated items.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -28,7 +31,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.stats import rankdata
 
-from bundlerec.audience import expected_purchases
+from bundlerec.audience import HORIZON_DAYS, expected_purchases
 from bundlerec.data import load_events
 from bundlerec.prep import clean
 
@@ -37,7 +40,7 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "evaluate_audiences", "item_metrics"]
 
-METHODS = ("bundlerec", "bundlerec_horizon", "most_active", "itemknn_reversed")
+METHODS = ("bundlerec", "bundlerec_next", "most_active", "itemknn_reversed")
 _PURCHASE = 3
 
 
@@ -60,7 +63,7 @@ def evaluate_audiences(
     min_buyers: int = 5,
     max_items: int = 300,
     seed: int = 0,
-    horizon_days: float | None = None,
+    horizons: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Audience quality of ``model`` on later ``test_events`` (see the module docstring).
 
@@ -77,8 +80,8 @@ def evaluate_audiences(
     max_items : int
         Evaluate at most this many items (a seeded sample).
     seed : int
-    horizon_days : float, optional
-        Also score ``bundlerec_horizon`` with this horizon.
+    horizons : sequence of float
+        Also score ``bundlerec_<H>d`` for each of these horizons ``H`` (days).
 
     Returns
     -------
@@ -110,17 +113,21 @@ def evaluate_audiences(
     activity = np.bincount(h.user, minlength=n_users).astype(np.float64)
     seen = sp.csr_matrix((np.ones(h.user.size), (h.user, h.item)), shape=(n_users, n_items)).sign()
     next_purchase = index.probabilities(model.sequence.item_vectors()[items])
+    purchased = h.event == _PURCHASE
+
+    def within(days: float) -> np.ndarray:
+        m = expected_purchases(h.user[purchased], h.timestamp[purchased], n_users, days)
+        return -np.expm1(-m[:, None] * next_purchase)
+
     scores = {
-        "bundlerec": next_purchase,
+        "bundlerec": within(HORIZON_DAYS),
+        "bundlerec_next": next_purchase,
         "most_active": np.repeat(activity[:, None], items.size, axis=1),
         "itemknn_reversed": (seen @ model.baselines["itemknn"].similarity_[:, items]).toarray(),
     }
-    if horizon_days is not None:
-        m = expected_purchases(
-            h.user[h.event == 3], h.timestamp[h.event == 3], n_users, horizon_days
-        )
-        scores["bundlerec_horizon"] = -np.expm1(-m[:, None] * next_purchase)
-    table = {name: [] for name in METHODS if name in scores}
+    for days in horizons:
+        scores[f"bundlerec_{days:g}d"] = within(days)
+    table = {name: [] for name in scores}
     for col, j in enumerate(items):
         eligible = ~index.owners[:, j].toarray().ravel()
         bought = buyers[:, j].toarray().ravel()[eligible]

@@ -6,8 +6,14 @@ attributes and text, no events). Every known shopper who buys a new item in the 
 case; the candidates are all new items, the relevant ones those the shopper bought, and each
 method ranks the candidates (NDCG@k, ties to the lower item code):
 
-- ``bundlerec``: the fused probability of :meth:`Recommender.recommend_new_arrivals`;
+- ``bundlerec``: the score of :meth:`Recommender.recommend_new_arrivals` (the fused
+  probability, the category's share of the purchases and the shopper's taste for the item's
+  words, :func:`bundlerec.new_arrivals.arrival_scores`);
+- ``fused``: the fused probability alone (what ``bundlerec`` ranked by before the share and
+  the tastes);
 - ``sequence``: the sequence model's score alone (attributes, text and the borrowed bias);
+- ``popularity``: purchases of the item in the training events (none for a new item, so the
+  ranking is the tie order, the lower item code first: the floor);
 - ``category_popularity``: purchases of the item's category in the training events;
 - ``shopper_category``: the shopper's own training purchases of the item's category, ties
   broken by category popularity.
@@ -33,7 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = ["METHODS", "evaluate_new_arrivals"]
 
-METHODS = ("bundlerec", "sequence", "category_popularity", "shopper_category")
+METHODS = (
+    "bundlerec",
+    "fused",
+    "sequence",
+    "popularity",
+    "category_popularity",
+    "shopper_category",
+)
 _PURCHASE = 3
 
 
@@ -89,13 +102,20 @@ def evaluate_new_arrivals(
     )
     popularity = per_category[category].astype(np.float64)
     cases = model._serving_cases(users, [], [])
+    candidates = np.flatnonzero(new)
     scores = {
-        "bundlerec": model.fusion.score(cases).astype(np.float64),
+        "bundlerec": np.full((users.size, n_items), -np.inf),
+        "fused": model.fusion.score(cases).astype(np.float64),
         "sequence": model.sequence.score(cases).astype(np.float64),
+        "popularity": np.broadcast_to(
+            np.bincount(history.item[sold], minlength=n_items)[:n_items].astype(np.float64),
+            (users.size, n_items),
+        ),
         "category_popularity": np.broadcast_to(popularity, (users.size, n_items)),
         "shopper_category": own[users][:, category].toarray()
         + popularity / (popularity.max() + 1.0),
     }
+    scores["bundlerec"][:, candidates] = model._new_arrival_scores(cases, candidates)
     results = {}
     for name in METHODS:
         ranked = top_k(

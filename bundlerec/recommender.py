@@ -191,6 +191,7 @@ class Recommender:
         # when the history changed otherwise (the index is then rebuilt whole).
         self._touched: tuple[int, set[int]] | None = None
         self._donors: tuple | None = None  # (key, cold, donors, weights) of new arrivals
+        self._tastes: tuple | None = None  # (key, Tastes) of new arrivals
         # Privacy (bundlerec.privacy): the key's check when the shopper ids are pseudonyms, and
         # the pseudonymizer of a model fitted or loaded with the key (never saved); the last
         # event-store sequence number folded into the model (bundlerec.store).
@@ -554,22 +555,52 @@ class Recommender:
 
         New items are those no event showed before ``since`` (epoch seconds or a date): items
         first seen at or after it, and items added by :meth:`add_items` that no event shows
-        yet; with ``since=None`` only the latter. ``score`` is the fused probability (the
-        sequence model from attributes and text, the co-purchase network borrowing from
-        similar known items). Items the shopper already has are left out.
+        yet; with ``since=None`` only the latter. ``score`` (a log scale, higher first) mixes
+        the fused probability (the sequence model from attributes and text, the co-purchase
+        network borrowing from similar known items), the share of the item's category in the
+        shop's purchases and the shopper's taste for the item's words within its category
+        (:func:`bundlerec.new_arrivals.arrival_scores`). Items the shopper already has are
+        left out.
         """
         self._check_fitted()
         n_items = len(self.items.classes_)
         first = np.full(n_items, np.iinfo(np.int64).max)
         np.minimum.at(first, self.history.item, self.history.timestamp)
         cutoff = np.iinfo(np.int64).max if since is None else _epoch(since)
-        fresh = first >= cutoff
         cases = self._serving_cases(np.array([self._user_code(user)]), [], [])
-        probs = self.fusion.score(cases)[0].astype(np.float64)
-        fresh &= cases.allowed()[0]
-        codes = np.flatnonzero(fresh)
-        top = codes[np.lexsort((codes, -probs[codes]))][:k]
-        return [self._item_record(int(j), float(probs[j])) for j in top]
+        codes = np.flatnonzero((first >= cutoff) & cases.allowed()[0])
+        scores = self._new_arrival_scores(cases, codes)[0]
+        order = np.lexsort((codes, -scores))[:k]
+        return [self._item_record(int(codes[r]), float(scores[r])) for r in order]
+
+    def _new_arrival_scores(self, cases: Cases, codes: np.ndarray) -> np.ndarray:
+        """(n, J) float64 new-arrival scores of the items ``codes`` (J,) for the shoppers of
+        serving ``cases`` (:func:`bundlerec.new_arrivals.arrival_scores`)."""
+        h, n_items = self.history, len(self.items.classes_)
+        category, bought = self.catalogue.category_codes, h.event == 3
+        key = (h.item.size, n_items, self.sequence.fine_tunes)
+        if self._tastes is None or self._tastes[0] != key:
+            text = self.sequence.item_text_bags()  # saved with the model, unlike the text
+            content = (
+                sp.csr_matrix((n_items, 1)) if text is None else new_arrivals.text_matrix(*text)
+            )
+            counts = np.bincount(h.item[bought], minlength=n_items).astype(np.float64)
+            self._tastes = (key, new_arrivals.Tastes(content, category, counts))
+        share = new_arrivals.category_share(category, h.item[bought])
+        users = cases.users
+        starts = np.searchsorted(h.user, users, side="left")
+        stops = np.where(users < 0, starts, np.searchsorted(h.user, users, side="right"))
+        spans = [np.arange(a, b) for a, b in zip(starts, stops)]
+        rows = np.concatenate([np.zeros(0, np.int64), *spans]).astype(np.int64)
+        owner = np.repeat(np.arange(users.size), stops - starts)  # the history rows' shoppers
+        keep = bought[rows]
+        counts = sp.csr_matrix(
+            (np.ones(int(keep.sum())), (owner[keep], h.item[rows[keep]])),
+            shape=(users.size, n_items),
+        )
+        probs = self.fusion.score(cases)[:, codes]
+        affinity = self._tastes[1].affinity(counts, codes)
+        return new_arrivals.arrival_scores(probs, share[category[codes]], affinity)
 
     # -- campaigns: promotions, stock, audiences --------------------------------------------
     def set_campaign(
@@ -688,19 +719,21 @@ class Recommender:
         *,
         category: Any = None,
         brand: Any = None,
-        horizon_days: float | None = None,
+        horizon_days: float | None = audience.HORIZON_DAYS,
     ) -> dict[str, Any]:
-        """The ``n`` shoppers most likely to buy ``items`` (all of them), or a category or brand.
+        """The ``n`` shoppers most likely to buy ``items`` (all of them), or a category or brand,
+        within the next ``horizon_days`` (30 by default; None: as their next purchase).
 
         Every known shopper is scored at once from the audience index (:mod:`bundlerec.audience`:
         the sequence model's vector of each shopper, the catalogue's log-normaliser, and a
         calibration fitted on the validation cases of :meth:`fit`): ``probability`` is the
-        calibrated probability that the shopper's next purchase is the item; for several items
-        the probability of buying all of them (taken as independent; shoppers who already
-        bought them all are left out); for ``category=`` or ``brand=`` the probability that the
-        next purchase is one of its items. With ``horizon_days=H``: the probability of buying
-        within the next ``H`` days instead (the shopper's recent purchase rate times the
-        next-purchase probability, see :mod:`bundlerec.audience`). The top ``n`` is exact;
+        probability that the shopper buys the item within the next ``H = horizon_days`` days
+        (the shopper's purchase rate of the last ``H`` days times the calibrated probability
+        that a purchase is the item, see :mod:`bundlerec.audience`); for several items the
+        probability of buying all of them (taken as independent; shoppers who already bought
+        them all are left out); for ``category=`` or ``brand=`` the probability of buying one
+        of its items. With ``horizon_days=None``, the same for the shopper's next purchase
+        alone (whoever the shopper, however long ago they last bought). The top ``n`` is exact;
         shoppers below ``min_probability`` are left out. New items (:meth:`add_items`) have
         audiences too.
 
@@ -716,7 +749,8 @@ class Recommender:
             An unknown item, category or brand.
         ValueError
             Not exactly one of ``items``, ``category``, ``brand``; ``n < 1``;
-            ``min_probability`` outside [0, 1]; a model with the MLP head.
+            ``min_probability`` outside [0, 1]; ``horizon_days`` not positive and finite; a
+            model with the MLP head.
         """
         self._check_fitted()
         if sum(x is not None for x in (items, category, brand)) != 1:
@@ -737,11 +771,15 @@ class Recommender:
         index = self._audience_index()
         purchases = None
         if horizon_days is not None:
-            h = self.history
-            bought = h.event == 3
-            purchases = audience.expected_purchases(
-                h.user[bought], h.timestamp[bought], index.vectors.shape[0], horizon_days
-            )
+            horizon = float(horizon_days)
+            purchases = index.purchases.get(horizon)
+            if purchases is None:
+                h = self.history
+                bought = h.event == 3
+                purchases = audience.expected_purchases(
+                    h.user[bought], h.timestamp[bought], index.vectors.shape[0], horizon
+                )
+                index.purchases[horizon] = purchases
         scores = index.scores(self.sequence.item_vectors()[codes], codes, mode, purchases)
         chosen, probs = audience.top_shoppers(scores, n, min_probability)
         names = np.asarray(self.users.classes_, dtype=object)[chosen]

@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.special import expit, logsumexp
 
 from bundlerec import cli
-from bundlerec.audience import top_shoppers
+from bundlerec.audience import HORIZON_DAYS, expected_purchases, top_shoppers
 from bundlerec.audience_eval import evaluate_audiences, item_metrics
 from bundlerec.datasets import synthetic_shop
 from bundlerec.prep import split_global_time
@@ -48,7 +48,7 @@ def _oracle(model, j):
 def test_item_audience_matches_the_per_shopper_oracle(model):
     j = 5
     item = str(model.items.classes_[j])
-    got = model.audience([item], n=10_000)
+    got = model.audience([item], n=10_000, horizon_days=None)
     assert got["items"] == [item]
     want = _oracle(model, j)
     h = model.history
@@ -76,13 +76,13 @@ def test_top_n_is_the_head_of_the_full_ranking_and_min_probability_cuts(model):
 def test_bundle_category_and_brand_audiences(model):
     a, b = (str(model.items.classes_[j]) for j in (3, 4))
     want = _oracle(model, 3) * _oracle(model, 4)  # both bought, taken as independent
-    both = model.audience([a, b], n=10_000)
+    both = model.audience([a, b], n=10_000, horizon_days=None)
     codes = model.users.transform([r["user_id"] for r in both["users"]])
     probs = np.array([r["probability"] for r in both["users"]])
     np.testing.assert_allclose(probs, want[codes], rtol=5e-4, atol=1e-9)
     category = str(model.catalogue.category[3])
     members = np.flatnonzero(model.catalogue.category == category)
-    result = model.audience(category=category, n=5)
+    result = model.audience(category=category, n=5, horizon_days=None)
     assert result["category"] == category
     assert result["items"] == [str(model.items.classes_[j]) for j in members]
     # Any of the category: the sum of the single-item probabilities (owners included).
@@ -91,6 +91,41 @@ def test_bundle_category_and_brand_audiences(model):
     assert result["users"][0]["probability"] >= single
     brand = model.audience(brand="food-brand-1", n=3)
     assert brand["brand"] == "food-brand-1" and len(brand["users"]) == 3
+
+
+def _purchases(model, days):
+    h = model.history
+    bought = h.event == 3
+    return expected_purchases(h.user[bought], h.timestamp[bought], len(model.users.classes_), days)
+
+
+def test_audiences_default_to_buying_within_the_horizon(model):
+    j = 5
+    item = str(model.items.classes_[j])
+    default = model.audience(item, n=10_000)
+    assert default == model.audience(item, n=10_000, horizon_days=HORIZON_DAYS)
+    codes = model.users.transform([r["user_id"] for r in default["users"]])
+    probs = np.array([r["probability"] for r in default["users"]])
+    want = -np.expm1(-_purchases(model, HORIZON_DAYS) * _oracle(model, j))
+    np.testing.assert_allclose(probs, want[codes], rtol=5e-4, atol=1e-9)
+    week = model.audience(item, n=10_000, horizon_days=7)
+    assert week != default, "the horizon changes the answer"
+    for bad in (0.0, -3.0, np.inf, np.nan):
+        with pytest.raises(ValueError, match="horizon_days"):
+            model.audience(item, horizon_days=bad)
+
+
+@given(arrays(np.int64, st.integers(1, 40), elements=st.integers(0, 5)), st.integers(1, 60))
+def test_expected_purchases_keep_the_mean_and_the_order_of_the_counts(counts, days):
+    """Counts ``c_u`` over the last ``days`` days (every purchase inside the window): the
+    Gamma-Poisson ``m_u`` have the counts' mean and never reverse their order."""
+    user = np.repeat(np.arange(counts.size), counts)
+    timestamp = np.full(user.size, 10**9)
+    m = expected_purchases(user, timestamp, counts.size, days)
+    assert m.shape == counts.shape and (m >= 0).all()
+    np.testing.assert_allclose(m.mean(), counts.mean(), rtol=1e-9, atol=1e-12)
+    order = np.argsort(counts, kind="stable")
+    assert (np.diff(m[order]) >= -1e-12).all()
 
 
 def test_audience_errors(model):
@@ -142,6 +177,17 @@ def test_cli_audience_json_csv_and_errors(model, tmp_path, capsys):
     assert (tmp_path / "a.csv").read_text().splitlines()[0] == "user_id,probability"
     code = cli.main(["audience", "--model", str(tmp_path / "m"), "--items", "nope"])
     assert code == 2 and "nope" in capsys.readouterr().err
+    base = ["audience", "--model", str(tmp_path / "m"), "--items", item, "--top", "4"]
+    for flags, horizon in (
+        (["--next-purchase"], None),
+        (["--horizon-days", "7"], 7.0),
+        ([], HORIZON_DAYS),
+    ):
+        assert cli.main([*base, *flags]) == 0
+        out = json.loads(capsys.readouterr().out)
+        assert out == json.loads(json.dumps(model.audience(item, n=4, horizon_days=horizon)))
+    with pytest.raises(SystemExit):
+        cli.main([*base, "--next-purchase", "--horizon-days", "7"])
 
 
 def test_item_metrics_oracles():
@@ -157,9 +203,11 @@ def test_evaluate_audiences_runs_all_methods(model, shop):
     (_, test), _, _ = shop
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        result = evaluate_audiences(model, test, n=10, min_buyers=2)
+        result = evaluate_audiences(model, test, n=10, min_buyers=2, horizons=(7.0,))
     assert result["n_items"] > 0 and set(result["results"]) == {
         "bundlerec",
+        "bundlerec_next",
+        "bundlerec_7d",
         "most_active",
         "itemknn_reversed",
     }

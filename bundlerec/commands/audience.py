@@ -2,6 +2,9 @@
 
 Prints ``{"items": [...], "users": [{"user_id", "probability"}, ...]}`` (``--format json``) or a
 CSV of ``user_id,probability`` rows (``--format csv``) on stdout, or writes the CSV to ``--out``.
+``probability`` is that of buying within ``--horizon-days`` (default
+:data:`bundlerec.audience.HORIZON_DAYS`), or with ``--next-purchase`` that the shopper's next
+purchase is the item (:meth:`bundlerec.recommender.Recommender.audience`).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
         min_probability=args.min_probability,
         category=args.category,
         brand=args.brand,
-        horizon_days=args.horizon_days,
+        horizon_days=None if args.next_purchase else args.horizon_days,
     )
     if args.format == "json" and args.out is None:
         print(json.dumps(result))
@@ -50,6 +53,7 @@ def cmd_audience(args: argparse.Namespace) -> int:
 
 def register(subparsers) -> None:
     """Add the ``audience`` subcommand to ``subparsers``."""
+    from bundlerec.audience import HORIZON_DAYS
     from bundlerec.cli import _key_file, _positive, _share
 
     parser = subparsers.add_parser(
@@ -68,10 +72,17 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--min-probability", type=_share, help="leave out shoppers below this probability"
     )
-    parser.add_argument(
+    window = parser.add_mutually_exclusive_group()
+    window.add_argument(
         "--horizon-days",
         type=_positive(float),
-        help="probability of buying within this many days (default: the next purchase)",
+        default=HORIZON_DAYS,
+        help=f"probability of buying within this many days (default {HORIZON_DAYS:g})",
+    )
+    window.add_argument(
+        "--next-purchase",
+        action="store_true",
+        help="probability that the shopper's next purchase is the item, whenever it comes",
     )
     parser.add_argument("--format", choices=("json", "csv"), default="json")
     parser.add_argument("--out", type=Path, help="write the CSV here instead of stdout")

@@ -393,6 +393,14 @@ class SequenceModel:
         """Whether the item tower has a text term."""
         return bool(self._fitted().items.n_buckets)
 
+    def item_text_bags(self) -> tuple[TextBags, int] | None:
+        """The hashed n-gram bags of every item, in code order, and the number of buckets
+        (:mod:`bundlerec.models.text`); None without a text term."""
+        items = self._fitted().items
+        if not items.n_buckets:
+            return None
+        return items.bags.rows(np.arange(1, self.n_items_ + 1)), items.n_buckets
+
     def set_item_text(self, codes: np.ndarray, texts: list[str]) -> SequenceModel:
         """Give items ``codes`` the texts ``texts`` (e.g. new items); no-op without text."""
         net = self._fitted()
