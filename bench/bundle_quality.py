@@ -65,8 +65,8 @@ L2 = (10.0, 50.0, 200.0, 500.0, 1000.0)
 SUPPORT = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 BUNDLE_GRID = {
     "fused": (0.0, 0.3, 0.6),
-    "smoothing": (1.0,),
-    "categories": (0.0, 30.0, 100.0, 300.0),
+    "smoothing": (1.0, 10.0),
+    "categories": (100.0, 300.0),
     "dependence": (0.0, 0.5),
 }
 MEASURES = ("coverage", "hit", "outcome_rate", "anchor+2")
