@@ -16,6 +16,7 @@ from pgm.errors import (
 )
 from pgm.factor import Factor, assert_factors_close
 from pgm.io import read_bif, write_bif
+from pgm.leave_one_out import leave_one_out
 from pgm.learning import (
     chow_liu_tree,
     estimate_parameters,
@@ -29,6 +30,7 @@ from pgm.plans import Plan
 __all__ = [
     "markov_blanket",
     "markov_blanket_posteriors",
+    "leave_one_out",
     "chow_liu_tree",
     "estimate_parameters",
     "hill_climb",
