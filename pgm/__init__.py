@@ -16,7 +16,6 @@ from pgm.errors import (
 )
 from pgm.factor import Factor, assert_factors_close
 from pgm.io import read_bif, write_bif
-from pgm.leave_one_out import leave_one_out
 from pgm.learning import (
     chow_liu_tree,
     estimate_parameters,
@@ -26,6 +25,7 @@ from pgm.learning import (
 )
 from pgm.models import BayesianNetwork, MarkovNetwork, TabularCPD
 from pgm.plans import Plan
+from pgm.retraction import leave_one_out
 
 __all__ = [
     "markov_blanket",

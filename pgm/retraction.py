@@ -1,4 +1,4 @@
-"""Leave-one-out posteriors: how much each piece of evidence moves a target's probability.
+"""Evidence retraction: how much each piece of evidence moves a target's probability.
 
 For each target ``t`` at a state ``s_t`` and the evidence ``E`` (a target that is itself
 observed is left out of its own evidence: ``E_t = E \\ {t}``), :func:`leave_one_out` gives
@@ -91,7 +91,7 @@ def leave_one_out(
         total = fixed.sum()
         if not total > 0:
             raise ZeroProbabilityError(
-                f"evidence {({v: evidence[v] for v in pieces})} has probability zero"
+                f"evidence { ({v: evidence[v] for v in pieces}) } has probability zero"
             )
         s = state_index(t, states[t], s)
         without = np.empty(len(pieces))
