@@ -909,10 +909,13 @@ class Recommender:
         free = np.flatnonzero(allowed & in_net)
         pool = free[np.lexsort((free, -relevance[free]))][: int(self.bundle_config["pool"])]
         table = net.dependence(evidence, pool) if pool.size else np.zeros(1)
-        bit = {int(j): 1 << i for i, j in enumerate(pool)}
+        bit = np.zeros(relevance.size + 1, dtype=np.int64)  # the last entry pads short bundles
+        bit[pool] = 1 << np.arange(pool.size, dtype=np.int64)
 
         def dependence(bundles):
-            return table[[sum(bit.get(j, 0) for j in b) for b in bundles]]
+            width = max(map(len, bundles), default=0)
+            padded = np.array([[*b, *[-1] * (width - len(b))] for b in bundles], dtype=np.int64)
+            return table[bit[padded.reshape(len(bundles), width)].sum(axis=1)]
 
         return dependence
 
