@@ -90,9 +90,8 @@ def leave_one_out(
         fixed = table[(slice(None), *at)]
         total = fixed.sum()
         if not total > 0:
-            raise ZeroProbabilityError(
-                f"evidence { ({v: evidence[v] for v in pieces}) } has probability zero"
-            )
+            given = {v: evidence[v] for v in pieces}
+            raise ZeroProbabilityError(f"evidence {given} has probability zero")
         s = state_index(t, states[t], s)
         without = np.empty(len(pieces))
         for k in range(len(pieces)):
