@@ -827,6 +827,10 @@ class Recommender:
             if np.isnan(price[anchors]).any():
                 notes.append("an anchor has no price: no bundle fits a budget")
         fixed = set(anchors)
+        if self.pairwise is not None and context:
+            w = self.bundle_config["fused"]
+            probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
+        relevance = np.log(np.maximum(probs, 1e-12))
         if self.pairwise is None:
             evidence = self.network.evidence(context, user_code)
 
@@ -835,16 +839,12 @@ class Recommender:
                 return self.network.coherence(companions, evidence)
 
         else:
-            if context:
-                w = self.bundle_config["fused"]
-                probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
-            dependence = self._dependence(context, np.log(np.maximum(probs, 1e-12)), allowed)
+            dependence = self._dependence(context, relevance, allowed)
             lam = self.bundle_config["dependence"]
 
             def coherence(bundles):
                 return lam * dependence(bundles)
 
-        relevance = np.log(np.maximum(probs, 1e-12))
         if favour_overstock is not None:
             relevance[self._overstocked(favour_overstock, now)] += np.log(stock_module.BOOST)
         bundles = compose_bundles(
