@@ -83,15 +83,17 @@ def _ranked_prefix(relevance: np.ndarray, items: np.ndarray, m: int) -> np.ndarr
     return items[np.lexsort((items, -relevance[items]))]
 
 
-def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=None):
+def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=None, ranked=None):
     """The ``n`` most relevant of ``items`` (ties: lower code), at most ``cap`` per category.
 
-    Only a prefix of the ranking is sorted (a partition finds it), deepened fourfold while the
-    category cap leaves fewer than ``n``: large catalogues rank in O(I) rather than O(I log I).
+    Only a prefix of the ranking is sorted (a partition finds it; ``ranked``: one already made
+    by :func:`_ranked_prefix`), deepened fourfold while the category cap leaves fewer than
+    ``n``: large catalogues rank in O(I) rather than O(I log I).
     """
-    depth = 4 * n
+    depth = 4 * n if ranked is None else ranked.size
     while True:
-        ranked = _ranked_prefix(relevance, items, depth)
+        if ranked is None:
+            ranked = _ranked_prefix(relevance, items, depth)
         if cap is None:
             return ranked[:n]
         _, first = np.unique(categories[ranked], return_inverse=True)
@@ -105,7 +107,7 @@ def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=
                     return np.asarray(keep, dtype=np.int64)
         if ranked.size == items.size:
             return np.asarray(keep, dtype=np.int64)
-        depth *= 4
+        depth, ranked = 4 * max(depth, ranked.size), None
 
 
 def _candidates(
@@ -117,7 +119,8 @@ def _candidates(
     bundle that fits the budget exists whenever the categories allow), plus, with ``promoted``
     (I,) bool, the ``n`` most relevant promoted items (and the cheap ones under a budget)."""
     items = np.nonzero(ok)[0]
-    parts = [_top(relevance, items, n), _top(relevance, items, n, categories, max_per_category)]
+    ranked = _ranked_prefix(relevance, items, 16 * n)  # one partition for the first two parts
+    parts = [ranked[:n], _top(relevance, items, n, categories, max_per_category, ranked)]
     if budget is not None:
         cheap = items[prices[items] <= budget / size]
         parts.append(_top(relevance, cheap, n, categories, max_per_category))
