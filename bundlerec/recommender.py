@@ -933,13 +933,14 @@ class Recommender:
         p = probs[companions]
         price = np.nan_to_num(prices[companions], nan=0.0)
         counts = self._basket_counts()
-        lift = counts.lift(bundle.items)
+        together = counts.together(bundle.items)
+        lift = counts.lift(bundle.items, together)
         return {
             "items": [self._item_record(j, prices=prices) for j in bundle.items],
             "anchor": [str(self.items.classes_[j]) for j in anchors],
             "total_price": None if np.isnan(bundle.total_price) else bundle.total_price,
             "lift": None if np.isnan(lift) else lift,
-            "baskets_together": counts.together(bundle.items),
+            "baskets_together": together,
             "p_any_companion": float(1.0 - np.prod(1.0 - p)),
             "expected_revenue": float((p * price).sum()),
             "probability": bundle.probability,
