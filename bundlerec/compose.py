@@ -83,15 +83,17 @@ def _ranked_prefix(relevance: np.ndarray, items: np.ndarray, m: int) -> np.ndarr
     return items[np.lexsort((items, -relevance[items]))]
 
 
-def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=None):
+def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=None, ranked=None):
     """The ``n`` most relevant of ``items`` (ties: lower code), at most ``cap`` per category.
 
-    Only a prefix of the ranking is sorted (a partition finds it), deepened fourfold while the
-    category cap leaves fewer than ``n``: large catalogues rank in O(I) rather than O(I log I).
+    Only a prefix of the ranking is sorted (a partition finds it; ``ranked``: one already made
+    by :func:`_ranked_prefix`), deepened fourfold while the category cap leaves fewer than
+    ``n``: large catalogues rank in O(I) rather than O(I log I).
     """
-    depth = 4 * n
+    depth = 4 * n if ranked is None else ranked.size
     while True:
-        ranked = _ranked_prefix(relevance, items, depth)
+        if ranked is None:
+            ranked = _ranked_prefix(relevance, items, depth)
         if cap is None:
             return ranked[:n]
         _, first = np.unique(categories[ranked], return_inverse=True)
@@ -105,7 +107,7 @@ def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=
                     return np.asarray(keep, dtype=np.int64)
         if ranked.size == items.size:
             return np.asarray(keep, dtype=np.int64)
-        depth *= 4
+        depth, ranked = 4 * max(depth, ranked.size), None
 
 
 def _candidates(
@@ -117,7 +119,8 @@ def _candidates(
     bundle that fits the budget exists whenever the categories allow), plus, with ``promoted``
     (I,) bool, the ``n`` most relevant promoted items (and the cheap ones under a budget)."""
     items = np.nonzero(ok)[0]
-    parts = [_top(relevance, items, n), _top(relevance, items, n, categories, max_per_category)]
+    ranked = _ranked_prefix(relevance, items, 16 * n)  # one partition for the first two parts
+    parts = [ranked[:n], _top(relevance, items, n, categories, max_per_category, ranked)]
     if budget is not None:
         cheap = items[prices[items] <= budget / size]
         parts.append(_top(relevance, cheap, n, categories, max_per_category))
@@ -250,28 +253,18 @@ def compose_bundles(
         max_per_category,
         promoted if n_promoted else None,
     )
-    cache: dict[tuple[int, ...], float] = {}
-
-    def fill(bundles: Sequence[tuple[int, ...]]) -> None:
-        todo = sorted({tuple(sorted(b)) for b in bundles} - cache.keys())
-        if todo:
-            values = np.asarray(coherence(todo), dtype=np.float64)
-            if values.shape != (len(todo),):
-                raise ValueError(
-                    f"coherence returned shape {values.shape} for {len(todo)} bundles"
-                )
-            cache.update(zip(todo, values.tolist()))
-
-    def coh(items: tuple[int, ...]) -> float:
-        return cache[tuple(sorted(items))]
-
     # Plain Python numbers for the few items the search touches: the loops below are per item.
     touched = [*fixed, *(int(j) for j in pool)]
     price_of = dict(zip(touched, prices[touched].tolist()))
     category_of = dict(zip(touched, categories[touched].tolist()))
-    relevance_of = dict(zip(touched, relevance[touched].tolist()))
     value_of = None if value is None else dict(zip(touched, value[touched].tolist()))
     promo_of = dict(zip(touched, promoted[touched].tolist())) if n_promoted else {}
+    # ... and arrays over the candidates, for the constraints of each partial bundle at once
+    candidates = pool.astype(np.int64)
+    candidate_price = prices[candidates]
+    candidate_category = categories[candidates]
+    candidate_promo = promoted[candidates].astype(np.int64) if n_promoted else 0
+    position = {j: k for k, j in enumerate(candidates.tolist())}
 
     def worth(items: tuple[int, ...]) -> float:
         """log of the bundle's total value (0 without values; -inf when not positive)."""
@@ -280,36 +273,47 @@ def compose_bundles(
         total = sum(value_of[i] for i in items)
         return float(np.log(total)) if total > 0 else -np.inf
 
-    def score_of(items: tuple[int, ...]) -> float:
-        return sum(relevance_of[i] for i in items) + coh(items) + worth(items)
-
     beam: list[tuple[int, ...]] = [fixed]
     for step in range(free):
         extended: dict[tuple[int, ...], tuple[int, ...]] = {}
         left = free - step - 1  # companions still to add after this one
         for partial in beam:
-            spent = sum(price_of[i] for i in partial)
+            fits = np.ones(candidates.size, dtype=bool)
+            for i in partial:
+                if i in position:
+                    fits[position[i]] = False
+            if budget is not None:
+                fits &= ~(sum(price_of[i] for i in partial) + candidate_price > budget)
             cats = [category_of[i] for i in partial]
-            promos = sum(promo_of.get(i, False) for i in partial[len(fixed) :])
-            for j in touched[len(fixed) :]:
-                if j in partial:
-                    continue
-                if budget is not None and spent + price_of[j] > budget:
-                    continue
-                if cats.count(category_of[j]) >= max_per_category:
-                    continue
-                if promos + promo_of.get(j, False) + left < n_promoted:
-                    continue  # the reserved promoted slots could no longer be filled
+            for c in set(cats):
+                if cats.count(c) >= max_per_category:
+                    fits &= candidate_category != c
+            if n_promoted:  # the reserved promoted slots must still be fillable
+                promos = sum(promo_of[i] for i in partial[len(fixed) :])
+                fits &= promos + candidate_promo + left >= n_promoted
+            for j in candidates[fits].tolist():
                 items = partial + (j,)
                 extended.setdefault(tuple(sorted(items)), items)
         if not extended:
             return []
-        fill(list(extended.values()))
-        ranked = sorted(
-            (it for it in extended.values() if np.isfinite(worth(it)) or step < free - 1),
-            key=lambda it: (-score_of(it), tuple(sorted(it))),
-        )
-        beam = ranked[:beam_width]
+        keys = sorted(extended)  # the search's order, and its tie-break among equal scores
+        log_p = np.asarray(coherence(keys), dtype=np.float64)
+        if log_p.shape != (len(keys),):
+            raise ValueError(f"coherence returned shape {log_p.shape} for {len(keys)} bundles")
+        members = relevance[np.array([extended[key] for key in keys])]
+        score = members[:, 0]  # summed in the bundle's order: the sum a Python loop makes
+        for column in range(1, members.shape[1]):
+            score = score + members[:, column]
+        score = score + log_p
+        kept = np.arange(len(keys))
+        if value_of is not None:
+            worths = np.array([worth(extended[key]) for key in keys])
+            score = score + worths
+            if step == free - 1:
+                kept = np.flatnonzero(np.isfinite(worths))  # bundles of no value are dropped
+        # best first, equal scores in the order of the keys (a stable sort of sorted keys)
+        order = kept[np.argsort(-score[kept], kind="stable")][:beam_width]
+        beam = [extended[keys[i]] for i in order.tolist()]
         if not beam:
             return []
 
@@ -317,10 +321,10 @@ def compose_bundles(
         Bundle(
             items=items,
             total_price=float(prices[list(items)].sum()),
-            score=float(score_of(items)),
-            log_probability=coh(items),
+            score=float(score[i]),
+            log_probability=float(log_p[i]),
         )
-        for items in beam
+        for i, items in zip(order.tolist(), beam)
     ]
     chosen: list[Bundle] = []
     while finals and len(chosen) < k:

@@ -52,9 +52,11 @@ class BasketCounts:
             return self.n_baskets
         if self.item_counts[items].min() == 0:
             return 0
-        rows = self._baskets_of(items[0])
-        for j in items[1:]:
-            rows = np.intersect1d(rows, self._baskets_of(j), assume_unique=True)
+        shortest, *others = sorted((self._baskets_of(j) for j in items), key=len)
+        rows = shortest
+        for other in others:  # the rows also in ``other`` (both sorted): a binary search each
+            at = np.minimum(np.searchsorted(other, rows), other.size - 1)
+            rows = rows[other[at] == rows]
         return int(rows.size)
 
     def _baskets_of(self, item: int) -> np.ndarray:
@@ -62,15 +64,16 @@ class BasketCounts:
         start, stop = self.baskets.indptr[item], self.baskets.indptr[item + 1]
         return self.baskets.indices[start:stop]
 
-    def lift(self, items: Sequence[int]) -> float:
+    def lift(self, items: Sequence[int], together: int | None = None) -> float:
         """``lift(S)`` of the module docstring; NaN for fewer than two distinct items or when an
-        item never occurs."""
+        item never occurs. ``together``: :meth:`together` of ``items`` if already counted."""
         items = sorted({int(j) for j in items})
         counts = self.item_counts[items].astype(np.float64)
         if len(items) < 2 or self.n_baskets == 0 or counts.min() == 0:
             return float("nan")
         share = counts / self.n_baskets
-        return float(self.together(items) / self.n_baskets / np.prod(share))
+        n_s = self.together(items) if together is None else together
+        return float(n_s / self.n_baskets / np.prod(share))
 
 
 @dataclass(frozen=True)

@@ -894,6 +894,10 @@ class Recommender:
             if np.isnan(price[anchors]).any():
                 notes.append("an anchor has no price: no bundle fits a budget")
         fixed = set(anchors)
+        if self.pairwise is not None and context:
+            w = self.bundle_config["fused"]
+            probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
+        relevance = np.log(np.maximum(probs, 1e-12))
         if self.pairwise is None:
             evidence = self.network.evidence(context, user_code)
 
@@ -902,16 +906,12 @@ class Recommender:
                 return self.network.coherence(companions, evidence)
 
         else:
-            if context:
-                w = self.bundle_config["fused"]
-                probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
-            dependence = self._dependence(context, np.log(np.maximum(probs, 1e-12)), allowed)
+            dependence = self._dependence(context, relevance, allowed)
             lam = self.bundle_config["dependence"]
 
             def coherence(bundles):
                 return lam * dependence(bundles)
 
-        relevance = np.log(np.maximum(probs, 1e-12))
         if favour_overstock is not None:
             relevance[self._overstocked(favour_overstock, now)] += np.log(stock_module.BOOST)
         bundles = compose_bundles(
@@ -981,10 +981,13 @@ class Recommender:
         free = np.flatnonzero(allowed & in_net)
         pool = free[np.lexsort((free, -relevance[free]))][: int(self.bundle_config["pool"])]
         table = net.dependence(evidence, pool) if pool.size else np.zeros(1)
-        bit = {int(j): 1 << i for i, j in enumerate(pool)}
+        bit = np.zeros(relevance.size + 1, dtype=np.int64)  # the last entry pads short bundles
+        bit[pool] = 1 << np.arange(pool.size, dtype=np.int64)
 
         def dependence(bundles):
-            return table[[sum(bit.get(j, 0) for j in b) for b in bundles]]
+            width = max(map(len, bundles), default=0)
+            padded = np.array([[*b, *[-1] * (width - len(b))] for b in bundles], dtype=np.int64)
+            return table[bit[padded.reshape(len(bundles), width)].sum(axis=1)]
 
         return dependence
 
@@ -1002,13 +1005,14 @@ class Recommender:
         p = probs[companions]
         price = np.nan_to_num(prices[companions], nan=0.0)
         counts = self._basket_counts()
-        lift = counts.lift(bundle.items)
+        together = counts.together(bundle.items)
+        lift = counts.lift(bundle.items, together)
         return {
             "items": [self._item_record(j, prices=prices) for j in bundle.items],
             "anchor": [str(self.items.classes_[j]) for j in anchors],
             "total_price": None if np.isnan(bundle.total_price) else bundle.total_price,
             "lift": None if np.isnan(lift) else lift,
-            "baskets_together": counts.together(bundle.items),
+            "baskets_together": together,
             "p_any_companion": float(1.0 - np.prod(1.0 - p)),
             "expected_revenue": float((p * price).sum()),
             "probability": bundle.probability,

@@ -25,10 +25,12 @@ from pgm.learning import (
 )
 from pgm.models import BayesianNetwork, MarkovNetwork, TabularCPD
 from pgm.plans import Plan
+from pgm.retraction import leave_one_out
 
 __all__ = [
     "markov_blanket",
     "markov_blanket_posteriors",
+    "leave_one_out",
     "chow_liu_tree",
     "estimate_parameters",
     "hill_climb",

@@ -51,6 +51,12 @@ class VariableElimination:
         (``"gpu"``: the model's tables are copied to the GPU once, the evidence once per chunk
         of cases; results come back as numpy arrays). Single-case queries always run on the
         CPU, where their small tables are faster.
+    single_cases : int
+        On the CPU, :meth:`batch_probability_of_evidence` runs batches of at most this many
+        cases as single queries: a batch plan is made by the Python planner and rarely serves
+        a second batch (its structure is the set of variables observed in any case), where a
+        single plan is made by the compiled one (about 0.3 against 1.1 ms for 5 bundles on the
+        demo co-purchase network).
 
     Raises
     ------
@@ -60,9 +66,16 @@ class VariableElimination:
         For ``device="gpu"`` without cupy or a CUDA device (the message says which).
     """
 
-    def __init__(self, model: Any, max_table_size: int = 10_000_000, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        model: Any,
+        max_table_size: int = 10_000_000,
+        device: str = "cpu",
+        single_cases: int = 8,
+    ) -> None:
         self.model = model
         self.max_table_size = int(max_table_size)
+        self.single_cases = int(single_cases)
         self.device = device
         self._placement = None if device == "cpu" else Placement(device)
         self._compiled: CompiledModel | None = None
@@ -295,7 +308,8 @@ class VariableElimination:
     def batch_probability_of_evidence(
         self, evidence: pd.DataFrame | Mapping[Any, Any]
     ) -> np.ndarray:
-        """``P(evidence)`` of many cases at once (one plan for the batch).
+        """``P(evidence)`` of many cases at once (one plan for the batch, or single queries
+        for at most ``single_cases`` cases on the CPU).
 
         Parameters
         ----------
@@ -311,6 +325,11 @@ class VariableElimination:
             ``P(bundle | cart) = P(cart, bundle) / P(cart)``.
         """
         columns, observed, partial, n_cases = self._batch_columns(evidence)
+        if self._placement is None and n_cases <= self.single_cases:
+            cases = [
+                {k: int(v[i]) for k, v in columns.items() if v[i] >= 0} for i in range(n_cases)
+            ]
+            return np.array([self.probability_of_evidence(c) for c in cases], dtype=np.float64)
         plan = self._plan([], observed, partial, "min_fill", EVIDENCE, single=False)
         parts = [
             result.reshape(-1) * constants

@@ -16,12 +16,13 @@ def test_counts_and_lift_match_enumeration(seed, n, items):
     rng = np.random.default_rng(seed)
     dense = rng.random((n, items)) < 0.4
     counts = BasketCounts(sp.csr_matrix(dense.astype(float)))
-    for size in (1, 2, 3):
+    for size in (1, 2, 3, 4):
         for subset in combinations(range(items), size):
             together = int(dense[:, list(subset)].all(axis=1).sum())
             assert counts.together(subset) == together
             share = dense[:, list(subset)].mean(axis=0)
             lift = counts.lift(subset)
+            assert counts.lift(subset, together) == lift or math.isnan(lift)
             if size < 2 or share.min() == 0:
                 assert math.isnan(lift)
             else:
