@@ -14,6 +14,8 @@ part of each is split once more (20% of its baskets, seed 0): the *inner* split,
   outcome rate and its anchor + 2 share on the inner held-out baskets; the chosen point
   maximises the mean over both data sets of each measure divided by its value at the first grid
   point -- this is how ``BUNDLE_DEFAULTS`` were chosen -- and
+- ``--held-out`` prints that table once on the outer split (fit on the training part, scored on
+  the test part), after every choice above was made on the inner split;
 - the default run fits a Recommender on the inner training part and prints the bundle protocol
   and the anchor + 2 measure (``bundlerec.bundle_eval.evaluate_bundles``) on the inner held-out
   baskets, with ``bundlerec (before)``: the same model without its pairwise network (the
@@ -79,15 +81,16 @@ def _split(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return as_ids(train), as_ids(test)
 
 
-def inner_splits(arff: str | None):
-    """``{name: (inner_train, inner_test, items)}``: the training part of each set, split again."""
+def inner_splits(arff: str | None, held_out: bool = False):
+    """``{name: (inner_train, inner_test, items)}``: the training part of each set, split again
+    (``held_out``: the training part and the test part, for the one final measurement)."""
     out = {}
     if arff is not None:
-        train, _ = _split(data.load_events(arff))
-        out["supermarket"] = (*_split(train), None)
+        train, test = _split(data.load_events(arff))
+        out["supermarket"] = (train, test, None) if held_out else (*_split(train), None)
     events, items, _ = synthetic_shop(seed=SEED)
-    train, _ = _split(events)
-    out["synthetic shop"] = (*_split(train), items)
+    train, test = _split(events)
+    out["synthetic shop"] = (train, test, items) if held_out else (*_split(train), items)
     return out
 
 
@@ -156,7 +159,7 @@ def tune_bundles(splits) -> None:
     print(f"chosen (mean relative measure {np.mean(scores[best]):.4f}): {points[best]}")
 
 
-def table(splits, max_cases: int | None = 500) -> None:
+def table(splits, max_cases: int | None = 500, part: str = "inner split") -> None:
     for name, (train, test, items) in splits.items():
         baselines = {
             "popularity": Popularity(),
@@ -167,7 +170,7 @@ def table(splits, max_cases: int | None = 500) -> None:
         }
         ndcg = completion(train, test, baselines)
         print(
-            f"{name}, inner split, basket completion NDCG@10: "
+            f"{name}, {part}, basket completion NDCG@10: "
             + ", ".join(f"{k} {v:.4f}" for k, v in ndcg.items())
         )
         model = fit(train, items)
@@ -185,12 +188,12 @@ def table(splits, max_cases: int | None = 500) -> None:
             **result["anchor_plus_2"]["results"],
         }
         metrics = ("coverage", "precision", "hit", "outcome_rate", "ece", "mean_probability")
-        print(f"{name}, inner split, bundle protocol ({result['n_cases']} cases, size 3):")
+        print(f"{name}, {part}, bundle protocol ({result['n_cases']} cases, size 3):")
         print("method              " + "".join(m.rjust(17) for m in metrics))
         for method, values in result["results"].items():
             print(f"{method:20s}" + "".join(f"{values[m]:17.4f}" for m in metrics))
         plus = result["anchor_plus_2"]
-        print(f"{name}, inner split, anchor + 2 ({plus['n_cases']} baskets of >= 3 items):")
+        print(f"{name}, {part}, anchor + 2 ({plus['n_cases']} baskets of >= 3 items):")
         for method, share in plus["results"].items():
             print(f"{method:20s}{share:17.4f}")
         print()
@@ -265,12 +268,17 @@ def main() -> None:
     parser.add_argument(
         "--max-cases", type=int, default=500, help="cases per measure of the table (0: all)"
     )
+    parser.add_argument(
+        "--held-out",
+        action="store_true",
+        help="the table on the outer test parts (once, after every choice is made)",
+    )
     args = parser.parse_args()
-    splits = inner_splits(args.arff)
+    splits = inner_splits(args.arff, args.held_out)
     mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling}
     run = next((run for flag, run in mode.items() if getattr(args, flag)), None)
     if run is None:
-        table(splits, args.max_cases or None)
+        table(splits, args.max_cases or None, "held-out test" if args.held_out else "inner split")
     else:
         run(splits)
 

@@ -78,8 +78,8 @@ bias). Chosen on an inner split (``bench/cold_start.py --inner``, NDCG@10 of new
 synthetic shop: bias 0.2514, bias and id 0.2497, neither 0.1898)."""
 
 BUNDLE_DEFAULTS = {
-    "fused": 0.3,
-    "smoothing": 1.0,
+    "fused": 0.0,
+    "smoothing": 10.0,
     "categories": 300.0,
     "dependence": 0.5,
     "pool": 12,
