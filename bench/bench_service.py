@@ -10,9 +10,12 @@ store, started here, stopped at the end):
 1. ``serial``: one client, one request at a time: the service time of each endpoint.
 2. ``load``: ``--clients`` concurrent clients (asyncio + httpx, in this process) for
    ``--seconds``; each client picks items (60 %) or bundles (40 %, half around an anchor) at random
-   and asks again as soon as it is answered (closed loop), with ``--think`` seconds between its
-   requests. Latencies are measured by the client (they include the client's own time: the load
-   generator shares the cores with the server).
+   and asks again as soon as it is answered (closed loop), or after a pause of ``--think``
+   seconds on average (``--pacing``: random, the default, or fixed). Latencies are measured by
+   the client, from sending the request to the whole answer read (they include the client's own
+   time: the load generator shares the cores with the server); ``*_compute`` is the server's
+   time per answer (its ``Server-Timing`` header) and ``*_waiting`` the rest (the event loop's
+   queue, the network, the client).
 3. ``ingest``: ``--post-clients`` clients post batches of ``--batch`` events for ``--seconds``;
    every answered event is committed (SQLite WAL, synchronous=FULL) before the answer. The store
    is counted afterwards: accepted events == stored events.
@@ -34,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -93,8 +97,15 @@ def _request(rng: random.Random, shoppers: list[str], items: list[str]) -> tuple
     return "bundles", params
 
 
-async def _load(url, shoppers, items, clients, seconds, think) -> dict:
+def _compute(response: httpx.Response) -> float:
+    """The server's compute time of an answer (its ``Server-Timing: compute;dur=<ms>``), s."""
+    timing = response.headers.get("server-timing", "")
+    return float(timing.partition("dur=")[2] or "nan") / 1e3
+
+
+async def _load(url, shoppers, items, clients, seconds, think, pacing="random") -> dict:
     times: dict[str, list[float]] = {"items": [], "bundles": []}
+    computes: dict[str, list[float]] = {"items": [], "bundles": []}
     errors: dict[str, int] = {}
     examples: list[str] = []  # what the first failures were (status and message, or exception)
     stop = time.perf_counter() + seconds
@@ -103,6 +114,12 @@ async def _load(url, shoppers, items, clients, seconds, think) -> dict:
 
         async def one(k: int) -> None:
             rng = random.Random(k)
+
+            def pause() -> float:
+                return rng.expovariate(1 / think) if pacing == "random" else think
+
+            if think and pacing == "random":
+                await asyncio.sleep(rng.uniform(0, think))  # the clients start spread out
             while time.perf_counter() < stop:
                 name, params = _request(rng, shoppers, items)
                 t0 = time.perf_counter()
@@ -115,24 +132,33 @@ async def _load(url, shoppers, items, clients, seconds, think) -> dict:
                     failure = f"{name} {params}: {type(err).__name__} {err}"
                 if ok:
                     times[name].append(time.perf_counter() - t0)
+                    computes[name].append(_compute(r))
                 else:
                     errors[name] = errors.get(name, 0) + 1
                     if len(examples) < 5:
                         examples.append(failure)
                 if think:
-                    await asyncio.sleep(think)
+                    await asyncio.sleep(pause())
 
-        t_start = time.perf_counter()
+        t_start, cpu_start = time.perf_counter(), time.process_time()
         await asyncio.gather(*(one(k) for k in range(clients)))
-        wall = time.perf_counter() - t_start
+        wall, cpu = time.perf_counter() - t_start, time.process_time() - cpu_start
     total = sum(len(v) for v in times.values())
     return {
         "clients": clients,
         "seconds": round(wall, 1),
         "requests_per_s": round(total / wall, 1),
+        "client_cpu_ms_per_request": round(1e3 * cpu / max(total, 1), 2),
         "errors": errors,
         "error_examples": examples,
         **{name: _percentiles(v) for name, v in times.items()},
+        # The server's own time per answer (its Server-Timing header), and the rest: waiting for
+        # the event loop, the network and the client.
+        **{f"{name}_compute": _percentiles(v) for name, v in computes.items()},
+        **{
+            f"{name}_waiting": _percentiles(list(np.subtract(times[name], computes[name])))
+            for name in times
+        },
     }
 
 
@@ -274,9 +300,19 @@ def main() -> None:
         default=0.0,
         help="seconds between a client's requests (0: closed loop)",
     )
+    parser.add_argument(
+        "--pacing",
+        choices=("random", "fixed"),
+        default="random",
+        help="with --think: 'random' starts the clients at random moments of the first think "
+        "time and draws each pause from an exponential law of mean --think (the requests then "
+        "arrive as a Poisson stream); 'fixed' starts them all at once and pauses exactly --think "
+        "(they then come in bursts of --clients)",
+    )
     parser.add_argument("--post-clients", type=int, default=8)
     parser.add_argument("--batch", type=int, default=50, help="events per POST")
     parser.add_argument("--phases", default="serial,load,ingest,feedback,update")
+    parser.add_argument("--server-log", type=Path, help="file for the server's messages")
     args = parser.parse_args()
     phases = args.phases.split(",")
     work = Path(tempfile.mkdtemp(prefix="bench-service."))
@@ -291,6 +327,10 @@ def main() -> None:
     shoppers = [str(u) for u in loaded.users.classes_]
     items = [str(i) for i in loaded.items.classes_]
     del loaded
+    # This process is the load generator: keep the cyclic garbage collector's full passes off
+    # what the fit and the imports left (they would stall the clients, not the server).
+    gc.collect()
+    gc.freeze()
     port = _port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
@@ -308,7 +348,7 @@ def main() -> None:
             str(port),
         ],
         env=env,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL if not args.server_log else args.server_log.open("w"),
     )
     report: dict = {
         "cores": os.cpu_count(),
@@ -318,6 +358,8 @@ def main() -> None:
     }
     try:
         for _ in range(600):
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited with status {server.returncode}")
             try:
                 if httpx.get(url + "/health", timeout=1).status_code == 200:
                     break
@@ -327,7 +369,7 @@ def main() -> None:
             report["serial"] = _serial(url, shoppers, items)
         if "load" in phases:
             report["load"] = asyncio.run(
-                _load(url, shoppers, items, args.clients, args.seconds, args.think)
+                _load(url, shoppers, items, args.clients, args.seconds, args.think, args.pacing)
             )
         if "ingest" in phases:
             report["ingest"] = asyncio.run(

@@ -231,3 +231,52 @@ def test_mixed_events_are_taken_and_refused_ones_are_not_stored(served):
     got = client.post("/v1/events", json=fractional)
     assert got.status_code == 400 and "quantit" in got.json()["detail"]
     assert service.store.count() == 3
+
+
+def test_answers_carry_their_compute_time(served):
+    client, service, shoppers, _ = served
+    item = str(service.model.items.classes_[0])
+    for path, params in (
+        ("/v1/items", {"user": shoppers[1]}),
+        ("/v1/bundles", {"user": shoppers[1], "k": 1}),
+        ("/v1/audience", {"items": item, "top": 3}),
+    ):
+        timing = client.get(path, params=params).headers["server-timing"]
+        name, _, duration = timing.partition(";dur=")
+        assert name == "compute" and float(duration) >= 0, timing
+
+
+def test_reads_go_on_while_a_new_model_is_prepared(served, monkeypatch):
+    """The new model is replayed and warmed up beside the running one, which serves meanwhile:
+    only the swap itself takes the readers' lock."""
+    import os
+
+    from bundlerec.service import state
+
+    client, service, shoppers, _ = served
+    warming, release = threading.Event(), threading.Event()
+
+    def slow_warm(model):
+        warming.set()
+        release.wait(30)
+
+    monkeypatch.setattr(state, "_warm", slow_warm)
+    meta = service.model_dir / "meta.json"
+    seen = meta.stat().st_mtime_ns
+    os.utime(meta, ns=(seen + 10**9, seen + 10**9))
+    reload = threading.Thread(target=service.reload_if_changed)
+    reload.start()
+    try:
+        assert warming.wait(60)
+        answers = []
+        ask = threading.Thread(
+            target=lambda: answers.append(client.get("/v1/items", params={"user": shoppers[0]}))
+        )
+        ask.start()
+        ask.join(30)
+        assert answers and answers[0].status_code == 200  # answered by the running model
+        assert service.reloads == 0
+    finally:
+        release.set()
+        reload.join(60)
+    assert service.reloads == 1

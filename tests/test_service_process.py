@@ -66,3 +66,24 @@ def test_kill_9_mid_load_loses_no_accepted_event(tmp_path):
         assert stats["store_seq"] == stats["events"]
     finally:
         again.kill()
+
+
+def test_an_idle_connection_stays_open_longer_than_clients_keep_theirs(tmp_path):
+    """A client (httpx: 5 s) reusing its idle connection never meets one the server has just
+    closed: the server keeps idle connections longer (uvicorn's default, 5 s, failed this)."""
+    import http.client
+    import time
+
+    model, _ = small_model(tmp_path / "model")
+    server = Server("--model", str(model), log=tmp_path / "log")
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        for pause in (0, 6):
+            time.sleep(pause)
+            connection.request("GET", "/health")
+            answer = connection.getresponse()
+            answer.read()
+            assert answer.status == 200
+        connection.close()
+    finally:
+        server.kill()

@@ -8,6 +8,11 @@ from pathlib import Path
 
 __all__ = ["register"]
 
+# Seconds an idle keep-alive connection stays open: longer than clients keep theirs (httpx 5 s,
+# browsers up to 60 s, proxies' idle timeouts), so that a client never reuses a connection that
+# the server is closing at that moment (uvicorn's default, 5 s, races httpx's).
+KEEP_ALIVE_S = 75
+
 
 def _api_key(path: str | None) -> str | None:
     if path is None:
@@ -42,7 +47,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     service.start()
     say(f"serving {args.model} on http://{args.host}:{args.port}/ (API at /docs)", True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_level="warning",
+            access_log=False,
+            timeout_keep_alive=KEEP_ALIVE_S,
+        )
     finally:
         service.stop()
         if store is not None:

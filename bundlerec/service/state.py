@@ -76,11 +76,33 @@ class ReadWriteLock:
                 self._cond.notify_all()
 
 
+def _warm(model: Recommender) -> None:
+    """Answer a few requests on ``model`` before it serves: its first ones pay one-time costs
+    (kernels compiled, the inference engine's model compiled, counts built; about 0.6 s on the
+    demo model), which on the event loop would stall every request behind them.
+
+    The shopper is an id no model holds (a cold start: the model may hold pseudonyms only); a
+    model too small for a bundle refuses one with a ValueError, which is no reason not to serve.
+    """
+    shopper = "\x00warm-up"
+    anchor = list(model.items.classes_[:1])
+    for ask in (
+        lambda: model.recommend_items(shopper, k=10),
+        lambda: model.recommend_bundles(shopper, k=5, size=3),
+        lambda: model.recommend_bundles(shopper, k=5, size=3, anchor=anchor),
+    ):
+        try:
+            ask()
+        except (KeyError, ValueError):
+            pass
+
+
 def _settle() -> None:
-    """Freeze the objects of a newly installed model out of the cyclic garbage collector.
+    """Freeze the objects alive now (the installed model, the modules and caches its first
+    requests built) out of the cyclic garbage collector.
 
     They live as long as the model serves, and the collector's full passes over them stalled one
-    request in a few hundred by about 100 ms on the demo model (``recommend_bundles`` in a loop:
+    request in a few hundred by 40 to 100 ms on the demo model (``recommend_bundles`` in a loop:
     the stalls came at the same requests every run and vanished with ``gc.freeze``). Objects of
     a replaced model are unfrozen first, so that they can be freed.
     """
@@ -151,8 +173,11 @@ class Service:
             )
         return model, seen
 
-    def _install(self, model: Recommender, mtime: int) -> None:
-        """Replay the stored events ``model`` has not folded, then make it the running model."""
+    def _prepare(self, model: Recommender) -> tuple[OnlineFeedback, int]:
+        """Replay into ``model`` the stored events it has not folded, and warm it up; return its
+        feedback loop and the last store sequence number applied. The caller holds
+        ``self.writer`` (no event is stored meanwhile) but not the readers' lock: the running
+        model serves meanwhile."""
         online = OnlineFeedback(model)
         applied = model.store_seq
         if self.store is not None:
@@ -161,7 +186,14 @@ class Service:
                 self._observe(online, events.drop(columns="seq"))
                 online.recount()
                 applied = int(events["seq"].iloc[-1])
-        self.model, self.online, self.applied_seq = model, online, applied
+        _warm(model)
+        return online, applied
+
+    def _install(self, model: Recommender, mtime: int) -> None:
+        """Make ``model`` (replayed and warmed up) the running model."""
+        online, applied = self._prepare(model)
+        with self.lock.writing():
+            self.model, self.online, self.applied_seq = model, online, applied
         self.loaded_mtime = mtime
         _settle()
 
@@ -173,7 +205,7 @@ class Service:
         if _mtime(self.model_dir) == self.loaded_mtime:
             return False
         loaded = self._load()
-        with self.writer, self.lock.writing():
+        with self.writer:
             self._install(*loaded)
         self.reloads += 1
         logger.info("service: reloaded the model from %s", self.model_dir)
