@@ -76,6 +76,12 @@ def test_audience_names_pseudonyms_only(served):
     users = [u["user_id"] for u in got.json()["users"]]
     assert len(users) == 5 and not set(users) & set(shoppers)
     assert set(users) <= set(service.model.users.classes_)
+    model = service.model
+    for params, horizon in (({}, 30.0), ({"horizon_days": 7}, 7.0), ({"next_purchase": 1}, None)):
+        got = client.get("/v1/audience", params={"items": item, "top": 5, **params}).json()
+        want = model.audience([item], n=5, horizon_days=horizon)
+        assert got == json.loads(json.dumps(want))
+    assert client.get("/v1/audience", params={"items": item, "horizon_days": 0}).status_code == 422
 
 
 def test_a_posted_event_changes_the_next_answer_and_is_stored(served):

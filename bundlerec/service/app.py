@@ -162,10 +162,14 @@ def create_app(service: Service, api_key: str | None = None) -> FastAPI:
         items: Annotated[list[str], Query()],
         top: Annotated[int, Query(ge=1, le=100_000)] = 100,
         min_probability: Annotated[float | None, Query(ge=0, le=1)] = None,
+        horizon_days: Annotated[float, Query(gt=0, le=3650)] = 30.0,
+        next_purchase: bool = False,
     ) -> JSONResponse:
-        """The shoppers most likely to buy all of ``items`` (ids are pseudonyms when the model
-        holds pseudonyms)."""
-        return _answer(lambda: service.audience(_ids(items), top, min_probability))
+        """The shoppers most likely to buy all of ``items`` within ``horizon_days`` (or, with
+        ``next_purchase=true``, as their next purchase); ids are pseudonyms when the model holds
+        pseudonyms."""
+        horizon = None if next_purchase else horizon_days
+        return _answer(lambda: service.audience(_ids(items), top, min_probability, horizon))
 
     @app.get("/v1/products", dependencies=guarded)
     async def products() -> JSONResponse:

@@ -225,9 +225,17 @@ class Service:
         with self.lock.reading():
             return self.model.recommend_bundles(user, **options)
 
-    def audience(self, items: list[str], top: int, min_probability: float | None) -> dict:
+    def audience(
+        self,
+        items: list[str],
+        top: int,
+        min_probability: float | None,
+        horizon_days: float | None = 30.0,
+    ) -> dict:
         with self.lock.reading():
-            return self.model.audience(items, n=top, min_probability=min_probability)
+            return self.model.audience(
+                items, n=top, min_probability=min_probability, horizon_days=horizon_days
+            )
 
     def products(self) -> list[dict[str, Any]]:
         with self.lock.reading():
