@@ -868,11 +868,15 @@ class Recommender:
         # only the cart, the anchors and the excluded items are left out.
         left_out = np.zeros(self.history.n_items, dtype=bool)
         left_out[context + list(excluded)] = True
-        cases = replace(
-            self._serving_cases(np.array([user_code]), context, list(excluded)),
-            exclude=sp.csr_matrix(left_out[None, :]),
-        )
-        probs = self.fusion.score(cases)[0].astype(np.float64)
+        mixed = self.pairwise is not None and bool(context)
+        w = self.bundle_config["fused"] if mixed else 1.0
+        probs = np.zeros(self.history.n_items)
+        if w > 0:  # with w = 0 the evidence alone gives the probabilities: no model to run
+            cases = replace(
+                self._serving_cases(np.array([user_code]), context, list(excluded)),
+                exclude=sp.csr_matrix(left_out[None, :]),
+            )
+            probs = self.fusion.score(cases)[0].astype(np.float64)
         allowed = ~left_out
         in_stock = self._in_stock()
         if not in_stock[anchors].all():
@@ -894,8 +898,7 @@ class Recommender:
             if np.isnan(price[anchors]).any():
                 notes.append("an anchor has no price: no bundle fits a budget")
         fixed = set(anchors)
-        if self.pairwise is not None and context:
-            w = self.bundle_config["fused"]
+        if mixed:
             probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
         relevance = np.log(np.maximum(probs, 1e-12))
         if self.pairwise is None:
