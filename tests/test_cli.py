@@ -323,8 +323,17 @@ def test_ctrl_c_exits_130_quietly(monkeypatch, capsys):
     assert "Traceback" not in err and err.strip() == "bundlerec demo: interrupted"
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as a terminal sends it. A shell without job control starts
+    background jobs with SIGINT ignored, which children inherit (and then Python installs no
+    KeyboardInterrupt handler): tests run that way must not depend on it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str, **popen) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "bundlerec.cli", *args], **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "bundlerec.cli", *args], preexec_fn=_default_sigint, **popen
+    )
 
 
 def test_closed_output_pipe_ends_quietly(trained, tmp_path):
