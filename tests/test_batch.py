@@ -119,6 +119,17 @@ def test_audiences_on_the_cluster_equal_the_single_process_path(model_dir, shop,
     assert duo["probability"].tolist() == [u["probability"] for u in direct]
     assert duo["rank"].tolist() == list(range(1, len(direct) + 1))
     assert local.groupby("campaign_id").size().to_dict() == {"duo": 15, "one": 10, "cat": 10}
+    timed = [
+        {"campaign_id": "week", "items": items.item_id[2], "horizon_days": 7.0},
+        {"campaign_id": "next", "items": items.item_id[2], "next_purchase": "true"},
+        {"campaign_id": "month", "items": items.item_id[2], "horizon_days": float("nan")},
+    ]
+    jobs.run_batch(model_dir, timed, "audience", tmp_path / "timed", k=5)
+    got = pd.read_parquet(tmp_path / "timed")
+    for name, horizon in (("week", 7.0), ("next", None), ("month", 30.0)):
+        want = model.audience([items.item_id[2]], n=5, horizon_days=horizon)["users"]
+        rows = got[got["campaign_id"] == name]
+        assert rows["probability"].tolist() == [u["probability"] for u in want]
     with pytest.raises(ValueError, match="exactly one of items, category, brand"):
         jobs.run_batch(model_dir, [{"campaign_id": "x"}], "audience", tmp_path / "x")
     with pytest.raises(ValueError, match="distinct"):

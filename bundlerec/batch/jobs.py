@@ -25,8 +25,9 @@ Tables (one row per shopper and rank):
 - ``audience``: ``campaign_id``, ``rank``, ``user_id``, ``probability``: each campaign's exact
   top shoppers among every shopper of the model (:meth:`Recommender.audience`). A campaign is a
   record with ``campaign_id`` and one of ``items`` (ids, comma-separated: shoppers likely to
-  buy all of them), ``category`` or ``brand``, and optionally ``n`` (default ``k``) and
-  ``min_probability``.
+  buy all of them), ``category`` or ``brand``, and optionally ``n`` (default ``k``),
+  ``min_probability``, ``horizon_days`` (default 30, as :meth:`Recommender.audience`) and
+  ``next_purchase`` (true: the next-purchase probability instead of a horizon).
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bundlerec.audience import HORIZON_DAYS
 from bundlerec.files import temporary_directory
 from bundlerec.progress import bar
 
@@ -126,6 +128,13 @@ def _bundles(model: Recommender, users: list[str], k: int, size: int = 3, **_) -
     return frame.astype({"rank": np.int16, "baskets_together": np.int64, **floats})
 
 
+def _truthy(value: Any) -> bool:
+    """A table cell read as a flag: true/yes/1 (any case) or a true number."""
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "yes", "1")
+    return bool(value)
+
+
 def _audience(model: Recommender, campaigns: list[dict], k: int, **_: Any) -> pd.DataFrame:
     frames = []
     for campaign in campaigns:
@@ -136,6 +145,11 @@ def _audience(model: Recommender, campaigns: list[dict], k: int, **_: Any) -> pd
             min_probability=campaign.get("min_probability"),
             category=campaign.get("category"),
             brand=campaign.get("brand"),
+            horizon_days=(
+                None
+                if _truthy(campaign.get("next_purchase"))
+                else float(campaign.get("horizon_days", HORIZON_DAYS))
+            ),
         )
         chosen = pd.DataFrame(result["users"], columns=["user_id", "probability"])
         chosen.insert(0, "rank", np.arange(1, len(chosen) + 1, dtype=np.int32))

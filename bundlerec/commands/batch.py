@@ -3,7 +3,8 @@
 Shoppers come from a CSV/Parquet file with a ``user_id`` column, or ``all`` (every shopper the
 model knows); campaigns (``--task audience``, over every shopper: ``--users all``) from a
 CSV/Parquet file with ``campaign_id`` and one of ``items`` (comma-separated ids), ``category``,
-``brand``, and optional ``n`` and ``min_probability`` columns. They are scored in partitions, in
+``brand``, and optional ``n``, ``min_probability``, ``horizon_days`` (default 30) and
+``next_purchase`` columns. They are scored in partitions, in
 this process (``--engine local``) or on Dask workers (``--engine dask``: an embedded cluster of
 ``--workers`` processes, or the cluster of ``--scheduler ADDRESS``), and written under ``--out``
 (see :mod:`bundlerec.batch.jobs`). A progress bar goes to stderr; stdout gets one line of totals
