@@ -45,6 +45,13 @@ def _timed(fn, repeat: int = 1) -> tuple[float, object]:
     return (time.perf_counter() - start) / repeat, out
 
 
+def _seen(model) -> sp.csr_matrix:
+    """(n_users, I) binary shopper-by-item matrix of the model's history (item-kNN reversed)."""
+    h = model.history
+    shape = (len(model.users.classes_), h.n_items)
+    return sp.csr_matrix((np.ones(h.user.size), (h.user, h.item)), shape=shape).sign()
+
+
 def tiled(times: int = 50) -> None:
     """The query over the default shop's index repeated ``times`` times (see the docstring)."""
     events, items, users = synthetic_shop(seed=0)
@@ -73,10 +80,7 @@ def tiled(times: int = 50) -> None:
         f"audience query, one item, top 1000 of {n_users} shoppers (tiled index): median "
         f"{ours:.1f} ms, worst {max(times_ms):.1f} ms"
     )
-    h = model.history
-    seen = sp.csr_matrix(
-        (np.ones(h.user.size), (h.user, h.item)), shape=(len(model.users.classes_), h.n_items)
-    ).sign()
+    seen = _seen(model)
     seen = sp.vstack([seen] * times).tocsr()
     sim = model.baselines["itemknn"].similarity_.tocsc()
     knn = [1e3 * _timed(lambda j=j: (seen @ sim[:, int(j)]).toarray())[0] for j in codes]
@@ -114,10 +118,7 @@ def main() -> None:
         f"audience, one item, top 1000 of {args.users} shoppers: median {1e3 * ours:.1f} ms, "
         f"worst {1e3 * max(times):.1f} ms"
     )
-    h = model.history
-    seen = sp.csr_matrix(
-        (np.ones(h.user.size), (h.user, h.item)), shape=(len(model.users.classes_), h.n_items)
-    ).sign()
+    seen = _seen(model)
     sim = model.baselines["itemknn"].similarity_.tocsc()
     codes = [model.items.code(i) for i in chosen]
     knn = float(np.median([_timed(lambda j=j: (seen @ sim[:, j]).toarray())[0] for j in codes]))
