@@ -66,10 +66,10 @@ SHARE, SEED = 0.2, 0
 L2 = (10.0, 50.0, 200.0, 500.0, 1000.0)
 SUPPORT = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 BUNDLE_GRID = {
-    "fused": (0.0, 0.3, 0.6),
+    "fused": (0.0, 0.3),
     "smoothing": (1.0, 10.0),
-    "categories": (100.0, 300.0),
-    "dependence": (0.0, 0.5),
+    "categories": (100.0, 300.0, 1000.0),
+    "dependence": (0.0, 0.25, 0.5),
 }
 MEASURES = ("coverage", "hit", "outcome_rate", "anchor+2")
 
@@ -130,7 +130,9 @@ def fit(train: pd.DataFrame, items: pd.DataFrame | None) -> Recommender:
         return Recommender(task="basket-completion", seed=SEED, verbose=False).fit(train, items)
 
 
-def bundle_measures(model: Recommender, test: pd.DataFrame, max_cases: int) -> dict[str, float]:
+def bundle_measures(
+    model: Recommender, test: pd.DataFrame, max_cases: int | None
+) -> dict[str, float]:
     """bundlerec's coverage, hit, outcome rate and anchor + 2 share on held-out baskets."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -142,16 +144,16 @@ def bundle_measures(model: Recommender, test: pd.DataFrame, max_cases: int) -> d
     }
 
 
-def tune_bundles(splits) -> None:
+def tune_bundles(splits, max_cases: int | None) -> None:
     points = [dict(zip(BUNDLE_GRID, v)) for v in itertools.product(*BUNDLE_GRID.values())]
     scores = {i: [] for i in range(len(points))}
     for name, (train, test, items) in splits.items():
         model = fit(train, items)
-        print(f"{name}, inner split, bundlerec (300 cases per measure):")
+        print(f"{name}, inner split, bundlerec ({max_cases or 'all'} cases per measure):")
         base = None
         for i, point in enumerate(points):
             model.bundle_config.update(point)
-            values = bundle_measures(model, test, 300)
+            values = bundle_measures(model, test, max_cases)
             base = base or values
             scores[i].extend(values[m] / max(base[m], 1e-9) for m in MEASURES)
             print(f"  {point}  " + "  ".join(f"{m} {values[m]:.4f}" for m in MEASURES), flush=True)
@@ -266,7 +268,10 @@ def main() -> None:
         "--ceiling", action="store_true", help="what anchor-only methods can reach"
     )
     parser.add_argument(
-        "--max-cases", type=int, default=500, help="cases per measure of the table (0: all)"
+        "--max-cases",
+        type=int,
+        default=500,
+        help="cases per measure of the table and of --tune-bundles (0: all)",
     )
     parser.add_argument(
         "--held-out",
@@ -277,7 +282,9 @@ def main() -> None:
     splits = inner_splits(args.arff, args.held_out)
     mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling}
     run = next((run for flag, run in mode.items() if getattr(args, flag)), None)
-    if run is None:
+    if run is tune_bundles:
+        tune_bundles(splits, args.max_cases or None)
+    elif run is None:
         table(splits, args.max_cases or None, "held-out test" if args.held_out else "inner split")
     else:
         run(splits)

@@ -80,8 +80,8 @@ synthetic shop: bias 0.2514, bias and id 0.2497, neither 0.1898)."""
 BUNDLE_DEFAULTS = {
     "fused": 0.0,
     "smoothing": 10.0,
-    "categories": 300.0,
-    "dependence": 0.5,
+    "categories": 100.0,
+    "dependence": 0.0,
     "pool": 12,
 }
 """Bundle objective (see :meth:`Recommender.compose`): ``fused`` is the weight ``w`` of the fused
@@ -908,12 +908,17 @@ class Recommender:
                 companions = [tuple(j for j in b if j not in fixed) for b in bundles]
                 return self.network.coherence(companions, evidence)
 
-        else:
+        elif self.bundle_config["dependence"]:
             dependence = self._dependence(context, relevance, allowed)
             lam = self.bundle_config["dependence"]
 
             def coherence(bundles):
                 return lam * dependence(bundles)
+
+        else:  # lambda = 0: the bundle's items add up, no table over the pool to build
+
+            def coherence(bundles):
+                return np.zeros(len(bundles))
 
         if favour_overstock is not None:
             relevance[self._overstocked(favour_overstock, now)] += np.log(stock_module.BOOST)
