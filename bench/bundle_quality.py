@@ -10,10 +10,11 @@ part of each is split once more (20% of its baskets, seed 0): the *inner* split,
   chosen -- and
 - ``--tune-bundles`` fits one Recommender per data set on the inner training part and scores
   every grid point of its bundle objective (``Recommender.bundle_config``: fused weight,
-  co-occurrence smoothing, dependence weight) with bundlerec's bundle-protocol coverage, hit and
-  outcome rate and its anchor + 2 share on the inner held-out baskets; the chosen point
-  maximises the mean over both data sets of each measure divided by its value at the first grid
-  point -- this is how ``BUNDLE_DEFAULTS`` were chosen -- and
+  co-occurrence smoothing, category back-off, dependence weight) with bundlerec's
+  bundle-protocol coverage, hit and outcome rate and its anchor + 2 share on the inner held-out
+  baskets (``--max-cases`` of them per measure; 0: every one, as for the defaults); the
+  chosen point maximises the mean over both data sets of each measure divided by its value
+  at the first grid point -- this is how ``BUNDLE_DEFAULTS`` were chosen -- and
 - ``--held-out`` prints that table once on the outer split (fit on the training part, scored on
   the test part), after every choice above was made on the inner split;
 - the default run fits a Recommender on the inner training part and prints the bundle protocol
@@ -29,12 +30,15 @@ part of each is split once more (20% of its baskets, seed 0): the *inner* split,
   them. The ceiling run compares them, on the same held-out cases (the 500 of the protocol and
   all of them), with the same rule whose counts also include the held-out baskets themselves:
   an in-sample estimate no real method can have, hence a generous reference for what better
-  estimation could reach.
+  estimation could reach;
+- ``--no-anchor`` scores bundles without anchor or cart (a known shopper's home page) for each
+  dependence weight of the grid: coverage and hit of the top bundle of 3 against every inner
+  held-out basket of a shopper known to the model, beside the 3 most popular items.
 
 Usage::
 
     python bench/bundle_quality.py --arff ../shared/data/supermarket.arff \
-        [--tune | --tune-bundles | --ceiling]
+        [--tune | --tune-bundles | --ceiling | --no-anchor]
 
 Not a test, not a timing benchmark. Thread count: ``NUMBA_NUM_THREADS`` (1 on a busy machine).
 """
@@ -60,7 +64,7 @@ from bundlerec.models.baselines import (
     ItemKNN,
     Popularity,
 )
-from bundlerec.recommender import Recommender
+from bundlerec.recommender import BUNDLE_DEFAULTS, Recommender
 
 SHARE, SEED = 0.2, 0
 L2 = (10.0, 50.0, 200.0, 500.0, 1000.0)
@@ -259,6 +263,43 @@ def ceiling(splits) -> None:
         print()
 
 
+def no_anchor(splits) -> None:
+    """Bundles without an anchor or cart (a known shopper's home page): coverage and hit of
+    the top bundle of 3 against each held-out basket (anchor and rest) of a known shopper,
+    for each dependence weight, beside the 3 most popular items."""
+    for name, (train, test, items) in splits.items():
+        model = fit(train, items)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            held = _held_out(model, test, np.random.default_rng(SEED))
+        cases = held.cases
+        rows = np.flatnonzero(cases.users >= 0)
+        if rows.size == 0:
+            print(f"{name}: no held-out basket of a known shopper\n")
+            continue
+        baskets = [
+            {int(cases.targets[r, 0]), *cases.context[r, : cases.lengths[r]].tolist()}
+            for r in rows
+        ]
+        popular = set(np.argsort(-held.freq, kind="stable")[:3].tolist())
+        print(f"{name}, inner split, bundles without anchor ({rows.size} baskets, size 3):")
+        print("method                     coverage       hit")
+        picks = {"popularity top 3": [popular] * rows.size}
+        for lam in BUNDLE_GRID["dependence"]:
+            model.bundle_config.update(dependence=lam)
+            found = [
+                model.compose(int(cases.users[r]), [], k=1, size=3, max_per_category=3)[0]
+                for r in rows
+            ]
+            picks[f"bundlerec, lambda {lam:g}"] = [set(f[0].items) if f else set() for f in found]
+        sizes = np.array([len(b) for b in baskets])
+        for label, bundles in picks.items():
+            common = np.array([len(p & b) for p, b in zip(bundles, baskets)])
+            print(f"{label:24s}{(common / sizes).mean():11.4f}{(common > 0).mean():10.4f}")
+        model.bundle_config.update(dependence=BUNDLE_DEFAULTS["dependence"])
+        print()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arff", help="supermarket.arff (skipped when not given)")
@@ -266,6 +307,9 @@ def main() -> None:
     parser.add_argument("--tune-bundles", action="store_true", help="the bundle objective's grid")
     parser.add_argument(
         "--ceiling", action="store_true", help="what anchor-only methods can reach"
+    )
+    parser.add_argument(
+        "--no-anchor", action="store_true", help="bundles without anchor, per dependence weight"
     )
     parser.add_argument(
         "--max-cases",
@@ -280,7 +324,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     splits = inner_splits(args.arff, args.held_out)
-    mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling}
+    mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling, "no_anchor": no_anchor}
     run = next((run for flag, run in mode.items() if getattr(args, flag)), None)
     if run is tune_bundles:
         tune_bundles(splits, args.max_cases or None)
