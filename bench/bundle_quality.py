@@ -31,9 +31,10 @@ part of each is split once more (20% of its baskets, seed 0): the *inner* split,
   all of them), with the same rule whose counts also include the held-out baskets themselves:
   an in-sample estimate no real method can have, hence a generous reference for what better
   estimation could reach;
-- ``--no-anchor`` scores bundles without anchor or cart (a known shopper's home page) for each
-  dependence weight of the grid: coverage and hit of the top bundle of 3 against every inner
-  held-out basket of a shopper known to the model, beside the 3 most popular items.
+- ``--no-anchor`` scores bundles without anchor or cart (a known shopper's home page): coverage
+  and hit of the top bundle of 3 against every held-out basket of a shopper known to the model,
+  on the inner split and on a time split of the training part (its last 20% of time held out),
+  beside the 3 most popular items, bundlerec without its home fusion and with dependence 0.5.
 
 Usage::
 
@@ -263,41 +264,74 @@ def ceiling(splits) -> None:
         print()
 
 
-def no_anchor(splits) -> None:
-    """Bundles without an anchor or cart (a known shopper's home page): coverage and hit of
-    the top bundle of 3 against each held-out basket (anchor and rest) of a known shopper,
-    for each dependence weight, beside the 3 most popular items."""
-    for name, (train, test, items) in splits.items():
-        model = fit(train, items)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            held = _held_out(model, test, np.random.default_rng(SEED))
-        cases = held.cases
-        rows = np.flatnonzero(cases.users >= 0)
-        if rows.size == 0:
-            print(f"{name}: no held-out basket of a known shopper\n")
-            continue
-        baskets = [
-            {int(cases.targets[r, 0]), *cases.context[r, : cases.lengths[r]].tolist()}
+def _home_page(model: Recommender, test: pd.DataFrame, label: str) -> None:
+    """Coverage and hit of bundles of 3 without anchor against each ``test`` basket of a
+    shopper known to ``model``: bundlerec as it is, without its home fusion, with dependence
+    weight 0.5, and the 3 most popular items; hit of ``recommend_items(k=10)`` with and without
+    the home fusion and of the 10 most popular items."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        held = _held_out(model, test, np.random.default_rng(SEED))
+    cases = held.cases
+    rows = np.flatnonzero(cases.users >= 0)
+    if rows.size == 0:
+        print(f"{label}: no held-out basket of a known shopper\n")
+        return
+    baskets = [
+        {int(cases.targets[r, 0]), *cases.context[r, : cases.lengths[r]].tolist()} for r in rows
+    ]
+
+    def ours() -> list[set[int]]:
+        found = [
+            model.compose(int(cases.users[r]), [], k=1, size=3, max_per_category=3)[0]
             for r in rows
         ]
-        popular = set(np.argsort(-held.freq, kind="stable")[:3].tolist())
-        print(f"{name}, inner split, bundles without anchor ({rows.size} baskets, size 3):")
-        print("method                     coverage       hit")
-        picks = {"popularity top 3": [popular] * rows.size}
-        for lam in BUNDLE_GRID["dependence"]:
-            model.bundle_config.update(dependence=lam)
-            found = [
-                model.compose(int(cases.users[r]), [], k=1, size=3, max_per_category=3)[0]
-                for r in rows
-            ]
-            picks[f"bundlerec, lambda {lam:g}"] = [set(f[0].items) if f else set() for f in found]
-        sizes = np.array([len(b) for b in baskets])
-        for label, bundles in picks.items():
-            common = np.array([len(p & b) for p, b in zip(bundles, baskets)])
-            print(f"{label:24s}{(common / sizes).mean():11.4f}{(common > 0).mean():10.4f}")
-        model.bundle_config.update(dependence=BUNDLE_DEFAULTS["dependence"])
-        print()
+        return [set(f[0].items) if f else set() for f in found]
+
+    user_ids = np.asarray(model.users.classes_, dtype=object)[cases.users[rows]]
+    code = {item: j for j, item in enumerate(model.items.classes_)}
+
+    def top_items() -> list[set[int]]:
+        return [{code[r["item_id"]] for r in model.recommend_items(u, k=10)} for u in user_ids]
+
+    picks = {
+        "popularity top 3": [set(np.argsort(-held.freq, kind="stable")[:3].tolist())] * len(rows)
+    }
+    picks["bundlerec"] = ours()
+    tens = {
+        "popularity top 10": [set(np.argsort(-held.freq, kind="stable")[:10].tolist())]
+        * len(rows),
+        "recommend_items": top_items(),
+    }
+    home, model.home_fusion = model.home_fusion, None
+    picks["bundlerec, no home fusion"] = ours()
+    tens["recommend_items, no home fusion"] = top_items()
+    model.home_fusion = home
+    model.bundle_config.update(dependence=0.5)
+    picks["bundlerec, lambda 0.5"] = ours()
+    model.bundle_config.update(dependence=BUNDLE_DEFAULTS["dependence"])
+    print(f"{label} ({rows.size} baskets of known shoppers, size 3):")
+    print("method                        coverage       hit")
+    sizes = np.array([len(b) for b in baskets])
+    for method, bundles in picks.items():
+        common = np.array([len(p & b) for p, b in zip(bundles, baskets)])
+        print(f"{method:27s}{(common / sizes).mean():11.4f}{(common > 0).mean():10.4f}")
+    print("top 10 items (history left out by recommend_items)    hit")
+    for method, lists in tens.items():
+        hit = np.mean([bool(p & b) for p, b in zip(lists, baskets)])
+        print(f"{method:48s}{hit:10.4f}")
+    print()
+
+
+def no_anchor(splits) -> None:
+    """Bundles without an anchor or cart (a known shopper's home page) on the inner split, and
+    on a time split of the training part (its last 20% of time held out: every held-out basket
+    comes after its shopper's history, as in a shop)."""
+    for name, (train, test, items) in splits.items():
+        _home_page(fit(train, items), test, f"{name}, inner split, bundles without anchor")
+        whole = pd.concat([train, test], ignore_index=True)
+        before, after = prep.split_global_time(whole, test_share=SHARE)
+        _home_page(fit(before, items), after, f"{name}, time split, bundles without anchor")
 
 
 def main() -> None:

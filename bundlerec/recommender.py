@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 from bundlerec import audience, feedback, model_dir, new_arrivals, promotions
 from bundlerec import stock as stock_module
-from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
+from bundlerec.cases import Cases, basket_completion_cases, history_cases, next_item_cases
 from bundlerec.catalogue import item_catalogue, padded, user_features
 from bundlerec.category_backoff import CategoryBackoff
 from bundlerec.compose import Bundle, compose_bundles
@@ -90,6 +90,9 @@ anchor-conditioned co-occurrence towards popularity, ``categories`` the pseudo-c
 that pulls it towards the category-level estimate (:mod:`bundlerec.category_backoff`; 0 in models
 saved before it), ``dependence`` the weight ``lambda`` of the pairwise network's dependence term,
 ``pool`` the number K of candidates it is exact over."""
+
+MIN_HOME_CASES = 100
+"""Fewest validation baskets with an earlier history that fit :attr:`Recommender.home_fusion`."""
 
 
 def _epoch(now: Any) -> int:
@@ -181,6 +184,9 @@ class Recommender:
         # Validation cases the fusion is fitted on, at most (a seeded sample): its features are
         # (cases x catalogue) arrays, so this bounds the memory of fit on large catalogues.
         self.max_fusion_cases = 2000
+        # Basket-completion models: a second fusion for a known shopper with an empty cart
+        # (fitted on history_cases; None for next-item models and models saved before it).
+        self.home_fusion: Fusion | None = None
         # Campaigns (docs/campaigns.md): promotions table, units on hand per item code (NaN
         # unknown), the audience calibration (a, c) and its index (built on first use).
         self.promotions: pd.DataFrame | None = None
@@ -296,8 +302,34 @@ class Recommender:
         self._audience = None
         say(f"fitting the fusion weights on {len(valid_cases)} validation cases", self.verbose)
         self.fusion = Fusion(self._fusion_components(), seed=self.seed).fit(valid_cases)
+        self.home_fusion = self._fit_home_fusion(train, valid)
         # The baselines have nothing to tune: they see the whole training history.
         self._fit_baselines(self.history)
+
+    def _fit_home_fusion(self, train: Interactions, valid: Interactions) -> Fusion | None:
+        """The fusion of a known shopper with an empty cart (basket-completion models).
+
+        A basket-completion fusion is fitted on validation baskets with the rest of the basket
+        as context, while a shopper without cart or anchor is served with the history as
+        context (which the pairwise network reads as one basket). This one is fitted on that
+        situation (:func:`~bundlerec.cases.history_cases`: the history before each validation
+        basket, one of its items as target). None for next-item models (their fusion is fitted
+        on history contexts already) and with fewer than :data:`MIN_HOME_CASES` cases.
+        """
+        if self.task != "basket-completion":
+            return None
+        rng = np.random.default_rng(self.seed)
+        cases = history_cases(train, valid, rng)
+        if len(cases) < MIN_HOME_CASES:
+            return None
+        if len(cases) > self.max_fusion_cases:
+            cases = cases.rows(np.sort(rng.choice(len(cases), self.max_fusion_cases, False)))
+        say(f"fitting the home-page fusion on {len(cases)} validation baskets", self.verbose)
+        return Fusion(self._fusion_components(), seed=self.seed).fit(cases)
+
+    def _fusion_for(self, context: list[int]) -> Fusion:
+        """The fusion that scores a shopper with ``context`` (cart and anchors) as evidence."""
+        return self.home_fusion if not context and self.home_fusion is not None else self.fusion
 
     def _fusion_components(self) -> dict[str, Any]:
         """The fusion's components by name: the sequence model, the co-purchase network and the
@@ -455,7 +487,7 @@ class Recommender:
         top = np.zeros((codes.size, k), dtype=np.int64)
         for start in range(0, codes.size, batch_size):
             cases = self._serving_cases(codes[start : start + batch_size], [], [])
-            top[start : start + batch_size] = self.fusion.top_k(cases, k)[0]
+            top[start : start + batch_size] = self._fusion_for([]).top_k(cases, k)[0]
         ids = np.asarray(self.items.classes_, dtype=object)[top]
         ids[top < 0] = None
         return ids
@@ -466,13 +498,13 @@ class Recommender:
         """Top-``k`` items for one shopper: ``[{"item_id", "score", "category", "price"}]``.
 
         Fewer than ``k`` records when fewer items are recommendable; ``score`` is the fused
-        probability.
+        probability (without ``anchor``, a basket-completion model's :attr:`home_fusion`).
         """
         self._check_fitted()
         anchors = self._item_codes(anchor, "anchor")
         excluded = self._item_codes(exclude, "excluded")
         cases = self._serving_cases(np.array([self._user_code(user)]), anchors, excluded)
-        top, probs = self.fusion.top_k(cases, k)
+        top, probs = self._fusion_for(anchors).top_k(cases, k)
         return [self._item_record(int(j), float(p)) for j, p in zip(top[0], probs[0]) if j >= 0]
 
     def _item_record(
@@ -876,7 +908,7 @@ class Recommender:
                 self._serving_cases(np.array([user_code]), context, list(excluded)),
                 exclude=sp.csr_matrix(left_out[None, :]),
             )
-            probs = self.fusion.score(cases)[0].astype(np.float64)
+            probs = self._fusion_for(context).score(cases)[0].astype(np.float64)
         allowed = ~left_out
         in_stock = self._in_stock()
         if not in_stock[anchors].all():
@@ -1291,7 +1323,8 @@ class Recommender:
                 )
             self.pseudonymizer = pseudonymizer
         self._load_campaign(Path(directory))
-        self.fusion.components.update(self._fusion_components())
+        for fusion in filter(None, (self.fusion, self.home_fusion)):
+            fusion.components.update(self._fusion_components())
         self._fit_baselines(self.history)
         self.fitted = True
         return self
