@@ -29,7 +29,7 @@ from bundlerec import audience, feedback, model_dir, new_arrivals, promotions
 from bundlerec import stock as stock_module
 from bundlerec.cases import Cases, basket_completion_cases, history_cases, next_item_cases
 from bundlerec.catalogue import item_catalogue, padded, user_features
-from bundlerec.category_backoff import CategoryBackoff
+from bundlerec.category_backoff import CategoryBackoff, choose_kappa, conditionals
 from bundlerec.compose import Bundle, compose_bundles
 from bundlerec.data import (
     DataError,
@@ -80,16 +80,17 @@ synthetic shop: bias 0.2514, bias and id 0.2497, neither 0.1898)."""
 BUNDLE_DEFAULTS = {
     "fused": 0.0,
     "smoothing": 10.0,
-    "categories": 100.0,
+    "categories": None,
     "dependence": 0.0,
     "pool": 12,
 }
 """Bundle objective (see :meth:`Recommender.compose`): ``fused`` is the weight ``w`` of the fused
 probability in the companions' relevance, ``smoothing`` the pseudo-count ``m`` that pulls the
 anchor-conditioned co-occurrence towards popularity, ``categories`` the pseudo-count ``kappa``
-that pulls it towards the category-level estimate (:mod:`bundlerec.category_backoff`; 0 in models
-saved before it), ``dependence`` the weight ``lambda`` of the pairwise network's dependence term,
-``pool`` the number K of candidates it is exact over."""
+that pulls it towards the category-level estimate (:mod:`bundlerec.category_backoff`; None:
+chosen by :func:`~bundlerec.category_backoff.choose_kappa` on held-out training baskets when the
+model is fitted; 0 in models saved before it), ``dependence`` the weight ``lambda`` of the
+pairwise network's dependence term, ``pool`` the number K of candidates it is exact over."""
 
 MIN_HOME_CASES = 100
 """Fewest validation baskets with an earlier history that fit :attr:`Recommender.home_fusion`."""
@@ -170,6 +171,9 @@ class Recommender:
         if unknown:
             raise ValueError(f"unknown bundle setting(s) {sorted(unknown)}: see BUNDLE_DEFAULTS")
         self.bundle_config = {**BUNDLE_DEFAULTS, **(bundle or {})}
+        # kappa None: chosen on the training baskets by fit (kept in bundle_config once chosen)
+        self._choose_kappa = self.bundle_config["categories"] is None
+        self.kappa_coverage: dict[float, float] = {}  # held-out coverage of each kappa tried
         # The pairwise network; None in a model saved before it existed (bundles then use the
         # fused relevance and the co-purchase network's coherence alone).
         self.pairwise: PairwiseNetwork | None = None
@@ -256,6 +260,15 @@ class Recommender:
         valid = self._encode(valid_part)
         self.history = self._encode(events)
         self._counts = self._together = self._backoff = None
+        if self._choose_kappa:
+            codes = padded(self.catalogue.category_codes, self.history.n_items, 0)
+            kappa, self.kappa_coverage = choose_kappa(
+                basket_matrix(self.history),
+                codes,
+                self.bundle_config["smoothing"],
+                np.random.default_rng(self.seed),
+            )
+            self.bundle_config["categories"] = kappa
         self._fit_models(train, valid, count_baskets)
         self.fitted = True
         return self
@@ -996,14 +1009,15 @@ class Recommender:
             self._together = (counts.baskets.T @ counts.baskets).tocsr()
         m, kappa = self.bundle_config["smoothing"], self.bundle_config["categories"]
         popular = (counts.item_counts + 1.0) / (counts.n_baskets + 2.0)
-        together = self._together[context].toarray() + m * popular
+        prior = None
         if kappa:
             if self._backoff is None:
                 codes = padded(self.catalogue.category_codes, counts.baskets.shape[1], 0)
                 self._backoff = CategoryBackoff(counts.baskets, codes)
-            together += kappa * self._backoff.prior(np.asarray(context))
-        n_e = counts.item_counts[context].astype(np.float64)
-        return (together / (n_e[:, None] + m + kappa)).mean(axis=0)
+            prior = self._backoff.prior(np.asarray(context))
+        together = self._together[context].toarray()
+        n_e = counts.item_counts[context]
+        return conditionals(together, n_e, popular, prior, m, kappa).mean(axis=0)
 
     def _dependence(self, context: list[int], relevance: np.ndarray, allowed: np.ndarray):
         """``dependence(bundles) -> (len(bundles),)``: ``D(S)`` of each bundle's companions.
