@@ -86,13 +86,21 @@ def _split(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return as_ids(train), as_ids(test)
 
 
-def inner_splits(arff: str | None, held_out: bool = False):
+def inner_splits(
+    arff: str | None, held_out: bool = False, movielens: tuple[str, str] | None = None
+):
     """``{name: (inner_train, inner_test, items)}``: the training part of each set, split again
-    (``held_out``: the training part and the test part, for the one final measurement)."""
+    (``held_out``: the training part and the test part, for the one final measurement).
+    ``movielens``: (ratings.csv, items.csv), rating sessions as baskets (a real shop's
+    categories: each film's first genre)."""
     out = {}
     if arff is not None:
         train, test = _split(data.load_events(arff))
         out["supermarket"] = (train, test, None) if held_out else (*_split(train), None)
+    if movielens is not None:
+        train, test = _split(data.load_movielens(movielens[0]))
+        items = data.load_items(movielens[1])
+        out["movielens sessions"] = (train, test, items) if held_out else (*_split(train), items)
     events, items, _ = synthetic_shop(seed=SEED)
     train, test = _split(events)
     out["synthetic shop"] = (train, test, items) if held_out else (*_split(train), items)
@@ -181,6 +189,12 @@ def table(splits, max_cases: int | None = 500, part: str = "inner split") -> Non
             + ", ".join(f"{k} {v:.4f}" for k, v in ndcg.items())
         )
         model = fit(train, items)
+        print(
+            f"{name}: kappa {model.bundle_config['categories']:g} chosen when fitted "
+            "(held-out coverage of each: "
+            + ", ".join(f"{k:g}: {v:.4f}" for k, v in model.kappa_coverage.items())
+            + ")"
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = evaluate_bundles(model, test, seed=SEED, max_cases=max_cases)
@@ -337,6 +351,12 @@ def no_anchor(splits) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arff", help="supermarket.arff (skipped when not given)")
+    parser.add_argument(
+        "--movielens",
+        nargs=2,
+        metavar=("RATINGS", "ITEMS"),
+        help="MovieLens ratings.csv and items.csv: rating sessions as a third data set",
+    )
     parser.add_argument("--tune", action="store_true", help="the baselines' grid")
     parser.add_argument("--tune-bundles", action="store_true", help="the bundle objective's grid")
     parser.add_argument(
@@ -357,7 +377,7 @@ def main() -> None:
         help="the table on the outer test parts (once, after every choice is made)",
     )
     args = parser.parse_args()
-    splits = inner_splits(args.arff, args.held_out)
+    splits = inner_splits(args.arff, args.held_out, args.movielens)
     mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling, "no_anchor": no_anchor}
     run = next((run for flag, run in mode.items() if getattr(args, flag)), None)
     if run is tune_bundles:
