@@ -261,13 +261,15 @@ class Recommender:
         self.history = self._encode(events)
         self._counts = self._together = self._backoff = None
         if self._choose_kappa:
-            codes = padded(self.catalogue.category_codes, self.history.n_items, 0)
-            kappa, self.kappa_coverage = choose_kappa(
-                basket_matrix(self.history),
-                codes,
-                self.bundle_config["smoothing"],
-                np.random.default_rng(self.seed),
-            )
+            kappa, self.kappa_coverage = 0.0, {}
+            if self.history.n_items > 1:  # a companion to rank besides the anchor
+                kappa, self.kappa_coverage = choose_kappa(
+                    basket_matrix(self.history),
+                    padded(self.catalogue.category_codes, self.history.n_items, 0),
+                    self.bundle_config["smoothing"],
+                    np.random.default_rng(self.seed),
+                    top=min(3, self.history.n_items - 1),
+                )
             self.bundle_config["categories"] = kappa
         self._fit_models(train, valid, count_baskets)
         self.fitted = True
