@@ -135,13 +135,15 @@ def choose_kappa(
     valid_share: float = 0.2,
     top: int = 3,
     max_cases: int = 2000,
+    max_cells: int = 1 << 24,
     block: int = 64,
 ) -> tuple[float, dict[float, float]]:
     """The ``kappa`` of ``grid`` whose conditionals best complete held-out baskets.
 
     A ``valid_share`` of the baskets (drawn by ``rng``) is held out; the rest give the counts,
     popularity and category statistics. Each held-out basket with at least two distinct items
-    gives one case (at most ``max_cases``, a seeded sample): one of its items, drawn by
+    gives one case (at most ``max_cases``, and at most ``max_cells / I`` but no fewer than 100:
+    the work is cases x I per value; a seeded sample): one of its items, drawn by
     ``rng``, is the evidence ``e``, and the ``top`` items of highest :func:`conditionals`
     (``e`` left out; ties to the lower code) are scored by the share of the basket's other
     items among them (the coverage of the bundle protocol, :mod:`bundlerec.bundle_eval`). The
@@ -177,8 +179,9 @@ def choose_kappa(
     valid, train = baskets[np.sort(order[:n_valid])], baskets[np.sort(order[n_valid:])]
     sizes = np.diff(valid.indptr)
     rows = np.flatnonzero(sizes >= 2)
-    if rows.size > max_cases:
-        rows = np.sort(rng.choice(rows, max_cases, replace=False))
+    cap = min(max_cases, max(100, max_cells // baskets.shape[1]))
+    if rows.size > cap:
+        rows = np.sort(rng.choice(rows, cap, replace=False))
     if rows.size == 0:
         return float(grid[0]), {}
     evidence = valid.indices[valid.indptr[rows] + rng.integers(0, sizes[rows])].astype(np.int64)
