@@ -1041,14 +1041,16 @@ class Recommender:
                 return None
             free = known
         pool = free[np.lexsort((free, -relevance[free]))][:size]
-        table = net.dependence(evidence, pool) if pool.size else np.zeros(1)
         bit = np.zeros(relevance.size + 1, dtype=np.int64)  # the last entry pads short bundles
         bit[pool] = 1 << np.arange(pool.size, dtype=np.int64)
+        table = []  # made at the first call: a search whose candidates are unsettled never calls
 
         def dependence(bundles):
+            if not table:
+                table.append(net.dependence(evidence, pool) if pool.size else np.zeros(1))
             width = max(map(len, bundles), default=0)
             padded = np.array([[*b, *[-1] * (width - len(b))] for b in bundles], dtype=np.int64)
-            return table[bit[padded.reshape(len(bundles), width)].sum(axis=1)]
+            return table[0][bit[padded.reshape(len(bundles), width)].sum(axis=1)]
 
         return dependence
 

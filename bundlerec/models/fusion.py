@@ -624,11 +624,11 @@ class Fusion:
         every recommendable item not yet yielded has a lower probability than every yielded
         one, or an equal one and a higher item code. The components are scored and their rows
         sorted once; each list is certified by :func:`_certified_top` (from each component's
-        ``4 k`` best items, more where those do not prove it). A list shorter than asked for
-        holds every recommendable item and is the last. Once a list would need more than half
-        the catalogue (and at once where a weight is negative or a score NaN), the last yield
-        is every item of the catalogue, excluded ones too, in code order, with :meth:`score`'s
-        probabilities.
+        ``2 k`` best items, four times more while those do not prove it). A list shorter than
+        asked for holds every recommendable item and is the last. Once a list would need more
+        than half the catalogue (and at once where a weight is negative or a score NaN), the
+        last yield is every item of the catalogue, excluded ones too, in code order, with
+        :meth:`score`'s probabilities.
 
         Parameters
         ----------
@@ -654,7 +654,7 @@ class Fusion:
         if used and weights.min() >= 0 and not any(np.isnan(key).any() for key in keys):
             lse = [_row_lse(s, allowed) if v else None for s, v in zip(scores, weights[:, 1])]
             ordered = [np.sort(key, axis=1) for key in keys]
-            depth = 4 * k
+            depth = 2 * k
             while 2 * depth <= n_items:
                 top, p, ok = _certified_top(
                     keys, lse, allowed, weights, self.bias, k, depth, ordered
@@ -666,7 +666,7 @@ class Fusion:
                 yield top[0][found], p[0][found]
                 if not found.all():
                     return
-                k, depth = 2 * k, max(depth, 8 * k)
+                k, depth = 2 * k, max(depth, 4 * k)
         if used:
             fused = _fuse_rows(scores, allowed, weights, self.bias)[0]
         else:
