@@ -10,10 +10,11 @@ part of each is split once more (20% of its baskets, seed 0): the *inner* split,
   chosen -- and
 - ``--tune-bundles`` fits one Recommender per data set on the inner training part and scores
   every grid point of its bundle objective (``Recommender.bundle_config``: fused weight,
-  co-occurrence smoothing, dependence weight) with bundlerec's bundle-protocol coverage, hit and
-  outcome rate and its anchor + 2 share on the inner held-out baskets; the chosen point
-  maximises the mean over both data sets of each measure divided by its value at the first grid
-  point -- this is how ``BUNDLE_DEFAULTS`` were chosen -- and
+  co-occurrence smoothing, category back-off, dependence weight) with bundlerec's
+  bundle-protocol coverage, hit and outcome rate and its anchor + 2 share on the inner held-out
+  baskets (``--max-cases`` of them per measure; 0: every one, as for the defaults); the
+  chosen point maximises the mean over both data sets of each measure divided by its value
+  at the first grid point -- this is how ``BUNDLE_DEFAULTS`` were chosen -- and
 - ``--held-out`` prints that table once on the outer split (fit on the training part, scored on
   the test part), after every choice above was made on the inner split;
 - the default run fits a Recommender on the inner training part and prints the bundle protocol
@@ -29,12 +30,16 @@ part of each is split once more (20% of its baskets, seed 0): the *inner* split,
   them. The ceiling run compares them, on the same held-out cases (the 500 of the protocol and
   all of them), with the same rule whose counts also include the held-out baskets themselves:
   an in-sample estimate no real method can have, hence a generous reference for what better
-  estimation could reach.
+  estimation could reach;
+- ``--no-anchor`` scores bundles without anchor or cart (a known shopper's home page): coverage
+  and hit of the top bundle of 3 against every held-out basket of a shopper known to the model,
+  on the inner split and on a time split of the training part (its last 20% of time held out),
+  beside the 3 most popular items, bundlerec without its home fusion and with dependence 0.5.
 
 Usage::
 
     python bench/bundle_quality.py --arff ../shared/data/supermarket.arff \
-        [--tune | --tune-bundles | --ceiling]
+        [--tune | --tune-bundles | --ceiling | --no-anchor]
 
 Not a test, not a timing benchmark. Thread count: ``NUMBA_NUM_THREADS`` (1 on a busy machine).
 """
@@ -60,16 +65,16 @@ from bundlerec.models.baselines import (
     ItemKNN,
     Popularity,
 )
-from bundlerec.recommender import Recommender
+from bundlerec.recommender import BUNDLE_DEFAULTS, Recommender
 
 SHARE, SEED = 0.2, 0
 L2 = (10.0, 50.0, 200.0, 500.0, 1000.0)
 SUPPORT = (0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)
 BUNDLE_GRID = {
-    "fused": (0.0, 0.3, 0.6),
+    "fused": (0.0, 0.3),
     "smoothing": (1.0, 10.0),
-    "categories": (100.0, 300.0),
-    "dependence": (0.0, 0.5),
+    "categories": (100.0, 300.0, 1000.0),
+    "dependence": (0.0, 0.25, 0.5),
 }
 MEASURES = ("coverage", "hit", "outcome_rate", "anchor+2")
 
@@ -81,13 +86,21 @@ def _split(events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return as_ids(train), as_ids(test)
 
 
-def inner_splits(arff: str | None, held_out: bool = False):
+def inner_splits(
+    arff: str | None, held_out: bool = False, movielens: tuple[str, str] | None = None
+):
     """``{name: (inner_train, inner_test, items)}``: the training part of each set, split again
-    (``held_out``: the training part and the test part, for the one final measurement)."""
+    (``held_out``: the training part and the test part, for the one final measurement).
+    ``movielens``: (ratings.csv, items.csv), rating sessions as baskets (a real shop's
+    categories: each film's first genre)."""
     out = {}
     if arff is not None:
         train, test = _split(data.load_events(arff))
         out["supermarket"] = (train, test, None) if held_out else (*_split(train), None)
+    if movielens is not None:
+        train, test = _split(data.load_movielens(movielens[0]))
+        items = data.load_items(movielens[1])
+        out["movielens sessions"] = (train, test, items) if held_out else (*_split(train), items)
     events, items, _ = synthetic_shop(seed=SEED)
     train, test = _split(events)
     out["synthetic shop"] = (train, test, items) if held_out else (*_split(train), items)
@@ -130,7 +143,9 @@ def fit(train: pd.DataFrame, items: pd.DataFrame | None) -> Recommender:
         return Recommender(task="basket-completion", seed=SEED, verbose=False).fit(train, items)
 
 
-def bundle_measures(model: Recommender, test: pd.DataFrame, max_cases: int) -> dict[str, float]:
+def bundle_measures(
+    model: Recommender, test: pd.DataFrame, max_cases: int | None
+) -> dict[str, float]:
     """bundlerec's coverage, hit, outcome rate and anchor + 2 share on held-out baskets."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -142,16 +157,16 @@ def bundle_measures(model: Recommender, test: pd.DataFrame, max_cases: int) -> d
     }
 
 
-def tune_bundles(splits) -> None:
+def tune_bundles(splits, max_cases: int | None) -> None:
     points = [dict(zip(BUNDLE_GRID, v)) for v in itertools.product(*BUNDLE_GRID.values())]
     scores = {i: [] for i in range(len(points))}
     for name, (train, test, items) in splits.items():
         model = fit(train, items)
-        print(f"{name}, inner split, bundlerec (300 cases per measure):")
+        print(f"{name}, inner split, bundlerec ({max_cases or 'all'} cases per measure):")
         base = None
         for i, point in enumerate(points):
             model.bundle_config.update(point)
-            values = bundle_measures(model, test, 300)
+            values = bundle_measures(model, test, max_cases)
             base = base or values
             scores[i].extend(values[m] / max(base[m], 1e-9) for m in MEASURES)
             print(f"  {point}  " + "  ".join(f"{m} {values[m]:.4f}" for m in MEASURES), flush=True)
@@ -174,6 +189,12 @@ def table(splits, max_cases: int | None = 500, part: str = "inner split") -> Non
             + ", ".join(f"{k} {v:.4f}" for k, v in ndcg.items())
         )
         model = fit(train, items)
+        print(
+            f"{name}: kappa {model.bundle_config['categories']:g} chosen when fitted "
+            "(held-out coverage of each: "
+            + ", ".join(f"{k:g}: {v:.4f}" for k, v in model.kappa_coverage.items())
+            + ")"
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             result = evaluate_bundles(model, test, seed=SEED, max_cases=max_cases)
@@ -257,16 +278,98 @@ def ceiling(splits) -> None:
         print()
 
 
+def _home_page(model: Recommender, test: pd.DataFrame, label: str) -> None:
+    """Coverage and hit of bundles of 3 without anchor against each ``test`` basket of a
+    shopper known to ``model``: bundlerec as it is, without its home fusion, with dependence
+    weight 0.5, and the 3 most popular items; hit of ``recommend_items(k=10)`` with and without
+    the home fusion and of the 10 most popular items."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        held = _held_out(model, test, np.random.default_rng(SEED))
+    cases = held.cases
+    rows = np.flatnonzero(cases.users >= 0)
+    if rows.size == 0:
+        print(f"{label}: no held-out basket of a known shopper\n")
+        return
+    baskets = [
+        {int(cases.targets[r, 0]), *cases.context[r, : cases.lengths[r]].tolist()} for r in rows
+    ]
+
+    def ours() -> list[set[int]]:
+        found = [
+            model.compose(int(cases.users[r]), [], k=1, size=3, max_per_category=3)[0]
+            for r in rows
+        ]
+        return [set(f[0].items) if f else set() for f in found]
+
+    user_ids = np.asarray(model.users.classes_, dtype=object)[cases.users[rows]]
+    code = {item: j for j, item in enumerate(model.items.classes_)}
+
+    def top_items() -> list[set[int]]:
+        return [{code[r["item_id"]] for r in model.recommend_items(u, k=10)} for u in user_ids]
+
+    picks = {
+        "popularity top 3": [set(np.argsort(-held.freq, kind="stable")[:3].tolist())] * len(rows)
+    }
+    picks["bundlerec"] = ours()
+    tens = {
+        "popularity top 10": [set(np.argsort(-held.freq, kind="stable")[:10].tolist())]
+        * len(rows),
+        "recommend_items": top_items(),
+    }
+    home, model.home_fusion = model.home_fusion, None
+    picks["bundlerec, no home fusion"] = ours()
+    tens["recommend_items, no home fusion"] = top_items()
+    model.home_fusion = home
+    model.bundle_config.update(dependence=0.5)
+    picks["bundlerec, lambda 0.5"] = ours()
+    model.bundle_config.update(dependence=BUNDLE_DEFAULTS["dependence"])
+    print(f"{label} ({rows.size} baskets of known shoppers, size 3):")
+    print("method                        coverage       hit")
+    sizes = np.array([len(b) for b in baskets])
+    for method, bundles in picks.items():
+        common = np.array([len(p & b) for p, b in zip(bundles, baskets)])
+        print(f"{method:27s}{(common / sizes).mean():11.4f}{(common > 0).mean():10.4f}")
+    print("top 10 items (history left out by recommend_items)    hit")
+    for method, lists in tens.items():
+        hit = np.mean([bool(p & b) for p, b in zip(lists, baskets)])
+        print(f"{method:48s}{hit:10.4f}")
+    print()
+
+
+def no_anchor(splits) -> None:
+    """Bundles without an anchor or cart (a known shopper's home page) on the inner split, and
+    on a time split of the training part (its last 20% of time held out: every held-out basket
+    comes after its shopper's history, as in a shop)."""
+    for name, (train, test, items) in splits.items():
+        _home_page(fit(train, items), test, f"{name}, inner split, bundles without anchor")
+        whole = pd.concat([train, test], ignore_index=True)
+        before, after = prep.split_global_time(whole, test_share=SHARE)
+        _home_page(fit(before, items), after, f"{name}, time split, bundles without anchor")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arff", help="supermarket.arff (skipped when not given)")
+    parser.add_argument(
+        "--movielens",
+        nargs=2,
+        metavar=("RATINGS", "ITEMS"),
+        help="MovieLens ratings.csv and items.csv: rating sessions as a third data set",
+    )
     parser.add_argument("--tune", action="store_true", help="the baselines' grid")
     parser.add_argument("--tune-bundles", action="store_true", help="the bundle objective's grid")
     parser.add_argument(
         "--ceiling", action="store_true", help="what anchor-only methods can reach"
     )
     parser.add_argument(
-        "--max-cases", type=int, default=500, help="cases per measure of the table (0: all)"
+        "--no-anchor", action="store_true", help="bundles without anchor, per dependence weight"
+    )
+    parser.add_argument(
+        "--max-cases",
+        type=int,
+        default=500,
+        help="cases per measure of the table and of --tune-bundles (0: all)",
     )
     parser.add_argument(
         "--held-out",
@@ -274,10 +377,12 @@ def main() -> None:
         help="the table on the outer test parts (once, after every choice is made)",
     )
     args = parser.parse_args()
-    splits = inner_splits(args.arff, args.held_out)
-    mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling}
+    splits = inner_splits(args.arff, args.held_out, args.movielens)
+    mode = {"tune": tune, "tune_bundles": tune_bundles, "ceiling": ceiling, "no_anchor": no_anchor}
     run = next((run for flag, run in mode.items() if getattr(args, flag)), None)
-    if run is None:
+    if run is tune_bundles:
+        tune_bundles(splits, args.max_cases or None)
+    elif run is None:
         table(splits, args.max_cases or None, "held-out test" if args.held_out else "inner split")
     else:
         run(splits)

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from bundlerec.prep import Interactions, user_sequences
 
-__all__ = ["Cases", "basket_completion_cases", "next_item_cases"]
+__all__ = ["Cases", "basket_completion_cases", "history_cases", "next_item_cases"]
 
 
 @dataclass(frozen=True)
@@ -235,4 +235,66 @@ def basket_completion_cases(
         lengths=(sizes[eligible] - 1).astype(np.int64),
         targets=targets,
         exclude=_exclude(case[run[shown]], item[shown], n, n_items),
+    )
+
+
+def history_cases(
+    train: Interactions, baskets: Interactions, rng: np.random.Generator, *, max_len: int = 50
+) -> Cases:
+    """A known shopper with an empty cart (a home page): predict an item of the next basket.
+
+    One case per basket of ``baskets`` whose shopper has ``train`` events before the basket's
+    first event: the context is the shopper's most recent ``max_len`` of those events (every
+    event type, as :class:`~bundlerec.recommender.Recommender` serves a shopper), the target one
+    of the basket's distinct items, drawn uniformly. Nothing is excluded: baskets repeat items
+    bought before.
+
+    Parameters
+    ----------
+    train : Interactions
+        Events before the baskets (sorted by user and time, as :class:`Interactions` are).
+    baskets : Interactions
+        Held-out events grouped by their ``basket`` code, encoded like ``train``.
+    rng : numpy.random.Generator
+        Draws the target of each case.
+    max_len : int
+        L, the context length (>= 1).
+
+    Returns
+    -------
+    Cases
+        Rows in increasing basket code; ``targets`` (n, 1); ``exclude`` empty.
+    """
+    if (train.n_users, train.n_items) != (baskets.n_users, baskets.n_items):
+        raise ValueError("train and baskets use different encoders (vocabulary sizes)")
+    if max_len < 1:
+        raise ValueError(f"max_len must be >= 1, got {max_len}")
+    order = np.lexsort((baskets.timestamp, baskets.basket))
+    group, item = baskets.basket[order], baskets.item[order]
+    user, time = baskets.user[order], baskets.timestamp[order]
+    _, position, _ = _positions(group)
+    first = position == 0
+    bounds = np.r_[np.flatnonzero(first), len(group)]
+    starts = np.searchsorted(train.user, user[first], side="left")
+    stops = np.searchsorted(train.user, user[first], side="right")
+    before = np.array(
+        [
+            a + np.searchsorted(train.timestamp[a:b], t, side="left")
+            for a, b, t in zip(starts, stops, time[first])
+        ],
+        dtype=np.int64,
+    ).reshape(-1)
+    kept = np.flatnonzero(before > starts)
+    items = [np.unique(item[bounds[r] : bounds[r + 1]]) for r in kept]
+    picks = rng.integers(0, [len(c) for c in items]) if kept.size else np.zeros(0, np.int64)
+    context = np.full((kept.size, max_len), -1, dtype=np.int64)
+    lengths = np.minimum(before[kept] - starts[kept], max_len).astype(np.int64)
+    for row, r in enumerate(kept):
+        context[row, : lengths[row]] = train.item[before[r] - lengths[row] : before[r]]
+    return Cases(
+        users=user[first][kept].astype(np.int64),
+        context=context,
+        lengths=lengths,
+        targets=np.array([c[p] for c, p in zip(items, picks)], dtype=np.int64).reshape(-1, 1),
+        exclude=sp.csr_matrix((kept.size, train.n_items), dtype=bool),
     )

@@ -7,7 +7,9 @@ and ``network.bif`` (the co-purchase network). The pairwise network's arrays sit
 with ``pairwise = None``, and its bundles are scored as then; it is also the fusion's third
 component, whose weight is missing (0) from the fusion weights of models saved before it was one,
 so they score as then. The co-purchase network's family counts sit under ``network.counts``
-(absent before the feedback loop kept them). ``meta.json`` records ``privacy.key_check`` (the
+(absent before the feedback loop kept them). ``meta.json`` holds ``home_fusion``, the weights
+of a basket-completion model's fusion for a shopper with an empty cart (null for next-item
+models; absent before it existed, which loads as null), and records ``privacy.key_check`` (the
 check of the pseudonym key when the shopper ids are pseudonyms, :mod:`bundlerec.privacy`; never
 the key) and ``store_seq`` (the last event-store sequence number folded in,
 :mod:`bundlerec.store`). :func:`save` writes it to a
@@ -162,6 +164,9 @@ def _state(model: Recommender) -> tuple[dict[str, Any], dict[str, Any]]:
             "config": model.network_config,
         },
         "fusion": {"weights": model.fusion.weights, "bias": model.fusion.bias},
+        "home_fusion": None
+        if model.home_fusion is None
+        else {"weights": model.home_fusion.weights, "bias": model.home_fusion.bias},
         "privacy": {"key_check": model.key_check},
         "store_seq": model.store_seq,
     }
@@ -276,6 +281,11 @@ def load(cls: type[Recommender], directory: str | os.PathLike) -> Recommender:
         if "pairwise" in arrays:  # absent in models saved before it: bundles fall back
             model.pairwise = PairwiseNetwork.from_state(arrays["pairwise"])
             model.fusion.components["pairwise"] = model.pairwise
+        home = meta.get("home_fusion")  # absent in models saved before it: no home fusion
+        if home is not None:
+            model.home_fusion = Fusion(dict(model.fusion.components))
+            model.home_fusion.weights = dict(home["weights"])
+            model.home_fusion.bias = float(home["bias"])
         # Absent in models saved before the service: raw shopper ids, nothing folded from a store.
         model.key_check = meta.get("privacy", {}).get("key_check")
         model.store_seq = int(meta.get("store_seq", 0))

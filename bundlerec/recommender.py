@@ -27,9 +27,9 @@ import scipy.sparse as sp
 
 from bundlerec import audience, feedback, model_dir, new_arrivals, promotions
 from bundlerec import stock as stock_module
-from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
+from bundlerec.cases import Cases, basket_completion_cases, history_cases, next_item_cases
 from bundlerec.catalogue import item_catalogue, padded, user_features
-from bundlerec.category_backoff import CategoryBackoff
+from bundlerec.category_backoff import CategoryBackoff, choose_kappa, conditionals
 from bundlerec.compose import Bundle, compose_bundles
 from bundlerec.data import (
     DataError,
@@ -83,16 +83,20 @@ synthetic shop: bias 0.2514, bias and id 0.2497, neither 0.1898)."""
 BUNDLE_DEFAULTS = {
     "fused": 0.0,
     "smoothing": 10.0,
-    "categories": 300.0,
-    "dependence": 0.5,
+    "categories": None,
+    "dependence": 0.0,
     "pool": 12,
 }
 """Bundle objective (see :meth:`Recommender.compose`): ``fused`` is the weight ``w`` of the fused
 probability in the companions' relevance, ``smoothing`` the pseudo-count ``m`` that pulls the
 anchor-conditioned co-occurrence towards popularity, ``categories`` the pseudo-count ``kappa``
-that pulls it towards the category-level estimate (:mod:`bundlerec.category_backoff`; 0 in models
-saved before it), ``dependence`` the weight ``lambda`` of the pairwise network's dependence term,
-``pool`` the number K of candidates it is exact over."""
+that pulls it towards the category-level estimate (:mod:`bundlerec.category_backoff`; None:
+chosen by :func:`~bundlerec.category_backoff.choose_kappa` on held-out training baskets when the
+model is fitted; 0 in models saved before it), ``dependence`` the weight ``lambda`` of the
+pairwise network's dependence term, ``pool`` the number K of candidates it is exact over."""
+
+MIN_HOME_CASES = 100
+"""Fewest validation baskets with an earlier history that fit :attr:`Recommender.home_fusion`."""
 
 
 def _epoch(now: Any) -> int:
@@ -170,6 +174,9 @@ class Recommender:
         if unknown:
             raise ValueError(f"unknown bundle setting(s) {sorted(unknown)}: see BUNDLE_DEFAULTS")
         self.bundle_config = {**BUNDLE_DEFAULTS, **(bundle or {})}
+        # kappa None: chosen on the training baskets by fit (kept in bundle_config once chosen)
+        self._choose_kappa = self.bundle_config["categories"] is None
+        self.kappa_coverage: dict[float, float] = {}  # held-out coverage of each kappa tried
         # The pairwise network; None in a model saved before it existed (bundles then use the
         # fused relevance and the co-purchase network's coherence alone).
         self.pairwise: PairwiseNetwork | None = None
@@ -184,6 +191,9 @@ class Recommender:
         # Validation cases the fusion is fitted on, at most (a seeded sample): its features are
         # (cases x catalogue) arrays, so this bounds the memory of fit on large catalogues.
         self.max_fusion_cases = 2000
+        # Basket-completion models: a second fusion for a known shopper with an empty cart
+        # (fitted on history_cases; None for next-item models and models saved before it).
+        self.home_fusion: Fusion | None = None
         # Campaigns (docs/campaigns.md): promotions table, units on hand per item code (NaN
         # unknown), the audience calibration (a, c) and its index (built on first use).
         self.promotions: pd.DataFrame | None = None
@@ -253,6 +263,15 @@ class Recommender:
         valid = self._encode(valid_part)
         self.history = self._encode(events)
         self._counts = self._together = self._backoff = None
+        if self._choose_kappa:
+            codes = padded(self.catalogue.category_codes, self.history.n_items, 0)
+            kappa, self.kappa_coverage = choose_kappa(
+                basket_matrix(self.history),
+                codes,
+                self.bundle_config["smoothing"],
+                np.random.default_rng(self.seed),
+            )
+            self.bundle_config["categories"] = kappa
         self._fit_models(train, valid, count_baskets)
         self.fitted = True
         return self
@@ -299,8 +318,34 @@ class Recommender:
         self._audience = None
         say(f"fitting the fusion weights on {len(valid_cases)} validation cases", self.verbose)
         self.fusion = Fusion(self._fusion_components(), seed=self.seed).fit(valid_cases)
+        self.home_fusion = self._fit_home_fusion(train, valid)
         # The baselines have nothing to tune: they see the whole training history.
         self._fit_baselines(self.history)
+
+    def _fit_home_fusion(self, train: Interactions, valid: Interactions) -> Fusion | None:
+        """The fusion of a known shopper with an empty cart (basket-completion models).
+
+        A basket-completion fusion is fitted on validation baskets with the rest of the basket
+        as context, while a shopper without cart or anchor is served with the history as
+        context (which the pairwise network reads as one basket). This one is fitted on that
+        situation (:func:`~bundlerec.cases.history_cases`: the history before each validation
+        basket, one of its items as target). None for next-item models (their fusion is fitted
+        on history contexts already) and with fewer than :data:`MIN_HOME_CASES` cases.
+        """
+        if self.task != "basket-completion":
+            return None
+        rng = np.random.default_rng(self.seed)
+        cases = history_cases(train, valid, rng)
+        if len(cases) < MIN_HOME_CASES:
+            return None
+        if len(cases) > self.max_fusion_cases:
+            cases = cases.rows(np.sort(rng.choice(len(cases), self.max_fusion_cases, False)))
+        say(f"fitting the home-page fusion on {len(cases)} validation baskets", self.verbose)
+        return Fusion(self._fusion_components(), seed=self.seed).fit(cases)
+
+    def _fusion_for(self, context: list[int]) -> Fusion:
+        """The fusion that scores a shopper with ``context`` (cart and anchors) as evidence."""
+        return self.home_fusion if not context and self.home_fusion is not None else self.fusion
 
     def _fusion_components(self) -> dict[str, Any]:
         """The fusion's components by name: the sequence model, the co-purchase network and the
@@ -458,7 +503,7 @@ class Recommender:
         top = np.zeros((codes.size, k), dtype=np.int64)
         for start in range(0, codes.size, batch_size):
             cases = self._serving_cases(codes[start : start + batch_size], [], [])
-            top[start : start + batch_size] = self.fusion.top_k(cases, k)[0]
+            top[start : start + batch_size] = self._fusion_for([]).top_k(cases, k)[0]
         ids = np.asarray(self.items.classes_, dtype=object)[top]
         ids[top < 0] = None
         return ids
@@ -469,13 +514,13 @@ class Recommender:
         """Top-``k`` items for one shopper: ``[{"item_id", "score", "category", "price"}]``.
 
         Fewer than ``k`` records when fewer items are recommendable; ``score`` is the fused
-        probability.
+        probability (without ``anchor``, a basket-completion model's :attr:`home_fusion`).
         """
         self._check_fitted()
         anchors = self._item_codes(anchor, "anchor")
         excluded = self._item_codes(exclude, "excluded")
         cases = self._serving_cases(np.array([self._user_code(user)]), anchors, excluded)
-        top, probs = self.fusion.top_k(cases, k)
+        top, probs = self._fusion_for(anchors).top_k(cases, k)
         return [self._item_record(int(j), float(p)) for j, p in zip(top[0], probs[0]) if j >= 0]
 
     def _item_record(
@@ -909,11 +954,16 @@ class Recommender:
                 companions = [tuple(j for j in b if j not in fixed) for b in bundles]
                 return self.network.coherence(companions, evidence)
 
+        elif not self.bundle_config["dependence"]:  # lambda = 0: the bundle's items add up
+
+            def coherence(bundles):
+                return np.zeros(len(bundles))
+
         for probs, unknown in rounds:
             if mixed:
                 probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
             relevance = np.log(np.maximum(probs, _PROB_FLOOR))
-            if self.pairwise is not None:
+            if self.pairwise is not None and self.bundle_config["dependence"]:
                 dependence = self._dependence(context, relevance, allowed, unknown)
                 if dependence is None:
                     continue
@@ -976,11 +1026,12 @@ class Recommender:
             self._serving_cases(np.array([user_code]), context, list(excluded)),
             exclude=sp.csr_matrix(left_out[None, :]),
         )
+        fusion = self._fusion_for(context)
         if whole:
-            yield self.fusion.score(cases)[0].astype(np.float64), None
+            yield fusion.score(cases)[0].astype(np.float64), None
             return
         n = self.history.n_items
-        for items, fused in self.fusion.prefixes(cases, _PREFIX):
+        for items, fused in fusion.prefixes(cases, _PREFIX):
             probs = np.zeros(n)
             probs[items] = fused
             unknown = np.ones(n, dtype=bool)
@@ -1003,14 +1054,15 @@ class Recommender:
             self._together = (counts.baskets.T @ counts.baskets).tocsr()
         m, kappa = self.bundle_config["smoothing"], self.bundle_config["categories"]
         popular = (counts.item_counts + 1.0) / (counts.n_baskets + 2.0)
-        together = self._together[context].toarray() + m * popular
+        prior = None
         if kappa:
             if self._backoff is None:
                 codes = padded(self.catalogue.category_codes, counts.baskets.shape[1], 0)
                 self._backoff = CategoryBackoff(counts.baskets, codes)
-            together += kappa * self._backoff.prior(np.asarray(context))
-        n_e = counts.item_counts[context].astype(np.float64)
-        return (together / (n_e[:, None] + m + kappa)).mean(axis=0)
+            prior = self._backoff.prior(np.asarray(context))
+        together = self._together[context].toarray()
+        n_e = counts.item_counts[context]
+        return conditionals(together, n_e, popular, prior, m, kappa).mean(axis=0)
 
     def _dependence(
         self,
@@ -1346,7 +1398,8 @@ class Recommender:
                 )
             self.pseudonymizer = pseudonymizer
         self._load_campaign(Path(directory))
-        self.fusion.components.update(self._fusion_components())
+        for fusion in filter(None, (self.fusion, self.home_fusion)):
+            fusion.components.update(self._fusion_components())
         self._fit_baselines(self.history)
         self.fitted = True
         return self

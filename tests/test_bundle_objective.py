@@ -77,3 +77,42 @@ def test_a_model_saved_before_the_back_off_loads_without_it(model, tmp_path):
     (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
     old = Recommender.load(tmp_path / "m")
     assert old.bundle_config["categories"] == 0.0
+
+
+@pytest.fixture(scope="module")
+def basket_model():
+    events, items, users = synthetic_shop(n_users=400, n_items=60, n_days=30, seed=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Recommender(
+            task="basket-completion", sequence=SMALL_SEQ, network={"n_top": 30}, verbose=False
+        ).fit(events, items, users)
+
+
+def _empty_cart_probabilities(model, user):
+    """The (I,) item probabilities the bundles of ``user`` without cart or anchor rest on."""
+    return model._compose(user, [], [], [], 3, 3, None, 1)[2]
+
+
+def test_an_empty_cart_is_scored_by_the_home_fusion_which_is_saved(basket_model, model, tmp_path):
+    assert model.home_fusion is None  # next-item: its fusion is fitted on histories already
+    home = basket_model.home_fusion
+    assert home is not None and home.validation is not None
+    user = int(basket_model.history.user[-1])
+    got = _empty_cart_probabilities(basket_model, user)
+    basket_model.home_fusion = None
+    try:
+        main = _empty_cart_probabilities(basket_model, user)
+    finally:
+        basket_model.home_fusion = home
+    assert not np.allclose(got, main), "the home fusion changed nothing"
+    basket_model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    assert loaded.home_fusion.weights == home.weights and loaded.home_fusion.bias == home.bias
+    np.testing.assert_allclose(_empty_cart_probabilities(loaded, user), got, rtol=1e-6)
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    del meta["home_fusion"]  # as saved before the home fusion existed
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
+    old = Recommender.load(tmp_path / "m")
+    assert old.home_fusion is None
+    np.testing.assert_allclose(_empty_cart_probabilities(old, user), main, rtol=1e-6)

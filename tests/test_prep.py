@@ -10,7 +10,7 @@ import scipy.sparse as sp
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from bundlerec.cases import Cases, basket_completion_cases, next_item_cases
+from bundlerec.cases import Cases, basket_completion_cases, history_cases, next_item_cases
 from bundlerec.data import EVENT_TYPES, DataWarning, load_events
 from bundlerec.prep import (
     UNKNOWN,
@@ -298,6 +298,43 @@ def test_basket_completion_cases(sizes, seed):
         assert sorted(cases.exclude[row].indices.tolist()) == sorted(context)
     again = basket_completion_cases(baskets, n_items, np.random.default_rng(seed))
     assert (again.targets == cases.targets).all(), "not deterministic for a seed"
+
+
+@pytest.mark.filterwarnings("ignore::bundlerec.data.DataWarning")
+@given(events=events_strategy(), max_len=st.integers(1, 4), seed=st.integers(0, 99))
+def test_history_cases_match_loop(events, max_len, seed):
+    events = clean(events, window=50)
+    train_frame, test_frame = split_baskets(events, 0.5, seed)
+    split = encode_split(train_frame, test_frame)
+    train, held = split.train, split.test
+    cases = history_cases(train, held, np.random.default_rng(seed), max_len=max_len)
+    want = []  # (user, context) of each basket whose shopper has earlier training events
+    for b in np.unique(held.basket):
+        rows = held.basket == b
+        user, start = int(held.user[rows][0]), held.timestamp[rows].min()
+        before = train.item[(train.user == user) & (train.timestamp < start)]
+        if before.size:
+            want.append((user, before[-max_len:].tolist(), set(held.item[rows].tolist())))
+    assert len(cases) == len(want) and cases.exclude.nnz == 0
+    for row, (user, context, basket) in enumerate(want):
+        assert cases.users[row] == user
+        assert cases.context[row, : cases.lengths[row]].tolist() == context
+        assert (cases.context[row, cases.lengths[row] :] == -1).all()
+        assert int(cases.targets[row, 0]) in basket
+    again = history_cases(train, held, np.random.default_rng(seed), max_len=max_len)
+    assert (again.targets == cases.targets).all(), "not deterministic for a seed"
+
+
+@pytest.mark.filterwarnings("ignore::bundlerec.data.DataWarning")
+def test_history_cases_reject_bad_input(rng):
+    split = encode_split(*split_baskets(clean(random_events(rng, 50), window=50), 0.5, 0))
+    with pytest.raises(ValueError, match="max_len"):
+        history_cases(split.train, split.test, rng, max_len=0)
+    other = encode_split(
+        *split_baskets(clean(random_events(rng, 50, n_items=3), window=50), 0.5, 0)
+    )
+    with pytest.raises(ValueError, match="encoders"):
+        history_cases(split.train, other.test, rng)
 
 
 def test_basket_completion_from_interactions(rng):

@@ -429,11 +429,14 @@ def test_bundles_from_a_prefix_of_the_ranking_equal_those_of_the_whole_catalogue
         monkeypatch.setattr(rec, "_PREFIX", prefix)
         return [json.dumps(model.recommend_bundles(u, **ask)) for u in users for ask in asks]
 
-    whole = answers(10**9)  # more than the catalogue: the fusion ranks every item
-    assert not any(settled)
-    for prefix in (1, 4):
-        assert answers(prefix) == whole, f"prefix {prefix}"
-    assert any(settled), "no search was settled by a prefix"
+    for lam in (0.0, 0.5):  # without and with the pairwise dependence term
+        monkeypatch.setitem(model.bundle_config, "dependence", lam)
+        settled.clear()
+        whole = answers(10**9)  # more than the catalogue: the fusion ranks every item
+        assert not any(settled)
+        for prefix in (1, 4):
+            assert answers(prefix) == whole, f"prefix {prefix}, lambda {lam}"
+        assert any(settled), f"no search was settled by a prefix, lambda {lam}"
     # The dependence pool (the 4 most relevant network items) is unsettled by 3 known items.
     n = model.history.n_items
     unknown = np.ones(n, dtype=bool)
