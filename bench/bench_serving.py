@@ -83,7 +83,7 @@ def test_five_bundles_of_three_under_budget(benchmark, big_model):
 
     bundles()
     benchmark.extra_info["catalogue"] = big_model.history.n_items
-    result = benchmark.pedantic(bundles, rounds=20, iterations=1)
+    result = benchmark.pedantic(bundles, rounds=100, iterations=1, warmup_rounds=10)
     assert all(b["total_price"] <= 80.0 for b in result["bundles"])
 
 

@@ -111,25 +111,43 @@ def _top(relevance: np.ndarray, items: np.ndarray, n: int, categories=None, cap=
 
 
 def _candidates(
-    relevance, prices, categories, ok, n, size, budget, max_per_category, promoted=None
+    relevance,
+    prices,
+    categories,
+    ok,
+    n,
+    size,
+    budget,
+    max_per_category,
+    promoted=None,
+    unknown=None,
 ):
     """The search pool: the ``n`` most relevant allowed items, plus the ``n`` most relevant
     with at most ``max_per_category`` per category (so bundles can span categories), plus,
     under a budget, the ``n`` most relevant of those priced at most ``budget / size`` (so a
     bundle that fits the budget exists whenever the categories allow), plus, with ``promoted``
-    (I,) bool, the ``n`` most relevant promoted items (and the cheap ones under a budget)."""
+    (I,) bool, the ``n`` most relevant promoted items (and the cheap ones under a budget).
+
+    ``unknown`` (I,) bool: further items that would be allowed but whose relevance is not
+    known, each ranking after every ``ok`` item; None (the pool) when a part of it could hold
+    one of them (it has fewer than ``n`` known items and an unknown one fits its filter)."""
     items = np.nonzero(ok)[0]
     ranked = _ranked_prefix(relevance, items, 16 * n)  # one partition for the first two parts
     parts = [ranked[:n], _top(relevance, items, n, categories, max_per_category, ranked)]
+    picks = [None]  # the filter of each part after the first
     if budget is not None:
-        cheap = items[prices[items] <= budget / size]
-        parts.append(_top(relevance, cheap, n, categories, max_per_category))
+        picks.append(lambda x: x[prices[x] <= budget / size])
     if promoted is not None:
-        promo = items[promoted[items]]
-        parts.append(_top(relevance, promo, n, categories, max_per_category))
+        picks.append(lambda x: x[promoted[x]])
         if budget is not None:
-            cheap = promo[prices[promo] <= budget / size]
-            parts.append(_top(relevance, cheap, n, categories, max_per_category))
+            picks.append(lambda x: x[promoted[x] & (prices[x] <= budget / size)])
+    for pick in picks[1:]:
+        parts.append(_top(relevance, pick(items), n, categories, max_per_category))
+    if unknown is not None:
+        later = np.flatnonzero(unknown)
+        for part, pick in zip(parts[1:], picks):
+            if part.size < n and (later if pick is None else pick(later)).size:
+                return None
     pool = np.unique(np.concatenate(parts))
     return pool[np.lexsort((pool, -relevance[pool]))]
 
@@ -169,7 +187,8 @@ def compose_bundles(
     value: np.ndarray | None = None,
     promoted: np.ndarray | None = None,
     n_promoted: int = 0,
-) -> list[Bundle]:
+    unknown: np.ndarray | None = None,
+) -> list[Bundle] | None:
     """Compose up to ``k`` bundles of exactly ``size`` items under the constraints.
 
     Parameters
@@ -204,14 +223,21 @@ def compose_bundles(
     n_promoted : int
         Companions (not fixed items) of every bundle that must be ``promoted``; at most
         ``size - len(fixed)``.
+    unknown : ndarray, shape (I,), bool, optional
+        Items (not fixed) whose relevance is not known yet (their entries are not read):
+        each has a finite relevance and ranks after every other item, below it or tied with
+        it and of a higher code (the rest of a ranking whose prefix is known,
+        :meth:`~bundlerec.models.fusion.Fusion.prefixes`). The bundles are those of the full
+        relevance, or None when the candidate pool could hold an unknown item (call again
+        with more of the ranking known).
 
     Returns
     -------
-    list of Bundle
+    list of Bundle or None
         At most ``k`` (fewer when the constraints admit fewer), best first. Every bundle has
         ``size`` distinct items, the fixed ones first and the others allowed, total price <=
         budget, <= max_per_category per category and at least ``n_promoted`` promoted
-        companions.
+        companions. None only with ``unknown`` (see there).
     """
     relevance = np.asarray(relevance, dtype=np.float64)
     prices = np.asarray(prices, dtype=np.float64)
@@ -234,6 +260,13 @@ def compose_bundles(
     ):
         return []  # the fixed items alone break the budget or the category cap
     ok = allowed & np.isfinite(relevance)
+    if unknown is not None:
+        unknown = np.asarray(unknown, dtype=bool)
+        if unknown.shape != ok.shape:
+            raise ValueError(f"unknown has shape {unknown.shape}, expected {ok.shape}")
+        if unknown[list(fixed)].any():
+            raise ValueError("the relevance of the fixed items must be known")
+        ok |= allowed & unknown  # taken as finite
     ok[list(fixed)] = False
     room = None if budget is None else budget - fixed_price
     if room is not None:
@@ -242,6 +275,9 @@ def compose_bundles(
     value, promoted = _objective_parts(value, promoted, n_promoted, relevance.shape[0], free)
     if value is not None:
         ok &= ~np.isnan(value)
+    if unknown is not None:
+        unknown = ok & unknown
+        ok &= ~unknown
     pool = _candidates(
         relevance,
         prices,
@@ -252,7 +288,10 @@ def compose_bundles(
         room,
         max_per_category,
         promoted if n_promoted else None,
+        unknown,
     )
+    if pool is None:
+        return None
     # Plain Python numbers for the few items the search touches: the loops below are per item.
     touched = [*fixed, *(int(j) for j in pool)]
     price_of = dict(zip(touched, prices[touched].tolist()))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,9 @@ from bundlerec.privacy import KEY_ENV, Pseudonymizer, load_key
 from bundlerec.progress import say
 
 __all__ = ["Recommender", "ModelDirError"]
+
+_PROB_FLOOR = 1e-12  # a bundle item's relevance is log max(p, floor)
+_PREFIX = 256  # the bundle search first reads this many of the shopper's best items
 
 TASKS = ("next-item", "basket-completion")
 
@@ -917,18 +920,11 @@ class Recommender:
         left_out[context + list(excluded)] = True
         mixed = self.pairwise is not None and bool(context)
         w = self.bundle_config["fused"] if mixed else 1.0
-        probs = np.zeros(self.history.n_items)
-        if w > 0:  # with w = 0 the evidence alone gives the probabilities: no model to run
-            cases = replace(
-                self._serving_cases(np.array([user_code]), context, list(excluded)),
-                exclude=sp.csr_matrix(left_out[None, :]),
-            )
-            probs = self._fusion_for(context).score(cases)[0].astype(np.float64)
         allowed = ~left_out
         in_stock = self._in_stock()
         if not in_stock[anchors].all():
             notes.append("an anchor is out of stock: no bundle")
-            return [], notes, probs, price
+            return [], notes, np.zeros(self.history.n_items), price
         allowed &= in_stock
         if n_promoted and not (allowed & promoted).any():
             notes.append("no promoted item can be offered: no bundle fills the promoted slots")
@@ -945,9 +941,14 @@ class Recommender:
             if np.isnan(price[anchors]).any():
                 notes.append("an anchor has no price: no bundle fits a budget")
         fixed = set(anchors)
-        if mixed:
-            probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
-        relevance = np.log(np.maximum(probs, 1e-12))
+        # With the fused probabilities alone as relevance (no evidence mix, no overstock boost,
+        # no anchor), a prefix of the fused ranking may settle the search: see _fused_rounds.
+        whole = mixed or favour_overstock is not None or bool(anchors)
+        rounds = (
+            self._fused_rounds(user_code, context, excluded, left_out, whole)
+            if w > 0  # with w = 0 the evidence alone gives the probabilities: no model to run
+            else [(np.zeros(self.history.n_items), None)]
+        )
         if self.pairwise is None:
             evidence = self.network.evidence(context, user_code)
 
@@ -955,35 +956,43 @@ class Recommender:
                 companions = [tuple(j for j in b if j not in fixed) for b in bundles]
                 return self.network.coherence(companions, evidence)
 
-        elif self.bundle_config["dependence"]:
-            dependence = self._dependence(context, relevance, allowed)
-            lam = self.bundle_config["dependence"]
-
-            def coherence(bundles):
-                return lam * dependence(bundles)
-
-        else:  # lambda = 0: the bundle's items add up, no table over the pool to build
+        elif not self.bundle_config["dependence"]:  # lambda = 0: the bundle's items add up
 
             def coherence(bundles):
                 return np.zeros(len(bundles))
 
-        if favour_overstock is not None:
-            relevance[self._overstocked(favour_overstock, now)] += np.log(stock_module.BOOST)
-        bundles = compose_bundles(
-            relevance,
-            price,
-            self.catalogue.category_codes,
-            allowed,
-            coherence,
-            k=k,
-            size=size,
-            budget=budget,
-            max_per_category=max_per_category,
-            fixed=anchors,
-            value=value,
-            promoted=promoted,
-            n_promoted=n_promoted,
-        )
+        for probs, unknown in rounds:
+            if mixed:
+                probs = w * probs + (1.0 - w) * self._evidence_marginals(context)
+            relevance = np.log(np.maximum(probs, _PROB_FLOOR))
+            if self.pairwise is not None and self.bundle_config["dependence"]:
+                dependence = self._dependence(context, relevance, allowed, unknown)
+                if dependence is None:
+                    continue
+
+                def coherence(bundles, dependence=dependence):
+                    return self.bundle_config["dependence"] * dependence(bundles)
+
+            if favour_overstock is not None:
+                relevance[self._overstocked(favour_overstock, now)] += np.log(stock_module.BOOST)
+            bundles = compose_bundles(
+                relevance,
+                price,
+                self.catalogue.category_codes,
+                allowed,
+                coherence,
+                k=k,
+                size=size,
+                budget=budget,
+                max_per_category=max_per_category,
+                fixed=anchors,
+                value=value,
+                promoted=promoted,
+                n_promoted=n_promoted,
+                unknown=unknown,
+            )
+            if bundles is not None:
+                break
         if self.pairwise is not None and bundles:
             # The search objective ranks bundles; the probability reported for each is the
             # co-purchase network's joint P(companions all bought | anchors, cart, shopper),
@@ -997,6 +1006,42 @@ class Recommender:
         if len(bundles) < k:
             notes.append(f"only {len(bundles)} bundle(s) satisfy the constraints")
         return bundles, notes, probs, price
+
+    def _fused_rounds(
+        self,
+        user_code: int,
+        context: list[int],
+        excluded: list[int],
+        left_out: np.ndarray,
+        whole: bool,
+    ) -> Iterator[tuple[np.ndarray, np.ndarray | None]]:
+        """The shopper's fused probabilities, first of ever longer prefixes of the ranking.
+
+        Yields ``(probs, unknown)``: (I,) float64 probabilities, 0 outside the prefix, and the
+        (I,) bool items outside it, each ranking after every item of it
+        (:meth:`Fusion.prefixes`; only prefixes whose probabilities all exceed the relevance
+        floor, so that the log keeps their order); the last yield has every probability and
+        ``unknown`` None, and with ``whole`` it is the only one. ``left_out`` (I,) bool: the
+        items the shopper may not get.
+        """
+        cases = replace(
+            self._serving_cases(np.array([user_code]), context, list(excluded)),
+            exclude=sp.csr_matrix(left_out[None, :]),
+        )
+        fusion = self._fusion_for(context)
+        if whole:
+            yield fusion.score(cases)[0].astype(np.float64), None
+            return
+        n = self.history.n_items
+        for items, fused in fusion.prefixes(cases, _PREFIX):
+            probs = np.zeros(n)
+            probs[items] = fused
+            unknown = np.ones(n, dtype=bool)
+            unknown[items] = False
+            if not unknown.any():
+                yield probs, None
+            elif fused.min(initial=1.0) > _PROB_FLOOR:
+                yield probs, unknown
 
     def _basket_counts(self) -> BasketCounts:
         if self._counts is None:
@@ -1021,13 +1066,21 @@ class Recommender:
         n_e = counts.item_counts[context]
         return conditionals(together, n_e, popular, prior, m, kappa).mean(axis=0)
 
-    def _dependence(self, context: list[int], relevance: np.ndarray, allowed: np.ndarray):
+    def _dependence(
+        self,
+        context: list[int],
+        relevance: np.ndarray,
+        allowed: np.ndarray,
+        unknown: np.ndarray | None = None,
+    ):
         """``dependence(bundles) -> (len(bundles),)``: ``D(S)`` of each bundle's companions.
 
         ``D`` is one :meth:`PairwiseNetwork.dependence` table over the pool: the ``pool`` allowed
         network items (outside the evidence) with the highest ``relevance`` (ties to the lower
         code); companions outside the pool add nothing. Items added after the pairwise network
-        was fitted (:meth:`update`) are outside it.
+        was fitted (:meth:`update`) are outside it. ``unknown`` (I,) bool: items of unknown
+        relevance, each ranking after every other item (:meth:`_fused_rounds`); None when the
+        pool could hold one of them.
         """
         net = self.pairwise
         evidence = [j for j in context if j < net.n_items]
@@ -1035,15 +1088,23 @@ class Recommender:
         in_net[net.items] = True
         in_net[context] = False
         free = np.flatnonzero(allowed & in_net)
-        pool = free[np.lexsort((free, -relevance[free]))][: int(self.bundle_config["pool"])]
-        table = net.dependence(evidence, pool) if pool.size else np.zeros(1)
+        size = int(self.bundle_config["pool"])
+        if unknown is not None:
+            known = free[~unknown[free]]
+            if known.size < min(size, free.size):
+                return None
+            free = known
+        pool = free[np.lexsort((free, -relevance[free]))][:size]
         bit = np.zeros(relevance.size + 1, dtype=np.int64)  # the last entry pads short bundles
         bit[pool] = 1 << np.arange(pool.size, dtype=np.int64)
+        table = []  # made at the first call: a search whose candidates are unsettled never calls
 
         def dependence(bundles):
+            if not table:
+                table.append(net.dependence(evidence, pool) if pool.size else np.zeros(1))
             width = max(map(len, bundles), default=0)
             padded = np.array([[*b, *[-1] * (width - len(b))] for b in bundles], dtype=np.int64)
-            return table[bit[padded.reshape(len(bundles), width)].sum(axis=1)]
+            return table[0][bit[padded.reshape(len(bundles), width)].sum(axis=1)]
 
         return dependence
 

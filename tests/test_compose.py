@@ -209,3 +209,78 @@ def test_top_equals_a_scan_of_the_full_ranking(seed, n_items, n, cap):
             want.append(j)
     got = _top(relevance, items, n, categories, cap)
     assert got.tolist() == want[:n]
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 40),
+    size=st.integers(1, 4),
+    k=st.integers(1, 5),
+    budget=st.one_of(st.none(), st.floats(5, 150)),
+    per_cat=st.integers(1, 2),
+    n_candidates=st.integers(1, 8),
+    objective=st.sampled_from(["probability", "revenue", "promoted"]),
+    share_known=st.floats(0, 1),
+)
+def test_a_known_prefix_of_the_ranking_gives_the_full_bundles_or_none(
+    seed, n, size, k, budget, per_cat, n_candidates, objective, share_known
+):
+    """``unknown`` items (the tail of the ranking by relevance, ties by code) are never read:
+    the bundles are those of the full relevance, or None; never None with nothing unknown."""
+    relevance, prices, categories, allowed, coherence = _problem(seed, n)
+    rng = np.random.default_rng(seed + 1)
+    relevance = rng.integers(0, 4, n).astype(float)  # many ties, also across the cut
+    ranking = sorted(range(n), key=lambda j: (-relevance[j], j))
+    unknown = np.zeros(n, dtype=bool)
+    unknown[ranking[int(round(share_known * n)) :]] = True
+    promoted = rng.random(n) < 0.3
+    extra = {
+        "probability": {},
+        "revenue": {"value": np.where(rng.random(n) < 0.1, np.nan, prices)},
+        "promoted": {"promoted": promoted, "n_promoted": min(1, size)},
+    }[objective]
+    if objective == "promoted":
+        assume(promoted.any())
+
+    def compose(relevance, **more):
+        return compose_bundles(
+            relevance,
+            prices,
+            categories,
+            allowed,
+            coherence,
+            k=k,
+            size=size,
+            budget=budget,
+            max_per_category=per_cat,
+            n_candidates=n_candidates,
+            **extra,
+            **more,
+        )
+
+    full = compose(relevance)
+    hidden = np.where(unknown, np.nan, relevance)  # read, these would change the bundles
+    got = compose(hidden, unknown=unknown)
+    assert got is None or got == full, f"{got} != {full}"
+    assert compose(relevance, unknown=np.zeros(n, dtype=bool)) == full
+
+
+def test_a_long_enough_prefix_settles_the_search():
+    relevance, prices, categories, allowed, coherence = _problem(7, 400)
+    ranking = np.lexsort((np.arange(400), -relevance))
+    unknown = np.ones(400, dtype=bool)
+    unknown[ranking[:120]] = False
+    kwargs = {"k": 3, "size": 3, "budget": 60.0, "max_per_category": 1, "n_candidates": 6}
+    full = compose_bundles(relevance, prices, categories, allowed, coherence, **kwargs)
+    hidden = np.where(unknown, np.nan, relevance)
+    problem = (prices, categories, allowed, coherence)
+    got = compose_bundles(hidden, *problem, unknown=unknown, **kwargs)
+    assert got is not None and got == full and len(full) == 3
+    unknown[ranking[3:]] = True  # too short a prefix: the pool could hold an unknown item
+    assert compose_bundles(hidden, *problem, unknown=unknown, **kwargs) is None
+    with pytest.raises(ValueError, match="unknown has shape"):
+        compose_bundles(relevance, prices, categories, allowed, coherence, unknown=unknown[:3])
+    with pytest.raises(ValueError, match="fixed items must be known"):
+        compose_bundles(
+            relevance, prices, categories, allowed, coherence, fixed=[ranking[-1]], unknown=unknown
+        )

@@ -449,3 +449,59 @@ def test_state_round_trip_with_log_shares_and_old_rank_only_state(rng):
         old.score(cases)
     with pytest.raises(ValueError, match="may not end in"):
         Fusion({"x" + SHARE: _Fixed(a)})
+
+
+@given(_tied_problem(), st.integers(1, 6))
+def test_prefixes_are_prefixes_of_the_full_ranking(problem, k):
+    """Each yield: the next items of the full ranking (probability down, ties by code) with
+    :meth:`Fusion.score`'s probabilities, twice as many as before; the last may be the whole
+    catalogue in code order."""
+    scores, exclude, weights, bias, _ = problem
+    scores, exclude = [s[:1] for s in scores], exclude[:1]
+    names = [f"c{i}" for i in range(len(scores))]
+    fused = Fusion({name: _Fixed(s) for name, s in zip(names, scores)})
+    fused.weights, fused.bias = _state(names, weights), bias
+    cases = _cases(np.zeros(1), exclude)
+    full = fused.score(cases)[0]
+    n_items = full.size
+    ranking = sorted(np.flatnonzero(~exclude[0]), key=lambda j: (-full[j], j))
+    yields = list(fused.prefixes(cases, k))
+    for i, (items, probs) in enumerate(yields):
+        np.testing.assert_array_equal(probs, full[items], err_msg=f"yield {i}")
+        if i + 1 == len(yields) and items.tolist() == list(range(n_items)):
+            break  # the last yield may be the whole catalogue
+        assert items.tolist() == ranking[: items.size], f"yield {i}: not a prefix"
+        assert items.size == min(k << i, len(ranking)), f"yield {i}: {items.size} items"
+
+
+def test_prefixes_read_the_best_items_only(rng):
+    n_items = 4000
+    scores = [rng.normal(size=(1, n_items)), rng.normal(size=(1, n_items))]
+    exclude = rng.random((1, n_items)) < 0.1
+    fused = Fusion({"a": _Fixed(scores[0]), "b": _Fixed(scores[1])})
+    fused.weights, fused.bias = {"a": 1.0, "b": 0.5, "b" + SHARE: 0.3}, -2.0
+    cases = _cases(np.zeros(1), exclude)
+    first = next(fused.prefixes(cases, 8))
+    assert first[0].size == 8, "the first prefix took the whole catalogue"
+    _assert_same_top((first[0][None], first[1][None]), _full_top(fused, cases, 8), "first")
+    with pytest.raises(ValueError, match="one case"):
+        next(fused.prefixes(_cases(np.zeros(2), exclude[[0, 0]]), 8))
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        next(fused.prefixes(cases, 0))
+
+
+def test_prefixes_look_deeper_when_the_best_items_prove_nothing():
+    """Item 4 is third in both components, below items that are first in one and last in the
+    other: it is the fused best, although neither component's two best items hold it."""
+    n_items = 40
+    a = -np.arange(n_items, dtype=float)  # a ranks 0, 1, 4, ...
+    a[[2, 3]] = -100.0
+    a[4] = -1.5
+    b = a.copy()  # b ranks 2, 3, 4, ...
+    b[[0, 1, 2, 3]] = [-100.0, -101.0, 0.0, -1.0]
+    fused = Fusion({"a": _Fixed(a[None]), "b": _Fixed(b[None])})
+    fused.weights, fused.bias = {"a": 1.0, "b": 1.0}, 0.0
+    cases = _cases(np.zeros(1), np.zeros((1, n_items), dtype=bool))
+    items, probs = next(fused.prefixes(cases, 1))
+    _assert_same_top((items[None], probs[None]), _full_top(fused, cases, 1), "top-1")
+    assert items.tolist() == [4]

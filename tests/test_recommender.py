@@ -393,3 +393,55 @@ def test_explanations_equal_one_query_per_piece_of_evidence(model):
             assert record["because"] is None and record["note"] == "popular choice"
         else:
             assert record["ratio"] == pytest.approx(best, rel=1e-9)
+
+
+def test_bundles_from_a_prefix_of_the_ranking_equal_those_of_the_whole_catalogue(
+    model, monkeypatch
+):
+    """The search reads a prefix of the shopper's fused ranking where it settles the bundles
+    (Fusion.prefixes): the answers are those of ranking the whole catalogue, to the bit."""
+    from bundlerec import recommender as rec
+
+    ids = list(model.items.classes_)
+    asks = [
+        {"k": 3, "size": 3, "budget": 80.0},
+        {"k": 5, "size": 2},
+        {"k": 2, "size": 4, "max_per_category": 2, "exclude": [ids[0], ids[5]]},
+        {"k": 3, "size": 3, "objective": "revenue"},
+        {"k": 3, "size": 3, "budget": 25.0},
+    ]
+    users = [*model.users.classes_[:6], "nobody"]
+    settled = []
+    compose = rec.compose_bundles
+    # Pools small enough for a prefix of the 60 items (at most 8: Fusion.prefixes ranks the
+    # whole catalogue rather than half of it) to settle some searches.
+    monkeypatch.setitem(model.bundle_config, "pool", 4)
+
+    def spy(*args, **kwargs):
+        out = compose(*args, n_candidates=4, **kwargs)
+        unknown = kwargs["unknown"]
+        settled.append(out is not None and unknown is not None and unknown.any())
+        return out
+
+    monkeypatch.setattr(rec, "compose_bundles", spy)
+
+    def answers(prefix):
+        monkeypatch.setattr(rec, "_PREFIX", prefix)
+        return [json.dumps(model.recommend_bundles(u, **ask)) for u in users for ask in asks]
+
+    for lam in (0.0, 0.5):  # without and with the pairwise dependence term
+        monkeypatch.setitem(model.bundle_config, "dependence", lam)
+        settled.clear()
+        whole = answers(10**9)  # more than the catalogue: the fusion ranks every item
+        assert not any(settled)
+        for prefix in (1, 4):
+            assert answers(prefix) == whole, f"prefix {prefix}, lambda {lam}"
+        assert any(settled), f"no search was settled by a prefix, lambda {lam}"
+    # The dependence pool (the 4 most relevant network items) is unsettled by 3 known items.
+    n = model.history.n_items
+    unknown = np.ones(n, dtype=bool)
+    unknown[model.pairwise.items[:3]] = False
+    everything = np.ones(n, dtype=bool)
+    assert model._dependence([], np.zeros(n), everything, unknown) is None
+    unknown[model.pairwise.items[:4]] = False
+    assert model._dependence([], np.zeros(n), everything, unknown) is not None

@@ -47,6 +47,7 @@ unchanged), and ``bias`` is ``b``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import lru_cache
 from itertools import combinations
 from typing import TYPE_CHECKING
@@ -230,6 +231,7 @@ def _certified_top(
     bias: float,
     k: int,
     depth: int,
+    ordered: list[np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Exact fused top-``k`` of a block of rows from each component's ``depth`` best items.
 
@@ -249,6 +251,9 @@ def _certified_top(
         Fused logit bias.
     k, depth : int
         List length and number of best items per component (``1 <= depth <= I``).
+    ordered : list of M ndarray, shape (b, I), float, optional
+        ``np.sort(key, axis=1)`` of each of ``keys``, when the caller has them already (a
+        caller trying several depths sorts once).
 
     Returns
     -------
@@ -275,7 +280,8 @@ def _certified_top(
     """
     b, n_items = allowed.shape
     log_half = _log_half(n_items)
-    ordered = [np.sort(key, axis=1) for key in keys]
+    if ordered is None:
+        ordered = [np.sort(key, axis=1) for key in keys]
     cand = np.zeros((b, n_items), dtype=bool)
     for key, srt in zip(keys, ordered):
         cand |= key <= srt[:, depth - 1, None]
@@ -607,6 +613,65 @@ class Fusion:
 
         map_blocks(rank_all, np.sort(np.concatenate([*rest, todo])), step)
         return items, probs
+
+    def prefixes(self, cases: Cases, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Ever longer exact prefixes of one case's fused ranking, for a caller that stops at
+        the first prefix that settles its question (the bundle search of
+        :meth:`bundlerec.recommender.Recommender.compose`).
+
+        Yields the case's top-``k`` recommendable items and their :meth:`score` probabilities
+        as :meth:`top_k` gives them (without padding), then its top-``2 k``, top-``4 k``, ...:
+        every recommendable item not yet yielded has a lower probability than every yielded
+        one, or an equal one and a higher item code. The components are scored and their rows
+        sorted once; each list is certified by :func:`_certified_top` (from each component's
+        ``2 k`` best items, four times more while those do not prove it). A list shorter than
+        asked for holds every recommendable item and is the last. Once a list would need more
+        than half the catalogue (and at once where a weight is negative or a score NaN), the
+        last yield is every item of the catalogue, excluded ones too, in code order, with
+        :meth:`score`'s probabilities.
+
+        Parameters
+        ----------
+        cases : Cases
+            One case over ``I`` items.
+        k : int
+            Length of the first prefix.
+
+        Yields
+        ------
+        items : ndarray, shape (k',), int64
+        probs : ndarray, shape (k',), float32
+        """
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        used, weights = self._used()
+        allowed = cases.allowed()
+        if allowed.shape[0] != 1:
+            raise ValueError(f"prefixes takes one case, got {allowed.shape[0]}")
+        n_items = allowed.shape[1]
+        scores = [self._scores(name, cases, allowed.shape) for name in used]
+        keys = [_keys(s, allowed) for s in scores]
+        if used and weights.min() >= 0 and not any(np.isnan(key).any() for key in keys):
+            lse = [_row_lse(s, allowed) if v else None for s, v in zip(scores, weights[:, 1])]
+            ordered = [np.sort(key, axis=1) for key in keys]
+            depth = 2 * k
+            while 2 * depth <= n_items:
+                top, p, ok = _certified_top(
+                    keys, lse, allowed, weights, self.bias, k, depth, ordered
+                )
+                if not ok[0]:
+                    depth *= 4
+                    continue
+                found = top[0] >= 0
+                yield top[0][found], p[0][found]
+                if not found.all():
+                    return
+                k, depth = 2 * k, max(depth, 4 * k)
+        if used:
+            fused = _fuse_rows(scores, allowed, weights, self.bias)[0]
+        else:
+            fused = np.full(n_items, expit(self.bias), dtype=np.float32)
+        yield np.arange(n_items), fused
 
 
 def _fuse_rows(

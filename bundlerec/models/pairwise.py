@@ -36,6 +36,7 @@ Letters: N baskets, I items of the vocabulary, T network items (``n_top``), E ed
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -114,6 +115,14 @@ def _symmetric(weights: np.ndarray, edges: np.ndarray, t: int) -> np.ndarray:
     coupling[edges[:, 0], edges[:, 1]] = weights
     coupling[edges[:, 1], edges[:, 0]] = weights
     return coupling
+
+
+@lru_cache(maxsize=8)
+def _bits(k: int) -> np.ndarray:
+    """(2^K, K) int64 read-only table: entry ``(m, i)`` is bit ``i`` of ``m``."""
+    table = (np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1
+    table.flags.writeable = False
+    return table
 
 
 def _superset_log_sums(log_p: np.ndarray, k: int) -> np.ndarray:
@@ -328,7 +337,7 @@ class PairwiseNetwork:
         k = h.size
         if k > 24:
             raise ValueError(f"enumeration of {k} candidates (2^{k} states) is too large")
-        states = ((np.arange(1 << k)[:, None] >> np.arange(k)[None, :]) & 1).astype(np.float64)
+        states = _bits(k).astype(np.float64)
         energy = states @ h + 0.5 * np.einsum("si,si->s", states @ w, states)
         return _superset_log_sums(energy - logsumexp(energy), k)
 
@@ -349,8 +358,7 @@ class PairwiseNetwork:
         """
         table = self.subset_log_probs(evidence_items, candidates)
         k = int(table.size).bit_length() - 1
-        bits = (np.arange(table.size)[:, None] >> np.arange(k)[None, :]) & 1
-        return table - bits @ table[1 << np.arange(k)]
+        return table - _bits(k) @ table[1 << np.arange(k)]
 
     def markov_network(
         self, evidence_items: Sequence[int], candidates: Sequence[int]
