@@ -141,7 +141,7 @@ def test_no_out_of_stock_item_in_random_requests(
     )
     out = {i for i, units in zip(ids, on_hand) if units <= 0}
     if anchored and anchor in out:
-        assert result["bundles"] == [] and "out of stock" in result["notes"][0]
+        assert result["bundles"] == [] and any("out of stock" in n for n in result["notes"])
     free = size - (1 if anchored else 0)
     for bundle in result["bundles"]:
         shown = [i["item_id"] for i in bundle["items"]]
