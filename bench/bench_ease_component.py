@@ -4,7 +4,9 @@ On the 50,000-item model of ``bench/bench_serving.py`` (the same construction, f
 session, not timed): one shopper's top-10, one shopper's fused scores over the whole catalogue
 and 5 bundles of 3 under a budget, each timed with the fitted fusion (``with``) and with the same
 fusion less the EASE component's two weights (``without``: ``Fusion`` skips a component whose
-weights are 0, so it costs exactly what a three-component fusion costs). ``extra_info`` records
+weights are 0, so it costs exactly what a three-component fusion costs) and with EASE given the
+sequence model's two weights (``forced``: what serving costs where EASE has a weight; this shop's
+fit may give it none). ``extra_info`` records
 the component's fit time (K = 5,000 kept items of 50,000, single run), its stored entries and the
 model directory's ``arrays.npz`` size with and without it. On the demo shop (``bundlerec demo``'s
 data, leave-last-out training part) ``Recommender.fit`` is timed with the default settings and
@@ -57,13 +59,16 @@ def big_model(threads, tmp_path_factory):
 
 
 def _variant(model: Recommender, label: str) -> Fusion:
-    """The fitted fusion (``with``) or a copy without the EASE component's weights."""
+    """The fitted fusion (``with``), a copy without the EASE component's weights (``without``)
+    or with the sequence model's weights for it (``forced``)."""
     if label == "with":
         return model.fusion
     fusion = Fusion(model.fusion.components)
-    fusion.weights = {
-        k: v for k, v in model.fusion.weights.items() if k.removesuffix(SHARE) != "ease"
-    }
+    weights = model.fusion.weights
+    fusion.weights = {k: v for k, v in weights.items() if k.removesuffix(SHARE) != "ease"}
+    if label == "forced":
+        fusion.weights["ease"] = weights.get("sequence", 0.0)
+        fusion.weights["ease" + SHARE] = weights.get("sequence" + SHARE, 0.0)
     fusion.bias = model.fusion.bias
     return fusion
 
@@ -87,13 +92,13 @@ def _serve(benchmark, model, label, call, rounds=None):
         model.fusion = kept
 
 
-@pytest.mark.parametrize("label", ["with", "without"])
+@pytest.mark.parametrize("label", ["with", "without", "forced"])
 def test_top10_one_shopper(benchmark, big_model, label):
     result = _serve(benchmark, big_model, label, lambda u: big_model.recommend_items(u, k=10))
     assert len(result) == 10
 
 
-@pytest.mark.parametrize("label", ["with", "without"])
+@pytest.mark.parametrize("label", ["with", "without", "forced"])
 def test_fused_scores_one_shopper(benchmark, big_model, label):
     def scores(user):
         codes = big_model._user_codes([user])
