@@ -475,9 +475,10 @@ def _largest(b: np.ndarray, keep: int) -> sp.csr_matrix:
     """(K, K) float32 CSR of the ``keep`` entries of largest magnitude of each row of float
     ``b`` (K, K) (all of them when ``keep >= K``)."""
     k = b.shape[0]
+    if k == 0:
+        return sp.csr_matrix((0, 0), dtype=np.float32)
     keep = min(keep, k)
-    cols = np.argpartition(-np.abs(b), keep - 1, axis=1)[:, :keep] if k else np.zeros((0, 0))
-    cols = np.sort(cols, axis=1)
+    cols = np.sort(np.argpartition(-np.abs(b), keep - 1, axis=1)[:, :keep], axis=1)
     data = np.take_along_axis(b, cols, axis=1).astype(np.float32)
     indptr = np.arange(0, k * keep + 1, keep)
     return sp.csr_matrix((data.ravel(), cols.ravel(), indptr), shape=(k, k))
