@@ -6,7 +6,10 @@ and ``network.bif`` (the co-purchase network). The pairwise network's arrays sit
 ``pairwise`` prefix of ``arrays.npz``; a directory without them (saved before it existed) loads
 with ``pairwise = None``, and its bundles are scored as then; it is also the fusion's third
 component, whose weight is missing (0) from the fusion weights of models saved before it was one,
-so they score as then. The co-purchase network's family counts sit under ``network.counts``
+so they score as then. The fusion's EASE component (:class:`~bundlerec.models.baselines.EASE`,
+``keep`` entries of ``B`` per row as CSR arrays) sits under the ``ease`` prefix; a directory
+without it (saved before it, or fitted with ``ease=None``) loads with ``ease = None`` and no
+weight for it. The co-purchase network's family counts sit under ``network.counts``
 (absent before the feedback loop kept them). ``meta.json`` holds ``home_fusion``, the weights
 of a basket-completion model's fusion for a shopper with an empty cart (null for next-item
 models; absent before it existed, which loads as null), and records ``privacy.key_check`` (the
@@ -34,6 +37,7 @@ import corenn
 import pgm
 from bundlerec.catalogue import Catalogue
 from bundlerec.files import temporary_directory, writable_place
+from bundlerec.models.baselines import EASE
 from bundlerec.models.copurchase import CoPurchaseNetwork
 from bundlerec.models.fusion import Fusion
 from bundlerec.models.pairwise import PairwiseNetwork
@@ -137,6 +141,8 @@ def _state(model: Recommender) -> tuple[dict[str, Any], dict[str, Any]]:
         arrays["network"]["counts"] = model.network.counts
     if model.pairwise is not None:
         arrays["pairwise"] = model.pairwise.get_state()
+    if model.ease is not None:
+        arrays["ease"] = model.ease.get_state()
     meta = {
         "format": FORMAT,
         "version": VERSION,
@@ -145,6 +151,7 @@ def _state(model: Recommender) -> tuple[dict[str, Any], dict[str, Any]]:
             "sequence": model.sequence_config,
             "network": model.network_config,
             "pairwise": model.pairwise_config,
+            "ease": model.ease_config,
             "bundle": model.bundle_config,
             "window": model.window,
             "valid_share": model.valid_share,
@@ -244,6 +251,7 @@ def load(cls: type[Recommender], directory: str | os.PathLike) -> Recommender:
             sequence=cfg["sequence"],
             network=cfg["network"],
             pairwise=cfg.get("pairwise"),
+            ease=cfg.get("ease"),  # absent before EASE was a component: none
             # models saved before the category back-off score bundles without it
             bundle={"categories": 0.0, **cfg["bundle"]} if cfg.get("bundle") else None,
             window=cfg["window"],
@@ -281,6 +289,8 @@ def load(cls: type[Recommender], directory: str | os.PathLike) -> Recommender:
         if "pairwise" in arrays:  # absent in models saved before it: bundles fall back
             model.pairwise = PairwiseNetwork.from_state(arrays["pairwise"])
             model.fusion.components["pairwise"] = model.pairwise
+        if "ease" in arrays:
+            model.ease = EASE.from_state(arrays["ease"])
         home = meta.get("home_fusion")  # absent in models saved before it: no home fusion
         if home is not None:
             model.home_fusion = Fusion(dict(model.fusion.components))

@@ -2,9 +2,10 @@
 
 ``Recommender.fit`` cleans and encodes the events, holds out a validation split (each user's last
 event for ``task="next-item"``, a share of baskets for ``task="basket-completion"``), trains the
-sequence model and the co-purchase network on the rest, fits the fusion weights on the validation
-cases, and fits the baselines on the whole training history. Every scorer follows the contract
-``score(cases) -> (n, I)`` so the evaluation treats them alike (:meth:`Recommender.scorers`).
+sequence model, the co-purchase network, the pairwise network and EASE on the rest, fits the fusion
+weights on the validation cases, and fits the baselines on the whole training history. Every
+scorer follows the contract ``score(cases) -> (n, I)`` so the evaluation treats them alike
+(:meth:`Recommender.scorers`).
 
 The pieces live beside it: :mod:`bundlerec.catalogue` (item and shopper side information),
 :mod:`bundlerec.explain` (why an item is in a bundle), :mod:`bundlerec.feedback` (growing the
@@ -16,9 +17,10 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -98,6 +100,11 @@ pairwise network's dependence term, ``pool`` the number K of candidates it is ex
 MIN_HOME_CASES = 100
 """Fewest validation baskets with an earlier history that fit :attr:`Recommender.home_fusion`."""
 
+EASE_DEFAULTS: Mapping[str, Any] = MappingProxyType({"keep": 200})
+"""Settings of the fusion's EASE component (:class:`~bundlerec.models.baselines.EASE` keywords;
+the others as the baseline's): ``keep`` entries of ``B`` per row, so that a model directory holds
+at most 5,000 x 200 of them (docs/evaluation.md, "EASE as a fourth fusion component")."""
+
 
 def _epoch(now: Any) -> int:
     """Epoch seconds of ``now``: None (the current time), a number or a date (naive = UTC)."""
@@ -140,6 +147,9 @@ class Recommender:
         Keyword arguments of :class:`~bundlerec.models.copurchase.CoPurchaseNetwork`.
     pairwise : dict, optional
         Keyword arguments of :class:`~bundlerec.models.pairwise.PairwiseNetwork`.
+    ease : dict or None, default :data:`EASE_DEFAULTS`
+        Keyword arguments of the fusion's EASE component (over :data:`EASE_DEFAULTS`); None
+        leaves EASE out of the fusion (the ``ease`` baseline stays).
     bundle : dict, optional
         Overrides of :data:`BUNDLE_DEFAULTS`, the weights of the bundle objective.
     window : int
@@ -158,6 +168,7 @@ class Recommender:
         sequence: dict[str, Any] | None = None,
         network: dict[str, Any] | None = None,
         pairwise: dict[str, Any] | None = None,
+        ease: Mapping[str, Any] | None = EASE_DEFAULTS,
         bundle: dict[str, float] | None = None,
         window: int = 1800,
         valid_share: float = 0.1,
@@ -170,6 +181,7 @@ class Recommender:
         self.sequence_config = dict(sequence or {})
         self.network_config = dict(network or {})
         self.pairwise_config = dict(pairwise or {})
+        self.ease_config = None if ease is None else {**EASE_DEFAULTS, **ease}
         unknown = set(bundle or {}) - set(BUNDLE_DEFAULTS)
         if unknown:
             raise ValueError(f"unknown bundle setting(s) {sorted(unknown)}: see BUNDLE_DEFAULTS")
@@ -180,6 +192,8 @@ class Recommender:
         # The pairwise network; None in a model saved before it existed (bundles then use the
         # fused relevance and the co-purchase network's coherence alone).
         self.pairwise: PairwiseNetwork | None = None
+        # The fusion's EASE component; None without one (``ease=None``, models saved before it).
+        self.ease: EASE | None = None
         self.window = int(window)
         self.valid_share = float(valid_share)
         self.seed = int(seed)
@@ -304,6 +318,7 @@ class Recommender:
             self.network = network.fit_counts(stats, self.user_features)
         say("learning the pairwise co-purchase network", self.verbose)
         self.pairwise = PairwiseNetwork(**self.pairwise_config).fit(train)
+        self.ease = None if self.ease_config is None else EASE(**self.ease_config).fit(train)
         valid_cases = self._valid_cases(train, valid)
         if len(valid_cases) > self.max_fusion_cases:
             rng = np.random.default_rng(self.seed)
@@ -350,14 +365,16 @@ class Recommender:
         return self.home_fusion if not context and self.home_fusion is not None else self.fusion
 
     def _fusion_components(self) -> dict[str, Any]:
-        """The fusion's components by name: the sequence model, the co-purchase network and the
-        pairwise network (absent from models saved before it); the networks' items that no
-        event shows borrow their donors' scores (:meth:`_borrowing`). A model saved before the
-        pairwise network was a component has no weight for it, which weighs 0: its fusion
-        scores as then."""
+        """The fusion's components by name: the sequence model, the co-purchase network, the
+        pairwise network (absent from models saved before it) and EASE (absent without one);
+        the items that no event shows borrow their donors' scores from the networks and EASE
+        (:meth:`_borrowing`). A model saved before the pairwise network or EASE was a component
+        has no weight for it, which weighs 0: its fusion scores as then."""
         parts = {"sequence": self.sequence, "copurchase": self._borrowing()}
         if self.pairwise is not None:
             parts["pairwise"] = new_arrivals.Borrowing(self.pairwise, self._cold_donors)
+        if self.ease is not None:
+            parts["ease"] = new_arrivals.Borrowing(self.ease, self._cold_donors)
         return parts
 
     def _fit_baselines(self, train: Interactions) -> None:

@@ -338,6 +338,63 @@ def test_ease_keeps_the_most_frequent_items_and_ranks_the_rest_below():
         assert_close(f"others, case {row}", got[row, 3:], [kept.min() - 1] * 2, atol=1e-5)
 
 
+@given(basket_lists(max_items=8), st.integers(1, 9))
+def test_ease_keep_holds_the_largest_entries_of_each_row_and_saves_without_pickle(shop, keep):
+    """``keep`` stores the ``keep`` entries of largest magnitude of each row of the dense B
+    (all of them when keep >= K: the same scores as the dense model), and the state rebuilds
+    a model that scores the same, also over cases with items added after the fit."""
+    baskets, n_items, contexts = shop
+    train = basket_shop(baskets, n_items)
+    dense = EASE(l2=2.0).fit(train)
+    pruned = EASE(l2=2.0, keep=keep).fit(train)
+    b = dense.weights_
+    got = pruned.weights_.toarray()
+    assert sp.issparse(pruned.weights_) and pruned.weights_.dtype == np.float32
+    assert (np.diff(pruned.weights_.indptr) == min(keep, n_items)).all()
+    np.testing.assert_array_equal(got[got != 0], b[got != 0])  # kept entries are B's own
+    for row in range(n_items):
+        kept = np.abs(b[row][got[row] != 0])
+        dropped = np.abs(b[row][got[row] == 0])
+        assert kept.size <= keep and kept.min(initial=np.inf) >= dropped.max(initial=0.0)
+    ctx = cases(contexts, n_items)
+    if keep >= n_items:
+        np.testing.assert_array_equal(got, b)
+        assert_close("scores as dense", pruned.score(ctx), dense.score(ctx), atol=1e-5)
+    for model in (dense, pruned):
+        state = model.get_state()
+        again = EASE.from_state(corenn_round_trip(state))
+        np.testing.assert_array_equal(again.score(ctx), model.score(ctx))
+        wider = Cases(ctx.users, ctx.context, ctx.lengths, ctx.targets, _wider(ctx.exclude, 2))
+        scores = again.score(wider)
+        np.testing.assert_array_equal(scores[:, :n_items], model.score(ctx))
+        below = scores[:, again.kept_].min(axis=1, initial=0.0) - 1.0
+        np.testing.assert_array_equal(scores[:, n_items:], np.repeat(below[:, None], 2, axis=1))
+
+
+def corenn_round_trip(state):
+    """``state`` written and read back by ``corenn.save`` / ``corenn.load`` (no pickle)."""
+    import tempfile
+
+    import corenn
+
+    with tempfile.TemporaryDirectory() as tmp:
+        corenn.save({"ease": state}, f"{tmp}/s.npz")
+        return corenn.load(f"{tmp}/s.npz")["ease"]
+
+
+def _wider(exclude, extra):
+    """``exclude`` (n, I) with ``extra`` more item columns, none excluded."""
+    return sp.hstack([exclude, sp.csr_matrix((exclude.shape[0], extra), dtype=bool)]).tocsr()
+
+
+def test_ease_keep_and_narrower_cases_are_refused():
+    with pytest.raises(ValueError, match="keep"):
+        EASE(keep=0)
+    model = EASE().fit(basket_shop([{0, 1}, {1, 2}], 3))
+    with pytest.raises(ValueError, match="fitted on 3"):
+        model.score(cases([[0]], 2))
+
+
 def rules_oracle(baskets, n_items, min_support, min_confidence, metric):
     """{(antecedent, j): metric} by enumerating every itemset of 1-3 items of every basket."""
     n = max(len(baskets), 1)

@@ -505,3 +505,26 @@ def test_prefixes_look_deeper_when_the_best_items_prove_nothing():
     items, probs = next(fused.prefixes(cases, 1))
     _assert_same_top((items[None], probs[None]), _full_top(fused, cases, 1), "top-1")
     assert items.tolist() == [4]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 4),
+    st.integers(1, 40),
+    st.integers(2, 30),
+    st.integers(1, 6),
+    st.integers(0, 2**32 - 1),
+)
+def test_grid_ndcg_equals_mixing_every_item(m, n, n_items, resolution, seed):
+    """The pruned grid search of ``Fusion.fit`` gives every mixture exactly the mean NDCG@10
+    of mixing the log-ranks of every item (ties in the scores, exclusions, few items)."""
+    rng = np.random.default_rng(seed)
+    allowed = rng.random((n, n_items)) < 0.8
+    targets = rng.integers(0, n_items, n)
+    allowed[np.arange(n), targets] = True
+    scores = rng.integers(0, 4, (m, n, n_items)).astype(np.float32)  # many ties
+    z = np.stack([log_rank(s, allowed) for s in scores])
+    grid = simplex_grid(m, resolution)
+    got = fusion._grid_ndcg(grid, z, allowed, targets)
+    want = [fusion._ndcg_cases(fusion._mix(c, z), allowed, targets).mean() for c in grid]
+    np.testing.assert_array_equal(got, want)

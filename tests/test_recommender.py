@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from bundlerec.data import load_events
 from bundlerec.datasets import synthetic_shop
-from bundlerec.prep import split_leave_last_out
-from bundlerec.recommender import ModelDirError, Recommender
+from bundlerec.models.baselines import EASE
+from bundlerec.prep import clean, split_leave_last_out
+from bundlerec.recommender import EASE_DEFAULTS, ModelDirError, Recommender
 
 SMALL_SEQ = {"dim": 16, "hidden": 16, "epochs": 2, "batch_size": 128, "patience": None}
 
@@ -159,52 +161,92 @@ def test_save_load_round_trip_keeps_bundles_and_an_old_dir_falls_back(model, tmp
     assert loaded.pairwise is not None and loaded.bundle_config == model.bundle_config
     for ask in asks:
         assert loaded.recommend_bundles(user, **ask) == model.recommend_bundles(user, **ask)
-    # a directory saved before the pairwise network: no arrays under its prefix, no settings
+    # a directory saved before the pairwise network (and EASE): no arrays under their
+    # prefixes, no settings
     arrays = corenn.load(tmp_path / "m" / "arrays.npz")
-    del arrays["pairwise"]
+    del arrays["pairwise"], arrays["ease"]
     corenn.save(arrays, tmp_path / "m" / "arrays.npz")
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
-    del meta["config"]["pairwise"], meta["config"]["bundle"]
-    weights = meta["fusion"]["weights"]  # nor a fusion weight for it
-    weights = {k: v for k, v in weights.items() if not k.startswith("pairwise")}
+    del meta["config"]["pairwise"], meta["config"]["bundle"], meta["config"]["ease"]
+    weights = meta["fusion"]["weights"]  # nor a fusion weight for them
+    weights = {k: v for k, v in weights.items() if not k.startswith(("pairwise", "ease"))}
     meta["fusion"]["weights"] = weights
     (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
     old = Recommender.load(tmp_path / "m")
     assert old.pairwise is None and list(old.fusion.components) == ["sequence", "copurchase"]
     loaded.pairwise = None  # today's objective: fused relevance + co-purchase coherence
+    del loaded.fusion.components["ease"]
     loaded.fusion.weights = weights
     for ask in asks:
         result = old.recommend_bundles(user, **ask)
         assert result == loaded.recommend_bundles(user, **ask) and result["bundles"]
 
 
-def test_pairwise_component_round_trip(model, shop, tmp_path):
+def test_pairwise_and_ease_components_round_trip(model, shop, tmp_path):
     _, test, _, _ = shop
     cases = model.cases(test, "next-item")
-    assert list(model.fusion.components) == ["sequence", "copurchase", "pairwise"]
+    assert list(model.fusion.components) == ["sequence", "copurchase", "pairwise", "ease"]
     model.save(tmp_path / "m")
     loaded = Recommender.load(tmp_path / "m")
     assert loaded.fusion.weights == model.fusion.weights
+    assert loaded.ease_config == model.ease_config == dict(EASE_DEFAULTS)
     for name in ("pairwise", "fusion"):
         np.testing.assert_array_equal(
             loaded.scorers()[name].score(cases), model.scorers()[name].score(cases), name
         )
+    np.testing.assert_array_equal(loaded.ease.score(cases), model.ease.score(cases))
 
 
-OLD_DIR = Path(__file__).parent / "data" / "model_before_pairwise_fusion"
+def test_ease_component_is_the_baseline_fitted_on_the_fit_part(model, shop):
+    """The fusion's EASE component scores as the EASE baseline fitted on the events the other
+    components learn from (the validation events held out), within float32 sums: the saved
+    component keeps ``EASE_DEFAULTS["keep"]`` = 200 >= 60 entries per row, all of them here."""
+    train, test, _, _ = shop
+    cases = model.cases(test, "next-item")
+    fit_part, _ = split_leave_last_out(clean(load_events(train), window=model.window))
+    baseline = EASE().fit(model._encode(fit_part))
+    want = baseline.score(cases)
+    np.testing.assert_allclose(model.ease.score(cases), want, rtol=1e-5, atol=1e-6)
+    fused = model.fusion.components["ease"].score(cases)
+    np.testing.assert_allclose(fused, want, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(model.baselines["ease"].score(cases), want)  # the whole history's
 
 
-def test_model_saved_before_the_pairwise_component_scores_unchanged(tmp_path):
-    """A model directory written by the code before the pairwise network was a fusion
-    component (tests/data, with the fusion scores that code gave) loads with no weight for it,
-    scores as then, and saves and loads again unchanged."""
-    old = Recommender.load(OLD_DIR / "model")
-    assert old.pairwise is not None and "pairwise" not in old.fusion.weights
+def test_ease_none_leaves_ease_out_of_the_fusion(shop, tmp_path):
+    train, test, items, users = shop
+    model = Recommender(sequence=SMALL_SEQ, network={"n_top": 30}, ease=None, verbose=False)
+    model.fit(train, items, users)
+    assert model.ease is None and "ease" not in model.fusion.weights
+    assert list(model.fusion.components) == ["sequence", "copurchase", "pairwise"]
+    model.save(tmp_path / "m")
+    loaded = Recommender.load(tmp_path / "m")
+    assert loaded.ease is None and loaded.ease_config is None
+    cases = model.cases(test, "next-item")
+    np.testing.assert_array_equal(loaded.fusion.score(cases), model.fusion.score(cases))
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize(
+    "name, weighted",
+    [("model_before_pairwise_fusion", ("pairwise",)), ("model_before_ease_component", ())],
+)
+def test_model_saved_before_a_component_scores_unchanged(name, weighted, tmp_path):
+    """A model directory written by the code before the pairwise network, or before EASE, was
+    a fusion component (tests/data, with the fusion scores that code gave;
+    model_before_ease_component was written at commit a0573ae by a synthetic shop of 40
+    shoppers and 30 items, seed 5, leave-last-out) loads with no EASE and no weight for what
+    was not a component, scores as then, and saves and loads again unchanged."""
+    old_dir = DATA / name
+    old = Recommender.load(old_dir / "model")
+    assert old.pairwise is not None and old.ease is None and old.ease_config is None
+    assert not {"ease", *weighted} & set(old.fusion.weights)
     assert list(old.fusion.components) == ["sequence", "copurchase", "pairwise"]
-    cases = old.cases(OLD_DIR / "test.csv", "next-item")
-    expected = np.load(OLD_DIR / "fusion_scores.npy", allow_pickle=False)
+    cases = old.cases(old_dir / "test.csv", "next-item")
+    expected = np.load(old_dir / "fusion_scores.npy", allow_pickle=False)
     np.testing.assert_allclose(old.fusion.score(cases), expected, rtol=1e-6, atol=1e-9)
-    shutil.copytree(OLD_DIR / "model", tmp_path / "m")
+    shutil.copytree(old_dir / "model", tmp_path / "m")
     old.save(tmp_path / "m")
     again = Recommender.load(tmp_path / "m")
     np.testing.assert_allclose(again.fusion.score(cases), expected, rtol=1e-6, atol=1e-9)

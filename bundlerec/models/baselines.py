@@ -346,7 +346,11 @@ class EASE(_ItemModel):
     Fitting costs O(K^3) time and O(K^2) memory, so only the ``max_items`` most frequent items
     (by number of rows holding them; ties: lower code) are modelled, K = min(I, max_items).
     Context items outside them are ignored, and items outside them score one below the lowest
-    kept score of the case (tied among themselves, so the lower code ranks first).
+    kept score of the case (tied among themselves, so the lower code ranks first); so do items
+    added after the fit (cases over ``I' >= I`` items score ``I'`` columns). With ``keep``, each
+    row of ``B`` keeps only its ``keep`` entries of largest magnitude (ties: any, but the same
+    for the same ``B``), stored as a sparse matrix: K x keep entries instead of K^2 (the fusion
+    component of :class:`~bundlerec.recommender.Recommender` is saved so).
 
     Parameters
     ----------
@@ -359,12 +363,14 @@ class EASE(_ItemModel):
         Event types that put an item in its row; None uses every event.
     max_items : int, default 5000
         K's upper bound (5,000 items: a 200 MB Gram matrix, a few seconds to invert).
+    keep : int or None, default None
+        Entries of ``B`` kept per row (None: all, a dense ``B``).
 
     Attributes
     ----------
     kept_ : ndarray, shape (K,), int64
         Codes of the modelled items, increasing.
-    weights_ : ndarray, shape (K, K), float32
+    weights_ : ndarray (K, K) float32, or scipy.sparse.csr_matrix (K, K) float32 with ``keep``
         ``B`` over the kept items.
     """
 
@@ -374,6 +380,7 @@ class EASE(_ItemModel):
         by: Literal["basket", "user"] = "basket",
         events: Sequence[int] | None = None,
         max_items: int = 5000,
+        keep: int | None = None,
     ) -> None:
         if not l2 > 0:
             raise ValueError(f"l2 must be positive (G must be invertible), got {l2!r}")
@@ -385,6 +392,9 @@ class EASE(_ItemModel):
         self.by = by
         self.events = events
         self.max_items = max_items
+        if keep is not None and (isinstance(keep, bool) or keep < 1):
+            raise ValueError(f"keep must be a positive integer or None, got {keep!r}")
+        self.keep = keep
 
     def fit(self, train: Interactions, **side_info: Any) -> EASE:
         """Solve for ``B`` over the most frequent items; returns ``self``."""
@@ -398,23 +408,80 @@ class EASE(_ItemModel):
         p = np.linalg.inv(gram)
         b = -p / np.diag(p)[None, :]
         np.fill_diagonal(b, 0.0)
-        self.weights_ = b.astype(np.float32)
+        self.weights_ = b.astype(np.float32) if self.keep is None else _largest(b, self.keep)
         self.n_items = train.n_items
         return self
 
     def score(self, cases: Cases) -> np.ndarray:
-        """(n, I) float32: rows of ``B`` summed over each case's (kept) context items."""
-        n_items = self._fitted_items()
+        """(n, I') float32, ``I'`` the cases' items (at least the fitted ``I``): rows of ``B``
+        summed over each case's (kept) context items."""
+        n_fitted = self._fitted_items()
+        n_items = cases.exclude.shape[1]
+        if n_items < n_fitted:
+            raise ValueError(f"cases over {n_items} items; EASE was fitted on {n_fitted}")
         ctx = _context(cases, n_items)[:, self.kept_].astype(np.float32)
         outside = np.ones(n_items, dtype=bool)
         outside[self.kept_] = False
         out = np.empty((ctx.shape[0], n_items), dtype=np.float32)
         for start in range(0, ctx.shape[0], _CHUNK_CASES):
-            kept = np.asarray(ctx[start : start + _CHUNK_CASES] @ self.weights_)
+            kept = ctx[start : start + _CHUNK_CASES] @ self.weights_
+            kept = kept.toarray() if sp.issparse(kept) else np.asarray(kept)
             block = out[start : start + kept.shape[0]]
             block[:, self.kept_] = kept
             block[:, outside] = kept.min(axis=1, initial=0.0)[:, None] - 1.0
         return out
+
+    def get_state(self) -> dict[str, Any]:
+        """Plain arrays and numbers (``corenn.save``, no pickle) :meth:`from_state` rebuilds
+        from: the settings, ``kept_`` and ``B`` (dense, or its CSR arrays with ``keep``)."""
+        n_items = self._fitted_items()
+        b = self.weights_
+        weights = (
+            {"data": b.data, "indices": b.indices, "indptr": b.indptr}
+            if sp.issparse(b)
+            else {"dense": b}
+        )
+        config = {"l2": float(self.l2), "by": self.by, "max_items": int(self.max_items)}
+        config["events"] = None if self.events is None else [int(e) for e in self.events]
+        config["keep"] = self.keep
+        return {"config": config, "n_items": n_items, "kept": self.kept_, "weights": weights}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> EASE:
+        """Rebuild a fitted EASE from :meth:`get_state`'s output (shapes are checked)."""
+        self = cls(**state["config"])
+        self.n_items = int(state["n_items"])
+        self.kept_ = np.asarray(state["kept"], dtype=np.int64)
+        k, w = self.kept_.size, state["weights"]
+        if "dense" in w:
+            self.weights_ = np.asarray(w["dense"], dtype=np.float32)
+        else:
+            parts = (w["data"].astype(np.float32), w["indices"], w["indptr"])
+            self.weights_ = sp.csr_matrix(parts, shape=(k, k))
+        if (
+            self.weights_.shape != (k, k)
+            or (k and (self.kept_.min() < 0 or self.kept_.max() >= self.n_items))
+            or (
+                sp.issparse(self.weights_)
+                and self.weights_.indices.size
+                and self.weights_.indices.max() >= k
+            )
+        ):
+            raise ValueError("saved EASE arrays do not match each other")
+        return self
+
+
+def _largest(b: np.ndarray, keep: int) -> sp.csr_matrix:
+    """(K, K) float32 CSR of the ``keep`` entries of largest magnitude of each row of float
+    ``b`` (K, K) (all of them when ``keep >= K``)."""
+    k = b.shape[0]
+    if k == 0:
+        return sp.csr_matrix((0, 0), dtype=np.float32)
+    keep = min(keep, k)
+    cols = np.sort(np.argpartition(-np.abs(b), keep - 1, axis=1)[:, :keep], axis=1)
+    data = np.take_along_axis(b, cols, axis=1).astype(np.float32)
+    indptr = np.arange(0, k * keep + 1, keep)
+    return sp.csr_matrix((data.ravel(), cols.ravel(), indptr), shape=(k, k))
 
 
 def _row_pairs(m: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
