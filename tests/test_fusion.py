@@ -155,7 +155,8 @@ def _ndcg_ties_against(fused: np.ndarray, allowed: np.ndarray, target: np.ndarra
 
 @given(st.integers(0, 2**32 - 1))
 def test_fusion_never_ranks_worse_than_its_best_component_on_validation(seed):
-    """Rank-only: at least the best component; joint: kept only within 2 SE of rank-only."""
+    """Rank-only: at least the best component; a step towards the joint weights: kept only
+    within 2 SE of rank-only."""
     rng = np.random.default_rng(seed)
     target, a, b, exclude = _problem(rng)
     cases = _cases(target, exclude)
@@ -181,7 +182,9 @@ def test_fusion_never_ranks_worse_than_its_best_component_on_validation(seed):
         assert any(key.endswith(SHARE) for key in joint.weights), joint.weights
         joint_ndcg = _ndcg_ties_against(_fused64(joint, scores, allowed), allowed, target)
         diff = joint_ndcg - rank_ndcg
-        assert v["ndcg_joint"] == pytest.approx(joint_ndcg.mean(), abs=1e-9), v
+        assert v["joint"] in (1.0, 0.75, 0.5, 0.25), v
+        if v["joint"] == 1.0:
+            assert v["ndcg_joint"] == pytest.approx(joint_ndcg.mean(), abs=1e-9), v
         assert diff.mean() >= -2 * diff.std() / np.sqrt(diff.size) - 1e-12, v
     else:
         assert joint.weights == rank_only.weights and joint.bias == rank_only.bias, v
