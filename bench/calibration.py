@@ -95,7 +95,7 @@ def run(name: str, train: pd.DataFrame, test: pd.DataFrame, task: str, **side) -
     print(
         f"\n{name}, {task}: {len(valid)} validation cases (inner split), {len(cases)} test "
         f"cases\nvalidation NDCG@10 rank-only {v['ndcg_rank']:.4f}, joint {v['ndcg_joint']:.4f}"
-        f" (paired SE {v['se']:.4f}; joint kept: {bool(v['joint'])})\n"
+        f" (paired SE {v['se']:.4f}; step towards the joint weights kept: {v['joint']:g})\n"
         f"weights {', '.join(f'{k} {w:.3f}' for k, w in joint.weights.items())}, "
         f"bias {joint.bias:.3f}"
     )
