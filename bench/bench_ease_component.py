@@ -19,7 +19,6 @@ bench/bench_ease_component.py --benchmark-columns=min,median,max -p no:cacheprov
 from __future__ import annotations
 
 import time
-import warnings
 
 import numpy as np
 import pytest
@@ -32,13 +31,10 @@ from bundlerec.recommender import EASE_DEFAULTS, Recommender
 
 
 @pytest.fixture(scope="module")
-def big_model(threads, tmp_path_factory):
-    events, items, users = synthetic_shop(n_users=45_000, n_items=50_000, n_days=30, seed=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = Recommender(
-            sequence={"epochs": 1, "patience": None}, network={"n_top": 150}, verbose=False
-        ).fit(events, items, users)
+def measured_model(big_model, tmp_path_factory):
+    """The shared 50k-item model (bench/conftest.py) with the EASE component's fit time, stored
+    entries and saved sizes in ``ease_info``."""
+    model = big_model
     sizes = {}
     for label in ("with", "without"):
         if label == "without":
@@ -93,27 +89,29 @@ def _serve(benchmark, model, label, call, rounds=None):
 
 
 @pytest.mark.parametrize("label", ["with", "without", "forced"])
-def test_top10_one_shopper(benchmark, big_model, label):
-    result = _serve(benchmark, big_model, label, lambda u: big_model.recommend_items(u, k=10))
+def test_top10_one_shopper(benchmark, measured_model, label):
+    result = _serve(
+        benchmark, measured_model, label, lambda u: measured_model.recommend_items(u, k=10)
+    )
     assert len(result) == 10
 
 
 @pytest.mark.parametrize("label", ["with", "without", "forced"])
-def test_fused_scores_one_shopper(benchmark, big_model, label):
+def test_fused_scores_one_shopper(benchmark, measured_model, label):
     def scores(user):
-        codes = big_model._user_codes([user])
-        return big_model.fusion.score(big_model._serving_cases(codes, [], []))
+        codes = measured_model._user_codes([user])
+        return measured_model.fusion.score(measured_model._serving_cases(codes, [], []))
 
-    result = _serve(benchmark, big_model, label, scores)
-    assert result.shape == (1, big_model.history.n_items)
+    result = _serve(benchmark, measured_model, label, scores)
+    assert result.shape == (1, measured_model.history.n_items)
 
 
 @pytest.mark.parametrize("label", ["with", "without"])
-def test_five_bundles_of_three_under_budget(benchmark, big_model, label):
+def test_five_bundles_of_three_under_budget(benchmark, measured_model, label):
     def bundles(user):
-        return big_model.recommend_bundles(user, k=5, size=3, budget=80.0)
+        return measured_model.recommend_bundles(user, k=5, size=3, budget=80.0)
 
-    result = _serve(benchmark, big_model, label, bundles, rounds=20)
+    result = _serve(benchmark, measured_model, label, bundles, rounds=20)
     assert all(b["total_price"] <= 80.0 for b in result["bundles"])
 
 

@@ -14,25 +14,12 @@ bench/bench_serving.py --benchmark-columns=min,median,max``.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
 
 from bundlerec.datasets import synthetic_shop
 from bundlerec.prep import split_leave_last_out
 from bundlerec.recommender import Recommender
-
-
-@pytest.fixture(scope="module")
-def big_model(threads):
-    events, items, users = synthetic_shop(n_users=45_000, n_items=50_000, n_days=30, seed=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = Recommender(
-            sequence={"epochs": 1, "patience": None}, network={"n_top": 150}, verbose=False
-        ).fit(events, items, users)
-    return model
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,13 @@ else all cores) and is applied through ``corenn.set_num_threads`` (Numba and BLA
 """
 
 import os
+import warnings
 
 import pytest
 
 import corenn
+from bundlerec.datasets import synthetic_shop
+from bundlerec.recommender import Recommender
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +30,15 @@ def torch(threads: int):
     torch = pytest.importorskip("torch", reason="torch is not installed: PyTorch peer skipped")
     torch.set_num_threads(threads)
     return torch
+
+
+@pytest.fixture(scope="session")
+def big_model(threads: int) -> Recommender:
+    """The 50,000-item synthetic shop's Recommender (about 47k items in its catalogue), fitted
+    once per session and not timed; shared by the serving benchmarks."""
+    events, items, users = synthetic_shop(n_users=45_000, n_items=50_000, n_days=30, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Recommender(
+            sequence={"epochs": 1, "patience": None}, network={"n_top": 150}, verbose=False
+        ).fit(events, items, users)
