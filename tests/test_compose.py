@@ -284,3 +284,142 @@ def test_a_long_enough_prefix_settles_the_search():
         compose_bundles(
             relevance, prices, categories, allowed, coherence, fixed=[ranking[-1]], unknown=unknown
         )
+
+
+def _loop_beam(
+    relevance,
+    prices,
+    categories,
+    candidates,
+    coherence,
+    fixed,
+    free,
+    budget,
+    cap,
+    value,
+    promoted,
+    n_promoted,
+    beam_width,
+):
+    """The beam search one partial bundle and one candidate at a time (the oracle of
+    :func:`bundlerec.compose._beam_search`): ``(items, total_price, score, log_p)``."""
+    beam = [tuple(fixed)]
+    for step in range(free):
+        extended = {}
+        left = free - step - 1
+        for partial in beam:
+            for j in candidates.tolist():
+                items = partial + (j,)
+                cats = [categories[i] for i in items]
+                if j in partial or cats.count(categories[j]) > cap:
+                    continue
+                if budget is not None and sum(prices[i] for i in partial) + prices[j] > budget:
+                    continue
+                promos = sum(bool(promoted[i]) for i in items[len(fixed) :]) if n_promoted else 0
+                if n_promoted and promos + left < n_promoted:
+                    continue
+                extended.setdefault(tuple(sorted(items)), items)
+        if not extended:
+            return []
+        keys = sorted(extended)
+        log_p = np.asarray(coherence(keys), dtype=float)
+        scores, kept = [], []
+        for i, key in enumerate(keys):
+            items = extended[key]
+            score = 0.0
+            for n, j in enumerate(items):
+                score = relevance[j] if n == 0 else score + relevance[j]
+            score = score + log_p[i]
+            if value is not None:
+                total = sum(value[j] for j in items)
+                worth = float(np.log(total)) if total > 0 else -np.inf
+                score = score + worth
+                if step == free - 1 and not np.isfinite(worth):
+                    scores.append(score)
+                    continue
+            scores.append(score)
+            kept.append(i)
+        kept.sort(key=lambda i: -scores[i])  # stable: equal scores in the order of the keys
+        kept = kept[:beam_width]
+        beam = [extended[keys[i]] for i in kept]
+        if not beam:
+            return []
+    return [
+        (
+            extended[keys[i]],
+            float(prices[list(extended[keys[i]])].sum()),
+            float(scores[i]),
+            float(log_p[i]),
+        )
+        for i in kept
+    ]
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 30),
+    size=st.integers(1, 4),
+    n_fixed=st.integers(0, 2),
+    budget=st.one_of(st.none(), st.floats(5, 150)),
+    cap=st.integers(1, 2),
+    objective=st.sampled_from(["probability", "revenue", "promoted"]),
+    ties=st.booleans(),
+    beam_width=st.integers(1, 12),
+)
+def test_beam_search_equals_a_loop_over_partial_bundles_and_candidates(
+    seed, n, size, n_fixed, budget, cap, objective, ties, beam_width
+):
+    from bundlerec.compose import _beam_search
+
+    relevance, prices, categories, allowed, coherence = _problem(seed, n)
+    rng = np.random.default_rng(seed + 2)
+    if ties:
+        relevance = rng.integers(0, 3, n).astype(float)
+    assume(size > n_fixed and n > n_fixed)
+    fixed = tuple(range(n_fixed))
+    candidates = np.flatnonzero(allowed)
+    candidates = candidates[candidates >= n_fixed]
+    candidates = candidates[np.lexsort((candidates, -relevance[candidates]))]
+    value = np.where(rng.random(n) < 0.1, np.nan, prices) if objective == "revenue" else None
+    promoted = rng.random(n) < 0.4 if objective == "promoted" else None
+    n_promoted = min(1, size - n_fixed) if objective == "promoted" else 0
+    args = (
+        relevance,
+        prices,
+        categories,
+        candidates,
+        coherence,
+        fixed,
+        size - n_fixed,
+        budget,
+        cap,
+        value,
+        promoted,
+        n_promoted,
+        beam_width,
+    )
+    got = [(b.items, b.total_price, b.score, b.log_probability) for b in _beam_search(*args)]
+    assert got == _loop_beam(*args)
+
+
+def test_beam_search_keys_item_sets_of_a_catalogue_too_large_for_one_int64_code():
+    """Item sets whose mixed-radix code would pass 2^62 are told apart row by row."""
+    from bundlerec.compose import _beam_search
+
+    n = 70_000  # 70,000^4 > 2^62
+    rng = np.random.default_rng(4)
+    relevance = rng.normal(size=n)
+    prices = np.ones(n)
+    categories = np.arange(n)
+    candidates = np.array([69_999, 5, 40_000, 12, 69_998], dtype=np.int64)
+    candidates = candidates[np.lexsort((candidates, -relevance[candidates]))]
+
+    def coherence(bundles):
+        return np.array([-0.01 * sum(b) / n for b in bundles])
+
+    beam_width = 20  # wide enough to keep every set
+    args = (relevance, prices, categories, candidates, coherence, (), 4, None, 1, None, None, 0)
+    args = (*args, beam_width)
+    got = [(b.items, b.total_price, b.score, b.log_probability) for b in _beam_search(*args)]
+    assert got == _loop_beam(*args)
+    assert len(got) == 5  # the 5 sets of 4 of the 5 candidates

@@ -60,6 +60,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
+import corenn
 from bundlerec.metrics import top_k
 from bundlerec.parallel import map_blocks
 
@@ -286,7 +287,7 @@ def _certified_top(
     b, n_items = allowed.shape
     log_half = _log_half(n_items)
     if ordered is None:
-        ordered = [np.sort(key, axis=1) for key in keys]
+        ordered = [corenn.sort_rows(key) for key in keys]
     cand = np.zeros((b, n_items), dtype=bool)
     for key, srt in zip(keys, ordered):
         cand |= key <= srt[:, depth - 1, None]
@@ -719,7 +720,7 @@ class Fusion:
         keys = [_keys(s, allowed) for s in scores]
         if used and weights.min() >= 0 and not any(np.isnan(key).any() for key in keys):
             lse = [_row_lse(s, allowed) if v else None for s, v in zip(scores, weights[:, 1])]
-            ordered = [np.sort(key, axis=1) for key in keys]
+            ordered = [corenn.sort_rows(key) for key in keys]
             depth = 2 * k
             while 2 * depth <= n_items:
                 top, p, ok = _certified_top(
