@@ -51,3 +51,15 @@ def test_sort_rows_refuses_what_it_cannot_sort(sort_rows):
         sort_rows(np.zeros(5))
     with pytest.raises(ValueError, match="2-D float32/float64"):
         sort_rows(np.zeros((2, 5), dtype=np.int64))
+
+
+def test_the_gpu_twin_sorts_as_the_reference_on_host_arrays():
+    """On a host array (as under Numba's CUDA simulator) the GPU twin is the array module's
+    sort: the same rows as the reference."""
+    import kernels.gpu
+
+    keys = np.random.default_rng(1).normal(size=(4, 100)).astype(np.float32)
+    keys[0, :3] = [np.nan, -0.0, np.inf]
+    np.testing.assert_array_equal(kernels.gpu.sort_rows(keys), reference.sort_rows(keys))
+    with pytest.raises(ValueError, match="2-D float32/float64"):
+        kernels.gpu.sort_rows(keys[0])
