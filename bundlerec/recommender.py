@@ -45,6 +45,7 @@ from bundlerec.data import (
 from bundlerec.explain import explain_bundle
 from bundlerec.files import write_atomically
 from bundlerec.lift import BasketCounts, BasketStatistics
+from bundlerec.metrics import ndcg_at_k
 from bundlerec.model_dir import ModelDirError
 from bundlerec.models.baselines import (
     EASE,
@@ -104,6 +105,21 @@ EASE_DEFAULTS: Mapping[str, Any] = MappingProxyType({"keep": 200})
 """Settings of the fusion's EASE component (:class:`~bundlerec.models.baselines.EASE` keywords;
 the others as the baseline's): ``keep`` entries of ``B`` per row, so that a model directory holds
 at most 5,000 x 200 of them (docs/evaluation.md, "EASE as a fourth fusion component")."""
+
+
+def _repeats_pay(fusion: Fusion, cases: Cases, k: int = 10) -> bool:
+    """Whether ``fusion``'s top-``k`` lists of the history ``cases`` (nothing excluded, as
+    :func:`~bundlerec.cases.history_cases` makes them) have a higher mean NDCG@k with the
+    shopper's history allowed than with it left out: baskets that repeat earlier purchases
+    (groceries) against baskets of new items only (films rated once)."""
+    rows = np.repeat(np.arange(len(cases)), cases.lengths)
+    cols = np.concatenate([c[:n] for c, n in zip(cases.context, cases.lengths)]).astype(np.int64)
+    history = sp.csr_matrix(
+        (np.ones(rows.size, dtype=bool), (rows, cols)), shape=cases.exclude.shape
+    )
+    allowed = ndcg_at_k(fusion.top_k(cases, k)[0], cases.targets, k).mean()
+    left_out = ndcg_at_k(fusion.top_k(replace(cases, exclude=history), k)[0], cases.targets, k)
+    return bool(allowed > left_out.mean())
 
 
 def _epoch(now: Any) -> int:
@@ -206,8 +222,11 @@ class Recommender:
         # (cases x catalogue) arrays, so this bounds the memory of fit on large catalogues.
         self.max_fusion_cases = 2000
         # Basket-completion models: a second fusion for a known shopper with an empty cart
-        # (fitted on history_cases; None for next-item models and models saved before it).
+        # (fitted on history_cases; None for next-item models and models saved before it),
+        # and whether its lists may repeat the shopper's history (chosen at fit).
         self.home_fusion: Fusion | None = None
+        self.home_repeats = False
+        self._popular: tuple | None = None  # (key, Popularity) of the history, home fusion
         # Campaigns (docs/campaigns.md): promotions table, units on hand per item code (NaN
         # unknown), the audience calibration (a, c) and its index (built on first use).
         self.promotions: pd.DataFrame | None = None
@@ -349,6 +368,7 @@ class Recommender:
         basket, one of its items as target). None for next-item models (their fusion is fitted
         on history contexts already) and with fewer than :data:`MIN_HOME_CASES` cases.
         """
+        self.home_repeats = False
         if self.task != "basket-completion":
             return None
         rng = np.random.default_rng(self.seed)
@@ -358,11 +378,37 @@ class Recommender:
         if len(cases) > self.max_fusion_cases:
             cases = cases.rows(np.sort(rng.choice(len(cases), self.max_fusion_cases, False)))
         say(f"fitting the home-page fusion on {len(cases)} validation baskets", self.verbose)
-        return Fusion(self._fusion_components(), seed=self.seed).fit(cases)
+        home = Fusion(self._home_components(Popularity(log=True).fit(train)), seed=self.seed)
+        home.fit(cases)
+        self.home_repeats = _repeats_pay(home, cases)
+        return home
 
     def _fusion_for(self, context: list[int]) -> Fusion:
-        """The fusion that scores a shopper with ``context`` (cart and anchors) as evidence."""
-        return self.home_fusion if not context and self.home_fusion is not None else self.fusion
+        """The fusion that scores a shopper with ``context`` (cart and anchors) as evidence
+        (the home fusion's popularity brought up to the history first)."""
+        if context or self.home_fusion is None:
+            return self.fusion
+        self.home_fusion.components["popular"] = self._popularity()
+        return self.home_fusion
+
+    def _repeats(self, context: list[int]) -> bool:
+        """Whether lists for a shopper with ``context`` (cart and anchors) may repeat the
+        shopper's history: with the home fusion, where its fit found that they should
+        (:attr:`home_repeats`)."""
+        return not context and self.home_fusion is not None and self.home_repeats
+
+    def _home_components(self, popularity: Popularity) -> dict[str, Any]:
+        """The home fusion's components: the fusion's (:meth:`_fusion_components`) and
+        ``"popular"``, ``popularity`` (log purchase counts; a home fusion saved before it had
+        none weighs it 0)."""
+        return self._fusion_components() | {"popular": popularity}
+
+    def _popularity(self) -> Popularity:
+        """Log purchase counts of the history (cached while the history is unchanged)."""
+        key = (self.history.item.size, self.history.n_items)
+        if self._popular is None or self._popular[0] != key:
+            self._popular = (key, Popularity(log=True).fit(self.history))
+        return self._popular[1]
 
     def _fusion_components(self) -> dict[str, Any]:
         """The fusion's components by name: the sequence model, the co-purchase network, the
@@ -484,9 +530,16 @@ class Recommender:
         return codes
 
     def _serving_cases(
-        self, user_codes: np.ndarray, anchors: list[int], exclude: list[int], max_len: int = 50
+        self,
+        user_codes: np.ndarray,
+        anchors: list[int],
+        exclude: list[int],
+        max_len: int = 50,
+        keep_history: bool = False,
     ) -> Cases:
-        """Cases for serving: history (most recent ``max_len``) + anchors as context."""
+        """Cases for serving: history (most recent ``max_len``) + anchors as context; the
+        context and ``exclude`` are excluded (with ``keep_history``, the anchors and
+        ``exclude`` only)."""
         n = user_codes.shape[0]
         hist = self.history
         starts = np.searchsorted(hist.user, user_codes, side="left")
@@ -498,10 +551,11 @@ class Recommender:
         for r, s in enumerate(seqs):
             context[r, : len(s)] = s
         lengths = np.array([len(s) for s in seqs], dtype=np.int64)
-        rows = np.concatenate(
-            [np.full(len(s) + len(exclude), r) for r, s in enumerate(seqs)]
-        ).astype(np.int64)
-        cols = np.concatenate([np.asarray(s + exclude, dtype=np.int64) for s in seqs])
+        left_out = [anchors + exclude if keep_history else s + exclude for s in seqs]
+        rows = np.concatenate([np.full(len(s), r) for r, s in enumerate(left_out)]).astype(
+            np.int64
+        )
+        cols = np.concatenate([np.asarray(s, dtype=np.int64) for s in left_out])
         excl = sp.csr_matrix(
             (np.ones(rows.size, dtype=bool), (rows, cols)), shape=(n, hist.n_items)
         )
@@ -515,13 +569,16 @@ class Recommender:
         Shoppers are scored ``batch_size`` at a time, so memory stays at about
         ``batch_size * n_items`` scores whatever the number of shoppers. The lists are those
         of ranking the whole catalogue (:meth:`Fusion.top_k`); a shopper with fewer than ``k``
-        recommendable items gets ``None`` in the free places.
+        recommendable items gets ``None`` in the free places. The history is left out as in
+        :meth:`recommend_items` without an anchor.
         """
         self._check_fitted()
         codes = self._user_codes(users)
         top = np.zeros((codes.size, k), dtype=np.int64)
         for start in range(0, codes.size, batch_size):
-            cases = self._serving_cases(codes[start : start + batch_size], [], [])
+            cases = self._serving_cases(
+                codes[start : start + batch_size], [], [], keep_history=self._repeats([])
+            )
             top[start : start + batch_size] = self._fusion_for([]).top_k(cases, k)[0]
         ids = np.asarray(self.items.classes_, dtype=object)[top]
         ids[top < 0] = None
@@ -534,11 +591,19 @@ class Recommender:
 
         Fewer than ``k`` records when fewer items are recommendable; ``score`` is the fused
         probability (without ``anchor``, a basket-completion model's :attr:`home_fusion`).
+        Items of the shopper's history are left out, except without ``anchor`` where the home
+        fusion's fit found that lists should repeat them (:attr:`home_repeats`: baskets that
+        repeat earlier purchases); ``exclude`` items are always left out.
         """
         self._check_fitted()
         anchors = self._item_codes(anchor, "anchor")
         excluded = self._item_codes(exclude, "excluded")
-        cases = self._serving_cases(np.array([self._user_code(user)]), anchors, excluded)
+        cases = self._serving_cases(
+            np.array([self._user_code(user)]),
+            anchors,
+            excluded,
+            keep_history=self._repeats(anchors),
+        )
         top, probs = self._fusion_for(anchors).top_k(cases, k)
         return [self._item_record(int(j), float(p)) for j, p in zip(top[0], probs[0]) if j >= 0]
 
@@ -1417,8 +1482,9 @@ class Recommender:
                 )
             self.pseudonymizer = pseudonymizer
         self._load_campaign(Path(directory))
-        for fusion in filter(None, (self.fusion, self.home_fusion)):
-            fusion.components.update(self._fusion_components())
+        self.fusion.components.update(self._fusion_components())
+        if self.home_fusion is not None:
+            self.home_fusion.components.update(self._home_components(self._popularity()))
         self._fit_baselines(self.history)
         self.fitted = True
         return self

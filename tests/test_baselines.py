@@ -94,6 +94,9 @@ def test_popularity_by_hand():
     assert_close(
         "all events", Popularity(events=None).fit(SHOP).score(cases([[]], 5)), [[4, 3, 2, 1, 1]]
     )
+    logged = Popularity(log=True).fit(SHOP).score(cases([[]], 5))
+    assert logged.dtype == np.float32
+    assert_close("log(1 + counts)", logged, np.log1p([[3.0, 3, 2, 1, 0]]))
 
 
 def test_co_occurrence_by_hand():

@@ -116,3 +116,72 @@ def test_an_empty_cart_is_scored_by_the_home_fusion_which_is_saved(basket_model,
     old = Recommender.load(tmp_path / "m")
     assert old.home_fusion is None
     np.testing.assert_allclose(_empty_cart_probabilities(old, user), main, rtol=1e-6)
+
+
+def test_home_lists_repeat_the_history_only_where_the_fit_chose_it(basket_model, tmp_path):
+    """Without an anchor, ``recommend_items`` (and the batch) keep the shopper's history
+    exactly when ``home_repeats``; with an anchor it is always left out; the flag is saved."""
+    code = int(np.argmax(np.bincount(basket_model.history.user)))
+    user = str(basket_model.users.classes_[code])
+    start, stop = np.searchsorted(basket_model.history.user, [code, code + 1])
+    bought = set(basket_model.history.item[start:stop][-50:].tolist())  # the context served
+    n = basket_model.history.n_items
+    chosen = basket_model.home_repeats
+    try:
+        for repeats in (False, True):
+            basket_model.home_repeats = repeats
+            listed = {
+                basket_model.items.code(r["item_id"])
+                for r in basket_model.recommend_items(user, k=n)
+            }
+            batch = {
+                basket_model.items.code(i)
+                for i in basket_model.recommend_items_batch([user], k=n)[0]
+                if i is not None
+            }
+            assert listed == batch
+            assert (bought <= listed) if repeats else not (bought & listed)
+            anchor = next(j for j in range(n) if j not in bought)
+            anchored = basket_model.recommend_items(
+                user, k=n, anchor=[basket_model.items.classes_[anchor]]
+            )
+            assert not bought & {basket_model.items.code(r["item_id"]) for r in anchored}
+            basket_model.save(tmp_path / f"m{repeats}")
+            assert Recommender.load(tmp_path / f"m{repeats}").home_repeats is repeats
+    finally:
+        basket_model.home_repeats = chosen
+    meta = json.loads((tmp_path / "mTrue" / "meta.json").read_text())
+    del meta["home_fusion"]["repeats"]  # as saved before the choice existed: history left out
+    (tmp_path / "mTrue" / "meta.json").write_text(json.dumps(meta))
+    assert Recommender.load(tmp_path / "mTrue").home_repeats is False
+
+
+def test_repeats_pay_where_the_targets_are_bought_again():
+    """The choice compares NDCG@10 of the same lists with the history allowed and left out."""
+    import scipy.sparse as sp
+
+    from bundlerec.cases import Cases
+    from bundlerec.models.fusion import Fusion
+    from bundlerec.recommender import _repeats_pay
+
+    n_items = 30
+
+    class Fixed:  # item 0 first, then 1, 2, ...
+        def score(self, cases):
+            return np.tile(-np.arange(n_items, dtype=np.float32), (len(cases.users), 1))
+
+    fusion = Fusion({"fixed": Fixed()})
+    fusion.weights, fusion.bias = {"fixed": 1.0}, 0.0
+
+    def cases(targets):
+        n = len(targets)
+        return Cases(
+            np.arange(n, dtype=np.int64),
+            np.tile(np.array([[0, 1, 2]], dtype=np.int64), (n, 1)),
+            np.full(n, 3, dtype=np.int64),
+            np.array(targets, dtype=np.int64)[:, None],
+            sp.csr_matrix((n, n_items), dtype=bool),
+        )
+
+    assert _repeats_pay(fusion, cases([0, 1, 2, 5]))  # bought again: ranks 1-3 beat nothing
+    assert not _repeats_pay(fusion, cases([3, 4, 9, 12]))  # new items rank 3 places higher

@@ -142,6 +142,10 @@ class Popularity(_ItemModel):
     ----------
     events : sequence of int or None, default (PURCHASE,)
         Event types that are counted; None counts every event.
+    log : bool, default False
+        Score ``log(1 + count)`` instead of the count (the same ranking): as a fusion
+        component, whose log-share is a softmax of the scores, popularity then weighs items in
+        proportion to ``1 + count``.
 
     Attributes
     ----------
@@ -149,8 +153,9 @@ class Popularity(_ItemModel):
         Number of counted events per item.
     """
 
-    def __init__(self, events: Sequence[int] | None = (PURCHASE,)) -> None:
+    def __init__(self, events: Sequence[int] | None = (PURCHASE,), log: bool = False) -> None:
         self.events = events
+        self.log = bool(log)
 
     def fit(self, train: Interactions, **side_info: Any) -> Popularity:
         """Count the events of each item; returns ``self``."""
@@ -160,9 +165,11 @@ class Popularity(_ItemModel):
         return self
 
     def score(self, cases: Cases) -> np.ndarray:
-        """(n, I) float32: ``counts_`` repeated for each case."""
+        """(n, I) float32: ``counts_`` (with ``log``, ``log(1 + counts_)``) repeated for each
+        case."""
         self._fitted_items()
-        return np.repeat(self.counts_[None, :], len(cases.users), axis=0)
+        values = np.log1p(self.counts_) if self.log else self.counts_
+        return np.repeat(values[None, :], len(cases.users), axis=0)
 
 
 class CoOccurrence(_ItemModel):
