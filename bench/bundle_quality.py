@@ -282,7 +282,7 @@ def _home_page(model: Recommender, test: pd.DataFrame, label: str) -> None:
     """Coverage and hit of bundles of 3 without anchor against each ``test`` basket of a
     shopper known to ``model``: bundlerec as it is, without its home fusion, with dependence
     weight 0.5, and the 3 most popular items; hit of ``recommend_items(k=10)`` as fitted (the
-    history repeated or not, ``home_repeats``), with the history left out, with the home
+    history repeated or not, ``history_repeats``), with the history left out, with the home
     fusion's popularity weight set to 0, without the home fusion, and of the 10 most popular
     items."""
     with warnings.catch_warnings():
@@ -319,9 +319,9 @@ def _home_page(model: Recommender, test: pd.DataFrame, label: str) -> None:
         * len(rows),
         "recommend_items": top_items(),
     }
-    repeats, model.home_repeats = model.home_repeats, False
+    repeats, model.history_repeats = model.history_repeats, False
     tens["recommend_items, history left out"] = top_items()
-    model.home_repeats = repeats
+    model.history_repeats = repeats
     if model.home_fusion is not None:
         weights = dict(model.home_fusion.weights)
         model.home_fusion.weights.update({"popular": 0.0, "popular:log_share": 0.0})
@@ -340,7 +340,7 @@ def _home_page(model: Recommender, test: pd.DataFrame, label: str) -> None:
     for method, bundles in picks.items():
         common = np.array([len(p & b) for p, b in zip(bundles, baskets)])
         print(f"{method:27s}{(common / sizes).mean():11.4f}{(common > 0).mean():10.4f}")
-    print(f"top 10 items (home_repeats chosen at fit: {model.home_repeats})           hit")
+    print(f"top 10 items (history_repeats chosen at fit: {model.history_repeats})           hit")
     for method, lists in tens.items():
         hit = np.mean([bool(p & b) for p, b in zip(lists, baskets)])
         print(f"{method:48s}{hit:10.4f}")

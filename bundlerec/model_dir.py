@@ -11,9 +11,9 @@ so they score as then. The fusion's EASE component (:class:`~bundlerec.models.ba
 without it (saved before it, or fitted with ``ease=None``) loads with ``ease = None`` and no
 weight for it. The co-purchase network's family counts sit under ``network.counts``
 (absent before the feedback loop kept them). ``meta.json`` holds ``home_fusion``, the weights
-of a basket-completion model's fusion for a shopper with an empty cart and whether its lists
-repeat the history (null for next-item models; absent before it existed, which loads as null;
-``repeats`` absent before it existed: the history left out), and records ``privacy.key_check`` (the
+of a basket-completion model's fusion for a shopper with an empty cart and ``repeats``
+(:attr:`Recommender.history_repeats`, absent before it existed: None) (null for next-item
+models; absent before it existed, which loads as null), and records ``privacy.key_check`` (the
 check of the pseudonym key when the shopper ids are pseudonyms, :mod:`bundlerec.privacy`; never
 the key) and ``store_seq`` (the last event-store sequence number folded in,
 :mod:`bundlerec.store`). :func:`save` writes it to a
@@ -177,7 +177,7 @@ def _state(model: Recommender) -> tuple[dict[str, Any], dict[str, Any]]:
         else {
             "weights": model.home_fusion.weights,
             "bias": model.home_fusion.bias,
-            "repeats": model.home_repeats,
+            "repeats": model.history_repeats,
         },
         "privacy": {"key_check": model.key_check},
         "store_seq": model.store_seq,
@@ -301,7 +301,7 @@ def load(cls: type[Recommender], directory: str | os.PathLike) -> Recommender:
             model.home_fusion = Fusion(dict(model.fusion.components))
             model.home_fusion.weights = dict(home["weights"])
             model.home_fusion.bias = float(home["bias"])
-            model.home_repeats = bool(home.get("repeats", False))  # absent before: left out
+            model.history_repeats = home.get("repeats")  # absent before it: None, as then
         # Absent in models saved before the service: raw shopper ids, nothing folded from a store.
         model.key_check = meta.get("privacy", {}).get("key_check")
         model.store_seq = int(meta.get("store_seq", 0))

@@ -73,7 +73,7 @@ from bundlerec.progress import say
 __all__ = ["Recommender", "ModelDirError"]
 
 _PROB_FLOOR = 1e-12  # a bundle item's relevance is log max(p, floor)
-_PREFIX = 256  # the bundle search first reads this many of the shopper's best items
+_PREFIX = 512  # the bundle search first reads this many of the shopper's best items
 
 TASKS = ("next-item", "basket-completion")
 
@@ -111,7 +111,7 @@ def _repeats_pay(fusion: Fusion, cases: Cases, k: int = 10) -> bool:
     """Whether ``fusion``'s top-``k`` lists of the history ``cases`` (nothing excluded, as
     :func:`~bundlerec.cases.history_cases` makes them) have a higher mean NDCG@k with the
     shopper's history allowed than with it left out: baskets that repeat earlier purchases
-    (groceries) against baskets of new items only (films rated once)."""
+    (groceries) against baskets of new items only (films rated once). Ties leave it out."""
     rows = np.repeat(np.arange(len(cases)), cases.lengths)
     cols = np.concatenate([c[:n] for c, n in zip(cases.context, cases.lengths)]).astype(np.int64)
     history = sp.csr_matrix(
@@ -223,9 +223,10 @@ class Recommender:
         self.max_fusion_cases = 2000
         # Basket-completion models: a second fusion for a known shopper with an empty cart
         # (fitted on history_cases; None for next-item models and models saved before it),
-        # and whether its lists may repeat the shopper's history (chosen at fit).
+        # and whether baskets repeat the shopper's history, chosen with it (None without it:
+        # item lists leave the history out, bundles may hold it).
         self.home_fusion: Fusion | None = None
-        self.home_repeats = False
+        self.history_repeats: bool | None = None
         self._popular: tuple | None = None  # (key, Popularity) of the history, home fusion
         # Campaigns (docs/campaigns.md): promotions table, units on hand per item code (NaN
         # unknown), the audience calibration (a, c) and its index (built on first use).
@@ -366,9 +367,11 @@ class Recommender:
         context (which the pairwise network reads as one basket). This one is fitted on that
         situation (:func:`~bundlerec.cases.history_cases`: the history before each validation
         basket, one of its items as target). None for next-item models (their fusion is fitted
-        on history contexts already) and with fewer than :data:`MIN_HOME_CASES` cases.
+        on history contexts already) and with fewer than :data:`MIN_HOME_CASES` cases. Sets
+        :attr:`history_repeats` from the same cases (:func:`_repeats_pay`; None without a home
+        fusion).
         """
-        self.home_repeats = False
+        self.history_repeats = None
         if self.task != "basket-completion":
             return None
         rng = np.random.default_rng(self.seed)
@@ -380,7 +383,7 @@ class Recommender:
         say(f"fitting the home-page fusion on {len(cases)} validation baskets", self.verbose)
         home = Fusion(self._home_components(Popularity(log=True).fit(train)), seed=self.seed)
         home.fit(cases)
-        self.home_repeats = _repeats_pay(home, cases)
+        self.history_repeats = _repeats_pay(home, cases)
         return home
 
     def _fusion_for(self, context: list[int]) -> Fusion:
@@ -392,10 +395,10 @@ class Recommender:
         return self.home_fusion
 
     def _repeats(self, context: list[int]) -> bool:
-        """Whether lists for a shopper with ``context`` (cart and anchors) may repeat the
-        shopper's history: with the home fusion, where its fit found that they should
-        (:attr:`home_repeats`)."""
-        return not context and self.home_fusion is not None and self.home_repeats
+        """Whether item lists for a shopper with ``context`` (cart and anchors) may repeat the
+        shopper's history: the home fusion's lists, where its fit found that baskets repeat it
+        (:attr:`history_repeats`)."""
+        return not context and self.home_fusion is not None and self.history_repeats is True
 
     def _home_components(self, popularity: Popularity) -> dict[str, Any]:
         """The home fusion's components: the fusion's (:meth:`_fusion_components`) and
@@ -541,11 +544,7 @@ class Recommender:
         context and ``exclude`` are excluded (with ``keep_history``, the anchors and
         ``exclude`` only)."""
         n = user_codes.shape[0]
-        hist = self.history
-        starts = np.searchsorted(hist.user, user_codes, side="left")
-        stops = np.searchsorted(hist.user, user_codes, side="right")
-        stops = np.where(user_codes < 0, starts, stops)
-        seqs = [list(hist.item[a:b][-max_len:]) + anchors for a, b in zip(starts, stops)]
+        seqs = [self._recent_items(int(u), max_len) + anchors for u in user_codes]
         width = max(1, max(len(s) for s in seqs))
         context = np.full((n, width), -1, dtype=np.int64)
         for r, s in enumerate(seqs):
@@ -557,9 +556,17 @@ class Recommender:
         )
         cols = np.concatenate([np.asarray(s, dtype=np.int64) for s in left_out])
         excl = sp.csr_matrix(
-            (np.ones(rows.size, dtype=bool), (rows, cols)), shape=(n, hist.n_items)
+            (np.ones(rows.size, dtype=bool), (rows, cols)), shape=(n, self.history.n_items)
         )
         return Cases(user_codes, context, lengths, np.full((n, 1), -1, dtype=np.int64), excl)
+
+    def _recent_items(self, user_code: int, max_len: int = 50) -> list[int]:
+        """Item codes of the shopper's last ``max_len`` events, oldest first (none for an
+        unknown shopper, code -1): the history a shopper is served with."""
+        if user_code < 0:
+            return []
+        start, stop = np.searchsorted(self.history.user, [user_code, user_code + 1])
+        return self.history.item[start:stop][-max_len:].tolist()
 
     def recommend_items_batch(
         self, users: list[Any], k: int = 10, batch_size: int = 512
@@ -591,9 +598,9 @@ class Recommender:
 
         Fewer than ``k`` records when fewer items are recommendable; ``score`` is the fused
         probability (without ``anchor``, a basket-completion model's :attr:`home_fusion`).
-        Items of the shopper's history are left out, except without ``anchor`` where the home
-        fusion's fit found that lists should repeat them (:attr:`home_repeats`: baskets that
-        repeat earlier purchases); ``exclude`` items are always left out.
+        Items of the shopper's last 50 events are left out, except without ``anchor`` where the
+        fit found that baskets repeat the history (:attr:`history_repeats` True, with the home
+        fusion); ``exclude`` items are always left out.
         """
         self._check_fitted()
         anchors = self._item_codes(anchor, "anchor")
@@ -997,9 +1004,12 @@ class Recommender:
         n_promoted = promotions.promoted_slots(promote_share, max(free, 0))
         context = list(dict.fromkeys([*cart, *anchors]))
         # Baskets repeat earlier purchases, so a bundle may hold items of the shopper's history:
-        # only the cart, the anchors and the excluded items are left out.
+        # only the cart, the anchors and the excluded items are left out; and the history
+        # where the fit found that baskets do not repeat it (history_repeats False).
         left_out = np.zeros(self.history.n_items, dtype=bool)
         left_out[context + list(excluded)] = True
+        if self.history_repeats is False:
+            left_out[self._recent_items(user_code)] = True
         mixed = self.pairwise is not None and bool(context)
         w = self.bundle_config["fused"] if mixed else 1.0
         allowed = ~left_out
@@ -1248,7 +1258,9 @@ class Recommender:
         ``anchor`` items (the product a "bought together" widget is shown on) are part of every
         bundle: they come first, ``size`` counts them, and ``total_price`` and ``budget`` cover
         the whole bundle. ``cart`` items are context (evidence for both models) that is never
-        repeated in a bundle. ``exclude`` items never appear.
+        repeated in a bundle. ``exclude`` items never appear. Items of the shopper's last 50
+        events may appear (baskets repeat earlier purchases), except where the fit found that
+        baskets do not repeat the history (:attr:`history_repeats` False).
 
         Campaigns (docs/campaigns.md; tables from :meth:`set_campaign`): items out of stock
         never appear (an out-of-stock anchor gives no bundle); prices are those at ``now``

@@ -184,6 +184,32 @@ def test_destinations_that_are_not_batch_outputs_are_refused(model_dir, tmp_path
     assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
 
 
+def test_the_half_written_part_of_a_killed_worker_is_not_published(
+    model_dir, tmp_path, monkeypatch
+):
+    """A worker killed while writing a part leaves its temporary file behind (no cleanup runs
+    on SIGKILL); the rerun writes the part, and the published directory holds the parts and the
+    manifest only, readable as one Parquet dataset."""
+    score = jobs.score_partition
+    calls = []
+
+    def dies_once(model, inputs, task, k, target, options):
+        calls.append(target)
+        if len(calls) == 1:  # what a killed first attempt leaves: half a file
+            with open(f"{target}.0123abcd.tmp", "wb") as half:
+                half.write(b"PAR1 half a part")
+        return score(model, inputs, task, k, target, options)
+
+    monkeypatch.setattr(jobs, "score_partition", dies_once)
+    users = _shoppers(model_dir)
+    result = jobs.run_batch(model_dir, users, "items", tmp_path / "out", k=3, partition_size=40)
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == sorted(
+        [f"part-{n:05d}.parquet" for n in range(result.n_parts)] + [jobs.MANIFEST]
+    )
+    assert len(pd.read_parquet(tmp_path / "out")) == result.n_rows
+
+
 def test_a_worker_killed_mid_job_changes_nothing(model_dir, client, tmp_path):
     users = _shoppers(model_dir) * 40  # 4840 shoppers, 48 partitions
     jobs.run_batch(model_dir, users, "items", tmp_path / "here", k=5, partition_size=100)
@@ -208,6 +234,7 @@ def test_a_worker_killed_mid_job_changes_nothing(model_dir, client, tmp_path):
     )
     killer.join()
     assert 0 < state["parts_at_kill"] < result.n_parts  # the kill came mid-job
+    assert not [p for p in (tmp_path / "there").iterdir() if p.suffix == ".tmp"]
     pd.testing.assert_frame_equal(
         pd.read_parquet(tmp_path / "here"), pd.read_parquet(tmp_path / "there")
     )

@@ -120,16 +120,17 @@ def test_an_empty_cart_is_scored_by_the_home_fusion_which_is_saved(basket_model,
 
 def test_home_lists_repeat_the_history_only_where_the_fit_chose_it(basket_model, tmp_path):
     """Without an anchor, ``recommend_items`` (and the batch) keep the shopper's history
-    exactly when ``home_repeats``; with an anchor it is always left out; the flag is saved."""
+    exactly when ``history_repeats``, and bundles (with or without an anchor) leave it out
+    when not; with an anchor ``recommend_items`` always leaves it out; the flag is saved."""
     code = int(np.argmax(np.bincount(basket_model.history.user)))
     user = str(basket_model.users.classes_[code])
     start, stop = np.searchsorted(basket_model.history.user, [code, code + 1])
     bought = set(basket_model.history.item[start:stop][-50:].tolist())  # the context served
     n = basket_model.history.n_items
-    chosen = basket_model.home_repeats
+    chosen = basket_model.history_repeats
     try:
         for repeats in (False, True):
-            basket_model.home_repeats = repeats
+            basket_model.history_repeats = repeats
             listed = {
                 basket_model.items.code(r["item_id"])
                 for r in basket_model.recommend_items(user, k=n)
@@ -142,18 +143,25 @@ def test_home_lists_repeat_the_history_only_where_the_fit_chose_it(basket_model,
             assert listed == batch
             assert (bought <= listed) if repeats else not (bought & listed)
             anchor = next(j for j in range(n) if j not in bought)
+            for anchors in ([], [anchor]):
+                bundles = basket_model.compose(code, anchors, k=5, size=3)[0]
+                if not repeats:
+                    assert bundles and not bought & set().union(*(b.items for b in bundles))
             anchored = basket_model.recommend_items(
                 user, k=n, anchor=[basket_model.items.classes_[anchor]]
             )
             assert not bought & {basket_model.items.code(r["item_id"]) for r in anchored}
             basket_model.save(tmp_path / f"m{repeats}")
-            assert Recommender.load(tmp_path / f"m{repeats}").home_repeats is repeats
+            assert Recommender.load(tmp_path / f"m{repeats}").history_repeats is repeats
     finally:
-        basket_model.home_repeats = chosen
+        basket_model.history_repeats = chosen
     meta = json.loads((tmp_path / "mTrue" / "meta.json").read_text())
-    del meta["home_fusion"]["repeats"]  # as saved before the choice existed: history left out
+    del meta["home_fusion"]["repeats"]  # as saved before the choice existed
     (tmp_path / "mTrue" / "meta.json").write_text(json.dumps(meta))
-    assert Recommender.load(tmp_path / "mTrue").home_repeats is False
+    old = Recommender.load(tmp_path / "mTrue")
+    assert old.history_repeats is None  # as then: lists leave the history out, bundles not
+    listed = {old.items.code(r["item_id"]) for r in old.recommend_items(user, k=n)}
+    assert not bought & listed
 
 
 def test_repeats_pay_where_the_targets_are_bought_again():

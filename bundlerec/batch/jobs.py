@@ -12,7 +12,9 @@ Output: a directory of ``part-NNNNN.parquet`` files (one per partition, in shopp
 temporary sibling of the destination, which is renamed to the destination only when every
 part is in; a failed job removes it, so a directory at the destination is always complete. A
 task whose worker dies is run again by Dask on another worker (``retries``); parts are written
-through a temporary name, so a rerun replaces a half-written part. On a real cluster the
+through a temporary name, so a rerun replaces a half-written part, and the temporary files a
+killed worker leaves behind are removed before the directory is renamed (every part is checked
+to be there). On a real cluster the
 destination must be on a file system every worker shares.
 
 Tables (one row per shopper and rank):
@@ -231,6 +233,17 @@ class BatchResult:
         return self.n_inputs / self.seconds if self.seconds > 0 else float("inf")
 
 
+def _sweep(tmp: Path, names: list[str]) -> None:
+    """Leave only ``names`` in the job's ``tmp`` directory: anything else is a temporary part
+    file of a worker killed while writing it (its task was rerun). Raises RuntimeError naming
+    a missing part."""
+    missing = [name for name in names if not (tmp / name).is_file()]
+    if missing:
+        raise RuntimeError(f"batch job finished without its parts {missing[:5]}")
+    for stray in set(os.listdir(tmp)) - set(names):
+        (tmp / stray).unlink()
+
+
 def _publish(tmp: Path, path: Path) -> None:
     """Swap the finished ``tmp`` directory in at ``path`` (a previous output is removed)."""
     if path.exists() and any(path.iterdir()):
@@ -333,6 +346,7 @@ def run_batch(
             "parts": parts,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        _sweep(tmp, [*parts, MANIFEST])
         _publish(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
