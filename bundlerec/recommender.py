@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy.stats import poisson
 
 from bundlerec import audience, feedback, model_dir, new_arrivals, promotions
 from bundlerec import stock as stock_module
@@ -45,7 +46,6 @@ from bundlerec.data import (
 from bundlerec.explain import explain_bundle
 from bundlerec.files import write_atomically
 from bundlerec.lift import BasketCounts, BasketStatistics
-from bundlerec.metrics import ndcg_at_k
 from bundlerec.model_dir import ModelDirError
 from bundlerec.models.baselines import (
     EASE,
@@ -100,6 +100,9 @@ pairwise network's dependence term, ``pool`` the number K of candidates it is ex
 
 MIN_HOME_CASES = 100
 """Fewest validation baskets with an earlier history that fit :attr:`Recommender.home_fusion`."""
+REPEAT_ALPHA = 0.01
+"""Level of the test that finds items of the history bought again less often than chance
+(:attr:`Recommender.history_repeats` False)."""
 
 EASE_DEFAULTS: Mapping[str, Any] = MappingProxyType({"keep": 200})
 """Settings of the fusion's EASE component (:class:`~bundlerec.models.baselines.EASE` keywords;
@@ -107,19 +110,29 @@ the others as the baseline's): ``keep`` entries of ``B`` per row, so that a mode
 at most 5,000 x 200 of them (docs/evaluation.md, "EASE as a fourth fusion component")."""
 
 
-def _repeats_pay(fusion: Fusion, cases: Cases, k: int = 10) -> bool:
-    """Whether ``fusion``'s top-``k`` lists of the history ``cases`` (nothing excluded, as
-    :func:`~bundlerec.cases.history_cases` makes them) have a higher mean NDCG@k with the
-    shopper's history allowed than with it left out: baskets that repeat earlier purchases
-    (groceries) against baskets of new items only (films rated once). Ties leave it out."""
-    rows = np.repeat(np.arange(len(cases)), cases.lengths)
-    cols = np.concatenate([c[:n] for c, n in zip(cases.context, cases.lengths)]).astype(np.int64)
-    history = sp.csr_matrix(
-        (np.ones(rows.size, dtype=bool), (rows, cols)), shape=cases.exclude.shape
-    )
-    allowed = ndcg_at_k(fusion.top_k(cases, k)[0], cases.targets, k).mean()
-    left_out = ndcg_at_k(fusion.top_k(replace(cases, exclude=history), k)[0], cases.targets, k)
-    return bool(allowed > left_out.mean())
+def _history_rebought(cases: Cases, train: Interactions, alpha: float = REPEAT_ALPHA) -> bool:
+    """Whether shoppers buy items of their history again at least about as often as chance.
+
+    ``cases``: :func:`~bundlerec.cases.history_cases` (each target one item drawn uniformly
+    from a validation basket's distinct items, the context the shopper's earlier events).
+    Under chance, case ``i``'s target lies in its history ``H_i`` with probability
+    ``sum_{j in H_i} q_j``, ``q_j`` the mean over ``train``'s baskets of ``[j in b] / |b|``.
+    False only when the number of targets found in their histories is significantly below
+    that sum (one-sided Poisson test at level ``alpha``): items are not bought twice (a film
+    is rated once). Shops whose baskets repeat purchases, or draw on them at the rate of
+    their popularity, give True.
+    """
+    baskets = basket_matrix(train)
+    sizes = np.asarray(baskets.sum(axis=1)).ravel()
+    held = sizes > 0  # basket codes of other parts of the log hold nothing here
+    shares = sp.diags(1.0 / sizes[held]) @ baskets[held]
+    q = np.asarray(shares.sum(axis=0)).ravel() / max(int(held.sum()), 1)
+    found, expected = 0, 0.0
+    for context, length, target in zip(cases.context, cases.lengths, cases.targets[:, 0]):
+        history = np.unique(context[:length])
+        found += int(target in history)
+        expected += float(q[history].sum())
+    return not poisson.cdf(found, expected) < alpha
 
 
 def _epoch(now: Any) -> int:
@@ -368,8 +381,8 @@ class Recommender:
         situation (:func:`~bundlerec.cases.history_cases`: the history before each validation
         basket, one of its items as target). None for next-item models (their fusion is fitted
         on history contexts already) and with fewer than :data:`MIN_HOME_CASES` cases. Sets
-        :attr:`history_repeats` from the same cases (:func:`_repeats_pay`; None without a home
-        fusion).
+        :attr:`history_repeats` from the same cases (:func:`_history_rebought`; None without a
+        home fusion).
         """
         self.history_repeats = None
         if self.task != "basket-completion":
@@ -383,7 +396,7 @@ class Recommender:
         say(f"fitting the home-page fusion on {len(cases)} validation baskets", self.verbose)
         home = Fusion(self._home_components(Popularity(log=True).fit(train)), seed=self.seed)
         home.fit(cases)
-        self.history_repeats = _repeats_pay(home, cases)
+        self.history_repeats = _history_rebought(cases, train)
         return home
 
     def _fusion_for(self, context: list[int]) -> Fusion:

@@ -164,32 +164,41 @@ def test_home_lists_repeat_the_history_only_where_the_fit_chose_it(basket_model,
     assert not bought & listed
 
 
-def test_repeats_pay_where_the_targets_are_bought_again():
-    """The choice compares NDCG@10 of the same lists with the history allowed and left out."""
+def test_history_is_rebought_unless_targets_repeat_it_less_than_chance():
+    """The one-sided Poisson test of :func:`_history_rebought` against counting by hand."""
     import scipy.sparse as sp
+    from scipy.stats import poisson
 
     from bundlerec.cases import Cases
-    from bundlerec.models.fusion import Fusion
-    from bundlerec.recommender import _repeats_pay
+    from bundlerec.prep import Interactions
+    from bundlerec.recommender import _history_rebought
 
-    n_items = 30
+    n_items = 10
+    # training baskets: {0, 1}, {0, 2, 3}, {4}: q_j = mean of [j in b] / |b|
+    basket = np.array([0, 0, 1, 1, 1, 2])
+    item = np.array([0, 1, 0, 2, 3, 4])
+    zeros = np.zeros(6, dtype=np.int64)
+    train = Interactions(zeros, item, basket, np.arange(6), zeros.astype(np.int8), 1, n_items)
+    q = np.zeros(n_items)
+    for b in ({0, 1}, {0, 2, 3}, {4}):
+        for j in b:
+            q[j] += 1 / len(b) / 3
 
-    class Fixed:  # item 0 first, then 1, 2, ...
-        def score(self, cases):
-            return np.tile(-np.arange(n_items, dtype=np.float32), (len(cases.users), 1))
-
-    fusion = Fusion({"fixed": Fixed()})
-    fusion.weights, fusion.bias = {"fixed": 1.0}, 0.0
-
-    def cases(targets):
-        n = len(targets)
+    def cases(targets, n_cases):
+        targets = (targets * n_cases)[:n_cases]
         return Cases(
-            np.arange(n, dtype=np.int64),
-            np.tile(np.array([[0, 1, 2]], dtype=np.int64), (n, 1)),
-            np.full(n, 3, dtype=np.int64),
+            np.zeros(n_cases, dtype=np.int64),
+            np.tile(np.array([[0, 4, 0]], dtype=np.int64), (n_cases, 1)),
+            np.full(n_cases, 3, dtype=np.int64),
             np.array(targets, dtype=np.int64)[:, None],
-            sp.csr_matrix((n, n_items), dtype=bool),
+            sp.csr_matrix((n_cases, n_items), dtype=bool),
         )
 
-    assert _repeats_pay(fusion, cases([0, 1, 2, 5]))  # bought again: ranks 1-3 beat nothing
-    assert not _repeats_pay(fusion, cases([3, 4, 9, 12]))  # new items rank 3 places higher
+    expected_per_case = q[0] + q[4]  # history {0, 4}
+    for n_cases in (5, 40):
+        never = cases([7], n_cases)  # no target in the history
+        want = not poisson.cdf(0, n_cases * expected_per_case) < 0.01
+        assert _history_rebought(never, train) is want
+    assert _history_rebought(cases([7], 5), train)  # too few cases to tell: kept
+    assert not _history_rebought(cases([7], 40), train)  # 0 found, 24.4 expected
+    assert _history_rebought(cases([0, 7], 40), train)  # half bought again: kept
