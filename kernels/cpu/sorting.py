@@ -15,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from kernels.reference.sorting import check_keys
+
 __all__ = ["sort_rows"]
 
 DIGIT_BITS = 11
@@ -74,10 +76,7 @@ def sort_rows(keys: np.ndarray) -> np.ndarray:
     ndarray, shape (n, I), the dtype of ``keys``
     """
     keys = np.asarray(keys)
-    if keys.ndim != 2 or keys.dtype not in _UNSIGNED:
-        raise ValueError(
-            f"sort_rows takes a 2-D float32/float64 array, got {keys.dtype} {keys.shape}"
-        )
+    check_keys(keys)
     if np.isnan(keys).any():
         return np.sort(keys, axis=1)
     uint = _UNSIGNED[keys.dtype]

@@ -6,17 +6,13 @@ CUDA simulator the array module is numpy, so this is ``np.sort``.
 
 from __future__ import annotations
 
-import numpy as np
-
 from kernels.gpu._device import array_module
+from kernels.reference.sorting import check_keys
 
 __all__ = ["sort_rows"]
 
 
 def sort_rows(keys):
     """Each row of the (n, I) float32/float64 ``keys`` ascending, as a new array."""
-    if keys.ndim != 2 or keys.dtype not in (np.float32, np.float64):
-        raise ValueError(
-            f"sort_rows takes a 2-D float32/float64 array, got {keys.dtype} {keys.shape}"
-        )
+    check_keys(keys)
     return array_module(keys).sort(keys, axis=1)

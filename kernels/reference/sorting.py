@@ -10,6 +10,14 @@ import numpy as np
 __all__ = ["sort_rows"]
 
 
+def check_keys(keys) -> None:
+    """Raise ValueError unless ``keys`` is a 2-D float32/float64 array (every twin checks so)."""
+    if keys.ndim != 2 or keys.dtype not in (np.float32, np.float64):
+        raise ValueError(
+            f"sort_rows takes a 2-D float32/float64 array, got {keys.dtype} {keys.shape}"
+        )
+
+
 def sort_rows(keys: np.ndarray) -> np.ndarray:
     """Each row of ``keys`` in ascending order (``np.sort(keys, axis=1)``).
 
@@ -24,8 +32,5 @@ def sort_rows(keys: np.ndarray) -> np.ndarray:
         first among them).
     """
     keys = np.asarray(keys)
-    if keys.ndim != 2 or keys.dtype not in (np.float32, np.float64):
-        raise ValueError(
-            f"sort_rows takes a 2-D float32/float64 array, got {keys.dtype} {keys.shape}"
-        )
+    check_keys(keys)
     return np.sort(keys, axis=1)
